@@ -1,0 +1,19 @@
+"""The context fetch step: what a model needs to know to write code that fits a repository."""
+
+from frugalflow.context.analysis import build_context
+from frugalflow.context.conventions import (
+    check_documentation,
+    check_naming,
+    convert_name,
+    detect_naming_conventions,
+    style_of,
+)
+
+__all__ = [
+    "build_context",
+    "check_documentation",
+    "check_naming",
+    "convert_name",
+    "detect_naming_conventions",
+    "style_of",
+]

@@ -1,0 +1,316 @@
+"""Naming and docstring conventions: what a repository uses, and whether new code follows it.
+
+Python only: names are read with :mod:`ast`, so nothing is imported or executed.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple
+
+from frugalflow.schemas import DocumentationReport, NamingConventions, NamingFinding, NamingReport
+
+SNAKE_CASE = "snake_case"
+PASCAL_CASE = "PascalCase"
+CAMEL_CASE = "camelCase"
+UPPER_SNAKE_CASE = "UPPER_SNAKE_CASE"
+OTHER = "other"
+_STYLES = (SNAKE_CASE, PASCAL_CASE, UPPER_SNAKE_CASE, CAMEL_CASE)
+
+# Parsing every file of a very large repository would be slow and tell us nothing new.
+MAX_FILES_PARSED = 500
+
+_STYLE_PATTERNS = (
+    (SNAKE_CASE, re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")),
+    (UPPER_SNAKE_CASE, re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)*")),
+    (PASCAL_CASE, re.compile(r"[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*")),
+    (CAMEL_CASE, re.compile(r"[a-z][a-z0-9]*[A-Z][A-Za-z0-9]*")),
+)
+_WORD_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z]+|[0-9]+")
+_ONE_LOWER_WORD = re.compile(r"[a-z][a-z0-9]*")
+_ONE_UPPER_WORD = re.compile(r"[A-Z][A-Z0-9]*")
+_DUNDER = re.compile(r"__\w+__")
+
+# Trees of other people's code that end up in a working tree (virtualenvs, installed
+# dependencies, build output); they say nothing about the project's own choices.
+_VENDORED_DIRS = frozenset(
+    {"node_modules", "vendor", "third_party", "build", "dist", "__pycache__", "site-packages"}
+)
+
+
+def is_vendored_path(path: str) -> bool:
+    """Tell whether a repo-relative path lies in a hidden, vendored or build directory."""
+    directories = PurePosixPath(path).parts[:-1]
+    return any(part in _VENDORED_DIRS or part.startswith(".") for part in directories)
+
+
+def style_of(name: str) -> str:
+    """Classify a name's style; leading (and trailing) underscores are ignored.
+
+    Args:
+        name: an identifier such as ``make_slug`` or ``_HttpClient``.
+
+    Returns:
+        ``"snake_case"``, ``"PascalCase"``, ``"camelCase"``, ``"UPPER_SNAKE_CASE"`` or
+        ``"other"``. A single lowercase word counts as snake_case, a single all-caps word
+        as UPPER_SNAKE_CASE.
+    """
+    core = name.strip("_")
+    for style, pattern in _STYLE_PATTERNS:
+        if pattern.fullmatch(core):
+            return style
+    return OTHER
+
+
+def _fits(name: str, style: str) -> bool:
+    # A single word cannot show which of two styles it follows, so it fits both:
+    # "render" is fine in a camelCase repository, "URL" is fine as a PascalCase class.
+    core = name.strip("_")
+    if _ONE_LOWER_WORD.fullmatch(core):
+        return style in (SNAKE_CASE, CAMEL_CASE)
+    if _ONE_UPPER_WORD.fullmatch(core):
+        return style in (UPPER_SNAKE_CASE, PASCAL_CASE)
+    return style_of(name) == style
+
+
+def convert_name(name: str, style: str) -> str:
+    """Rewrite a name in another style, keeping its leading and trailing underscores.
+
+    Args:
+        name: the identifier to rewrite, e.g. ``"makeSlug"``.
+        style: one of the styles :func:`style_of` returns.
+
+    Returns:
+        The rewritten name, e.g. ``"make_slug"`` for snake_case; the name unchanged when the
+        style is unknown or the name has no letters or digits.
+    """
+    core = name.strip("_")
+    if not core:
+        return name
+    leading = name[: len(name) - len(name.lstrip("_"))]
+    trailing = name[len(leading) + len(core) :]
+    words = [part for chunk in core.split("_") for part in _WORD_PART.findall(chunk)]
+    if not words:
+        return name
+    if style == SNAKE_CASE:
+        converted = "_".join(w.lower() for w in words)
+    elif style == UPPER_SNAKE_CASE:
+        converted = "_".join(w.upper() for w in words)
+    elif style == PASCAL_CASE:
+        converted = "".join(w.capitalize() for w in words)
+    elif style == CAMEL_CASE:
+        converted = words[0].lower() + "".join(w.capitalize() for w in words[1:])
+    else:
+        return name
+    return leading + converted + trailing
+
+
+def _is_constant_value(node: ast.expr) -> bool:
+    # Immutable literals only: `cache = {}` or `logger = getLogger()` are module state.
+    if isinstance(node, ast.Constant):
+        return node.value is not None and node.value is not Ellipsis
+    if isinstance(node, ast.UnaryOp):
+        return _is_constant_value(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _is_constant_value(node.left) and _is_constant_value(node.right)
+    if isinstance(node, ast.Tuple):
+        return all(_is_constant_value(element) for element in node.elts)
+    return False
+
+
+def _is_final(annotation: ast.expr) -> bool:
+    if isinstance(annotation, ast.Subscript):
+        annotation = annotation.value
+    if isinstance(annotation, ast.Attribute):
+        return annotation.attr == "Final"
+    return isinstance(annotation, ast.Name) and annotation.id == "Final"
+
+
+def _module_constants(tree: ast.Module) -> list[str]:
+    """Module-level names bound once to an immutable literal (or annotated ``Final``)."""
+    bound: Counter[str] = Counter()
+    candidates: list[str] = []
+    for statement in tree.body:
+        targets: list[ast.expr] = []
+        looks_constant = False
+        if isinstance(statement, ast.Assign):
+            targets = statement.targets
+            looks_constant = _is_constant_value(statement.value)
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets = [statement.target]
+            looks_constant = _is_final(statement.annotation) or _is_constant_value(statement.value)
+        elif isinstance(statement, ast.AugAssign):
+            targets = [statement.target]
+        for target in targets:
+            if isinstance(target, ast.Name):
+                bound[target.id] += 1
+                if looks_constant:
+                    candidates.append(target.id)
+    # A name rebound later, or declared global somewhere, is a variable, not a constant.
+    rebound = {name for name, times in bound.items() if times > 1}
+    rebound |= {n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names}
+    return [n for n in dict.fromkeys(candidates) if n not in rebound and not _DUNDER.fullmatch(n)]
+
+
+class _Definition(NamedTuple):
+    kind: str  # "function", "method", "class" or "constant"
+    qualified: str  # "func", "Class.method"
+    name: str  # the bare identifier
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | None  # None for constants
+
+
+def _definitions(tree: ast.Module) -> Iterator[_Definition]:
+    """Everything a module defines at top level, plus the methods of its classes."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield _Definition("function", node.name, node.name, node)
+        elif isinstance(node, ast.ClassDef):
+            yield _Definition("class", node.name, node.name, node)
+            for member in node.body:
+                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
+                    yield _Definition("method", f"{node.name}.{member.name}", member.name, member)
+    for name in _module_constants(tree):
+        yield _Definition("constant", name, name, None)
+
+
+def _parse(code: str) -> ast.Module | None:
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError):
+        # ValueError: source containing NUL bytes.
+        return None
+
+
+def _vote(votes: Counter[str], name: str) -> None:
+    # A name votes for every style it fits: "render" backs snake_case and camelCase alike,
+    # so single words never tip the balance. Names fitting no style say nothing.
+    for style in _STYLES:
+        if _fits(name, style):
+            votes[style] += 1
+
+
+def _dominant(votes: Counter[str], default: str) -> str:
+    if not votes:
+        return default
+    # On a tie the default wins, so a small sample does not overturn PEP 8 by accident.
+    return max(_STYLES, key=lambda style: (votes[style], style == default, -_STYLES.index(style)))
+
+
+def detect_naming_conventions(repo: Path, files: Sequence[str]) -> NamingConventions:
+    """Find the naming styles a repository's Python code mostly uses.
+
+    Args:
+        repo: the repository's working tree.
+        files: repo-relative POSIX paths; only ``.py`` files outside hidden and vendored
+            directories are read (the first 500), unparsable ones skipped.
+
+    Returns:
+        The dominant style of functions and methods, classes, module-level constants and
+        module file names; PEP 8 defaults for kinds with no sample. Single-word names are
+        counted in ``samples`` but cast no vote, as they fit more than one style.
+    """
+    defaults = NamingConventions()
+    votes: dict[str, Counter[str]] = {
+        kind: Counter() for kind in ("function", "class", "constant", "module")
+    }
+    samples = 0
+    python_files = [p for p in files if p.endswith(".py") and not is_vendored_path(p)]
+    for path in python_files[:MAX_FILES_PARSED]:
+        stem = PurePosixPath(path).stem
+        if not _DUNDER.fullmatch(stem):
+            samples += 1
+            _vote(votes["module"], stem)
+        try:
+            tree = _parse((Path(repo) / path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+        if tree is None:
+            continue
+        for definition in _definitions(tree):
+            if _DUNDER.fullmatch(definition.name):
+                continue
+            samples += 1
+            kind = "function" if definition.kind == "method" else definition.kind
+            _vote(votes[kind], definition.name)
+    return NamingConventions(
+        function_style=_dominant(votes["function"], defaults.function_style),
+        class_style=_dominant(votes["class"], defaults.class_style),
+        constant_style=_dominant(votes["constant"], defaults.constant_style),
+        module_style=_dominant(votes["module"], defaults.module_style),
+        samples=samples,
+    )
+
+
+def check_naming(code: str, conventions: NamingConventions) -> NamingReport:
+    """Check that the names new code defines follow the repository's conventions.
+
+    Functions, methods, classes and module-level constants (names bound once to an immutable
+    literal, or annotated ``Final``) are checked; dunder names are exempt.
+
+    Args:
+        code: the new Python code.
+        conventions: the repository's conventions, from :func:`detect_naming_conventions`.
+
+    Returns:
+        The checked names (methods as ``Class.method``) and one finding per misfit, whose
+        suggestion is the bare identifier rewritten in the expected style. Code that does not
+        parse yields an empty report; syntax is the validator's job.
+    """
+    tree = _parse(code)
+    if tree is None:
+        return NamingReport(conventions=conventions, checked=())
+    expected = {
+        "function": conventions.function_style,
+        "method": conventions.function_style,
+        "class": conventions.class_style,
+        "constant": conventions.constant_style,
+    }
+    checked: list[str] = []
+    findings: list[NamingFinding] = []
+    for definition in _definitions(tree):
+        if _DUNDER.fullmatch(definition.name):
+            continue
+        checked.append(definition.qualified)
+        style = expected[definition.kind]
+        # A convention we cannot name ("other") cannot be enforced either.
+        if style in _STYLES and not _fits(definition.name, style):
+            findings.append(
+                NamingFinding(
+                    name=definition.qualified,
+                    kind=definition.kind,
+                    expected_style=style,
+                    suggestion=convert_name(definition.name, style),
+                )
+            )
+    return NamingReport(conventions=conventions, checked=tuple(checked), findings=tuple(findings))
+
+
+def check_documentation(code: str) -> DocumentationReport:
+    """List the public names of new code and those of them that lack a docstring.
+
+    Public means no leading underscore: top-level functions and classes, and the methods of
+    public classes (so dunder methods are not counted).
+
+    Args:
+        code: the new Python code.
+
+    Returns:
+        Names as ``"func"`` or ``"Class.method"``; empty when the code does not parse.
+    """
+    tree = _parse(code)
+    if tree is None:
+        return DocumentationReport(public_names=(), missing_docstrings=())
+    public: list[str] = []
+    missing: list[str] = []
+    for definition in _definitions(tree):
+        # "_Private.method" and "Public._helper" are both private.
+        if definition.node is None or "._" in f".{definition.qualified}":
+            continue
+        public.append(definition.qualified)
+        if ast.get_docstring(definition.node) is None:
+            missing.append(definition.qualified)
+    return DocumentationReport(public_names=tuple(public), missing_docstrings=tuple(missing))

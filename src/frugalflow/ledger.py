@@ -1,0 +1,298 @@
+"""The cost ledger: every model call frugalflow makes, priced, in one DuckDB file.
+
+Budgets and reports read it; money is ``Decimal`` (``DECIMAL(18,8)``), timestamps are aware UTC.
+
+Locking: DuckDB lets only one process at a time open a database file for writing; a second one
+fails with "Could not set lock on file". Retrying on that error was measured to lose writes, so
+every operation instead holds a cross-process ``fcntl.flock`` on a side file ``<ledger>.lock``
+(exclusive for writes, shared for reads), opens the DuckDB connection inside the lock and closes
+it before releasing. A new lock-file descriptor is opened per operation: flock locks belong to
+the open file description, so this serialises the threads of one process too. The lock is taken
+by polling with a timeout, and a lock still held when it expires is reported as a LedgerError.
+A process that dies releases its flock, so a stale lock file never blocks anyone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from frugalflow.errors import LedgerError
+from frugalflow.schemas import Tier
+
+_CENT_FRACTION = Decimal("1e-8")  # DECIMAL(18,8): what the ledger stores
+
+# Migration N takes a ledger from schema version N-1 to N. Append only; never edit one.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE model_calls (
+            call_id VARCHAR PRIMARY KEY, ts TIMESTAMPTZ NOT NULL, flow_run_id VARCHAR,
+            request_id VARCHAR NOT NULL, project VARCHAR NOT NULL, step VARCHAR NOT NULL,
+            provider VARCHAR NOT NULL, model VARCHAR NOT NULL, tier VARCHAR NOT NULL,
+            input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
+            cached_tokens BIGINT NOT NULL, estimated_cost_usd DECIMAL(18, 8) NOT NULL,
+            actual_cost_usd DECIMAL(18, 8) NOT NULL, latency_ms BIGINT NOT NULL,
+            success BOOLEAN NOT NULL, cache_hit BOOLEAN NOT NULL, error VARCHAR,
+            price_catalog VARCHAR NOT NULL)""",
+        "CREATE INDEX model_calls_ts ON model_calls (ts)",
+        "CREATE INDEX model_calls_request ON model_calls (request_id)",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class ModelCall(BaseModel):
+    """One priced model call, as written to the ledger.
+
+    Costs are rounded half-even to 8 decimal places, the precision the ledger stores; ``ts``
+    must be timezone-aware and is converted to UTC.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    call_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    ts: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    flow_run_id: str | None = None
+    request_id: str
+    project: str
+    step: str
+    provider: str
+    model: str
+    tier: Tier
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
+    estimated_cost_usd: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal("1e10"))
+    actual_cost_usd: Decimal = Field(default=Decimal(0), ge=0, lt=Decimal("1e10"))
+    latency_ms: int = Field(default=0, ge=0)
+    success: bool = True
+    cache_hit: bool = False
+    error: str | None = None
+    price_catalog: str = ""
+
+    @field_validator("ts")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @field_validator("estimated_cost_usd", "actual_cost_usd")
+    @classmethod
+    def _to_ledger_precision(cls, value: Decimal) -> Decimal:
+        return value.quantize(_CENT_FRACTION, rounding=ROUND_HALF_EVEN)
+
+
+_COLUMNS = tuple(ModelCall.model_fields)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM model_calls"
+_INSERT = (
+    f"INSERT INTO model_calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
+
+
+def _utc(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {moment.isoformat()}")
+    return moment.astimezone(UTC)
+
+
+class CostLedger:
+    """The DuckDB cost ledger at one path, safe to share between threads and processes.
+
+    The file (and its parent directories) is created on first write; reading a missing ledger
+    gives empty results and creates nothing.
+
+    Attributes:
+        path: the DuckDB database file.
+        lock_path: the side file whose flock guards every use of ``path``.
+        lock_timeout_seconds: how long an operation waits for the lock before giving up.
+    """
+
+    def __init__(self, path: Path, *, lock_timeout_seconds: float = 120.0) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_timeout_seconds = lock_timeout_seconds
+
+    def record(self, call: ModelCall) -> None:
+        """Write one call.
+
+        Raises:
+            LedgerError: the ledger cannot be opened or written, or its lock stays held.
+        """
+        self.record_many([call])
+
+    def record_many(self, calls: Sequence[ModelCall]) -> None:
+        """Write several calls in one transaction: all of them are stored, or none.
+
+        Raises:
+            LedgerError: the ledger cannot be opened or written, or its lock stays held.
+        """
+        if not calls:
+            return
+        rows = [[getattr(call, column) for column in _COLUMNS] for call in calls]
+        with self._session(write=True) as con:
+            assert con is not None  # a write session always has a connection
+            con.begin()
+            con.executemany(_INSERT, rows)
+            con.commit()
+
+    def spend_between(
+        self, start: datetime, end: datetime, *, project: str | None = None
+    ) -> Decimal:
+        """Total actual cost of the calls made in ``start <= ts < end``.
+
+        Args:
+            start: beginning of the window, inclusive; timezone-aware.
+            end: end of the window, exclusive; timezone-aware.
+            project: count only this project's calls; all projects when None.
+
+        Returns:
+            The sum in USD; ``Decimal(0)`` when nothing matches or the ledger does not exist.
+
+        Raises:
+            ValueError: ``start`` or ``end`` is naive.
+            LedgerError: the ledger cannot be read.
+        """
+        sql = "SELECT sum(actual_cost_usd) FROM model_calls WHERE ts >= ? AND ts < ?"
+        params: list[Any] = [_utc(start, "start"), _utc(end, "end")]
+        if project is not None:
+            sql += " AND project = ?"
+            params.append(project)
+        rows = self._read(sql, params)
+        return Decimal(rows[0][0]) if rows and rows[0][0] is not None else Decimal(0)
+
+    def recent(self, limit: int = 20) -> list[ModelCall]:
+        """The latest ``limit`` calls, newest first (empty when the ledger does not exist)."""
+        return self._calls(f"{_SELECT} ORDER BY ts DESC, call_id DESC LIMIT ?", [max(limit, 0)])
+
+    def calls_for_request(self, request_id: str) -> list[ModelCall]:
+        """Every call made for one request, oldest first."""
+        return self._calls(f"{_SELECT} WHERE request_id = ? ORDER BY ts, call_id", [request_id])
+
+    def schema_version(self) -> int:
+        """The schema version stored in the file; 0 when the ledger does not exist yet.
+
+        Raises:
+            LedgerError: the ledger cannot be read or was written by a newer frugalflow.
+        """
+        with self._session(write=False) as con:
+            return 0 if con is None else self._stored_version(con)
+
+    def _calls(self, sql: str, params: list[Any]) -> list[ModelCall]:
+        rows = self._read(sql, params)
+        return [ModelCall(**dict(zip(_COLUMNS, row, strict=True))) for row in rows]
+
+    def _read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self._session(write=False) as con:
+            if con is None:
+                return []
+            if self._stored_version(con) == SCHEMA_VERSION:
+                return con.execute(sql, params).fetchall()
+        with self._session(write=True):  # an older schema: upgrade it, then read again
+            pass
+        with self._session(write=False) as con:
+            return [] if con is None else con.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _session(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """Lock, open, check (and on write, migrate) the schema, yield, close, unlock.
+
+        Yields None for a read of a ledger that does not exist.
+        """
+        if not write and not self.path.exists():
+            yield None
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create the directory of the cost ledger {self.path}: {exc}. "
+                "Check its permissions or set FRUGALFLOW_LEDGER_PATH to another file."
+            ) from exc
+        with self._flock(exclusive=write):
+            if not write and not self.path.exists():
+                yield None
+                return
+            try:
+                con = duckdb.connect(str(self.path), read_only=not write)
+                try:
+                    version = self._stored_version(con)
+                    if version > SCHEMA_VERSION:
+                        raise LedgerError(
+                            f"the cost ledger {self.path} has schema version {version}, written "
+                            f"by a newer frugalflow (this one knows up to {SCHEMA_VERSION}). "
+                            "Upgrade frugalflow to use it."
+                        )
+                    if write and version < SCHEMA_VERSION:
+                        self._migrate(con, version)
+                    yield con
+                finally:
+                    con.close()
+            except duckdb.Error as exc:
+                raise LedgerError(
+                    f"cannot use the cost ledger {self.path}: {exc}. If the file is damaged or "
+                    "is not a frugalflow ledger, move it aside (a new one is created on the next "
+                    "write) or set FRUGALFLOW_LEDGER_PATH to another file."
+                ) from exc
+
+    def _stored_version(self, con: duckdb.DuckDBPyConnection) -> int:
+        try:
+            row = con.execute("SELECT max(version) FROM schema_info").fetchone()
+        except duckdb.CatalogException:  # no schema_info table: nothing migrated yet
+            return 0
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection, version: int) -> None:
+        con.begin()
+        con.execute("CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL)")
+        for statements in _MIGRATIONS[version:]:
+            for statement in statements:
+                con.execute(statement)
+        con.execute("DELETE FROM schema_info")
+        con.execute("INSERT INTO schema_info VALUES (?)", [SCHEMA_VERSION])
+        con.commit()
+
+    @contextmanager
+    def _flock(self, *, exclusive: bool) -> Iterator[None]:
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot open the ledger lock file {self.lock_path}: {exc}. "
+                "Check that its directory is writable."
+            ) from exc
+        try:
+            mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+            deadline = time.monotonic() + self.lock_timeout_seconds
+            delay = 0.002
+            while True:
+                try:
+                    fcntl.flock(fd, mode)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LedgerError(
+                            f"the cost ledger {self.path} is busy: its lock file "
+                            f"{self.lock_path} stayed held by another frugalflow run for more "
+                            f"than {self.lock_timeout_seconds:g} s. Wait for that run to finish "
+                            f"(`fuser {self.lock_path}` shows it) or raise the lock timeout."
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                except OSError as exc:
+                    raise LedgerError(
+                        f"cannot lock the ledger lock file {self.lock_path}: {exc}. "
+                        "Put the ledger on a local file system that supports flock."
+                    ) from exc
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock

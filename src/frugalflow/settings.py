@@ -1,0 +1,141 @@
+"""Configuration: defaults that work with nothing set, then files, then the environment.
+
+Precedence, highest first:
+
+1. arguments passed to :func:`load_settings` (the CLI's options);
+2. ``FRUGALFLOW_*`` environment variables (``FRUGALFLOW_DAILY_BUDGET_USD=5``);
+3. ``frugalflow.toml`` in the target repository;
+4. the user's ``$XDG_CONFIG_HOME/frugalflow/frugalflow.toml`` (``~/.config/...``);
+5. the defaults below.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from frugalflow.errors import ConfigurationError
+
+CONFIG_FILE_NAME = "frugalflow.toml"
+DEFAULT_LOCAL_MODEL = "llamacpp:qwen2.5-coder-0.5b-instruct"
+
+# Which TOML files the next Settings() reads; a context variable so that concurrent loads for
+# different repositories do not see each other's files.
+_toml_files: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar(
+    "frugalflow_toml_files", default=()
+)
+
+
+def _xdg(variable: str, fallback: str) -> Path:
+    return Path(os.environ.get(variable) or Path.home() / fallback)
+
+
+def user_config_file() -> Path:
+    """The user-level configuration file."""
+    return _xdg("XDG_CONFIG_HOME", ".config") / "frugalflow" / CONFIG_FILE_NAME
+
+
+class Settings(BaseSettings):
+    """frugalflow's configuration.
+
+    Attributes:
+        home: where the ledger and other state live.
+        cache_dir: where assembled model files and caches live.
+        ledger_path: the DuckDB cost ledger; ``<home>/ledger.duckdb`` by default.
+        daily_budget_usd: the most all requests together may spend per day.
+        timezone: the IANA zone in which a budget day starts and ends.
+        emergency_threshold_usd: below this much left today, only free tiers are used.
+        models: the routing cascade as ``provider:model`` addresses, cheapest first.
+        max_attempts: generation attempts per request (a failed attempt's validation report is
+            passed to the next one).
+        local_model_path: a GGUF file to use instead of the bundled Qwen2.5-Coder 0.5B.
+        local_context_tokens: the embedded model's context window.
+        max_output_tokens: the most tokens one generation may write.
+        temperature: sampling temperature; 0 makes the local model repeatable.
+        provider_retries: retries of a model call that failed with a transient error.
+        work_branch_prefix: work branches are named ``<prefix><request_id>``.
+        sandbox_timeout_seconds: time limit for running a request's examples.
+        sandbox_memory_mb: memory limit for running a request's examples.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="FRUGALFLOW_", extra="forbid", validate_default=True
+    )
+
+    home: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share") / "frugalflow")
+    cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache") / "frugalflow")
+    ledger_path: Path | None = None
+    daily_budget_usd: Decimal = Field(default=Decimal("20"), ge=0)
+    timezone: str = "UTC"
+    emergency_threshold_usd: Decimal = Field(default=Decimal("1"), ge=0)
+    models: list[str] = Field(default_factory=lambda: [DEFAULT_LOCAL_MODEL], min_length=1)
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    local_model_path: Path | None = None
+    local_context_tokens: int = Field(default=4096, ge=512)
+    max_output_tokens: int = Field(default=768, ge=16)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    provider_retries: int = Field(default=2, ge=0, le=10)
+    work_branch_prefix: str = "frugalflow/"
+    sandbox_timeout_seconds: float = Field(default=10.0, gt=0)
+    sandbox_memory_mb: int = Field(default=1024, ge=64)
+
+    @property
+    def ledger_file(self) -> Path:
+        return self.ledger_path or self.home / "ledger.duckdb"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [TomlConfigSettingsSource(settings_cls, toml_file=path) for path in _toml_files.get()]
+        return (init_settings, env_settings, *files)
+
+
+def load_settings(repo: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings for work on one repository.
+
+    Args:
+        repo: the target repository, whose ``frugalflow.toml`` (if any) applies.
+        **overrides: values that beat every other source.
+
+    Returns:
+        The merged settings.
+
+    Raises:
+        ConfigurationError: a file or variable holds an invalid value; the message names it.
+    """
+    files = []
+    if repo is not None:
+        files.append(Path(repo) / CONFIG_FILE_NAME)
+    files.append(user_config_file())
+    token = _toml_files.set(tuple(path for path in files if path.is_file()))
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        sources = ", ".join(str(path) for path in _toml_files.get()) or "no config file"
+        raise ConfigurationError(
+            f"invalid frugalflow settings ({problems}). Check FRUGALFLOW_* variables and {sources}."
+        ) from exc
+    except Exception as exc:  # a TOML syntax error surfaces here
+        raise ConfigurationError(f"cannot read frugalflow settings: {exc}") from exc
+    finally:
+        _toml_files.reset(token)

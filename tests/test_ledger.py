@@ -1,0 +1,289 @@
+"""The DuckDB cost ledger, against real files: round trips, sums, ordering, locking, errors."""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from pydantic import ValidationError
+
+from frugalflow.errors import LedgerError
+from frugalflow.ledger import SCHEMA_VERSION, CostLedger, ModelCall
+from frugalflow.schemas import Tier
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def call(**changes: Any) -> ModelCall:
+    values: dict[str, Any] = {
+        "request_id": "req1",
+        "project": "demo",
+        "step": "generate",
+        "provider": "llamacpp",
+        "model": "qwen2.5-coder-0.5b-instruct",
+        "tier": Tier.LOCAL,
+        "ts": T0,
+    }
+    return ModelCall(**{**values, **changes})
+
+
+def count_rows(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute("SELECT count(*) FROM model_calls").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@contextmanager
+def held_lock(ledger: CostLedger) -> Iterator[None]:
+    """Hold the ledger's lock through a separate open file description, as another run would."""
+    ledger.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(ledger.lock_path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def write_batch(path: str, worker: str, count: int) -> None:
+    """Run in a spawned process: record ``count`` calls one by one."""
+    ledger = CostLedger(Path(path), lock_timeout_seconds=60)
+    for index in range(count):
+        ledger.record(call(request_id=f"{worker}-{index}", actual_cost_usd=Decimal("0.001")))
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> CostLedger:
+    return CostLedger(tmp_path / "state" / "ledger.duckdb", lock_timeout_seconds=10)
+
+
+def test_every_field_round_trips(ledger: CostLedger) -> None:
+    original = ModelCall(
+        ts=datetime(2025, 3, 1, 13, 30, 15, 123456, tzinfo=timezone(timedelta(hours=1))),
+        flow_run_id="flow-7",
+        request_id="abc123",
+        project="demo",
+        step="document",
+        provider="openai",
+        model="gpt-x",
+        tier=Tier.API,
+        input_tokens=1234,
+        output_tokens=567,
+        cached_tokens=89,
+        estimated_cost_usd=Decimal("0.00012345"),
+        actual_cost_usd=Decimal("12345.67890123"),
+        latency_ms=4321,
+        success=False,
+        cache_hit=True,
+        error="rate limited",
+        price_catalog="genai-prices 0.2.3",
+    )
+
+    ledger.record(original)
+    [back] = ledger.calls_for_request("abc123")
+
+    assert back == original
+    assert back.model_dump() == original.model_dump()
+    assert back.estimated_cost_usd == Decimal("0.00012345")
+    assert str(back.actual_cost_usd) == "12345.67890123"
+    assert back.ts == datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    assert back.ts.utcoffset() == timedelta(0)
+    assert back.tier is Tier.API
+
+
+def test_ledger_and_parent_directories_are_created_on_first_write(ledger: CostLedger) -> None:
+    assert not ledger.path.parent.exists()
+    ledger.record(call())
+    assert ledger.path.is_file()
+    assert ledger.schema_version() == SCHEMA_VERSION
+
+
+def test_reading_a_missing_ledger_is_empty_and_creates_nothing(ledger: CostLedger) -> None:
+    spend = ledger.spend_between(T0, T0 + timedelta(days=1))
+
+    assert spend == Decimal(0)
+    assert isinstance(spend, Decimal)
+    assert ledger.recent() == []
+    assert ledger.calls_for_request("req1") == []
+    assert ledger.schema_version() == 0
+    assert not ledger.path.parent.exists()
+
+
+def test_spend_between_counts_start_but_not_end(ledger: CostLedger) -> None:
+    end = T0 + timedelta(hours=1)
+    ledger.record_many(
+        [
+            call(ts=T0 - timedelta(microseconds=1), actual_cost_usd=Decimal(100)),
+            call(ts=T0, actual_cost_usd=Decimal("0.00000001")),
+            call(ts=T0 + timedelta(minutes=30), actual_cost_usd=Decimal("0.1")),
+            call(ts=end, actual_cost_usd=Decimal(1000)),
+        ]
+    )
+
+    assert ledger.spend_between(T0, end) == Decimal("0.10000001")
+    assert ledger.spend_between(T0 + timedelta(hours=2), T0 + timedelta(hours=3)) == Decimal(0)
+
+
+def test_spend_between_filters_by_project_and_accepts_any_timezone(ledger: CostLedger) -> None:
+    ledger.record_many(
+        [
+            call(project="a", actual_cost_usd=Decimal("0.25")),
+            call(project="a", actual_cost_usd=Decimal("0.5")),
+            call(project="b", actual_cost_usd=Decimal(2)),
+        ]
+    )
+    paris = timezone(timedelta(hours=1))
+    start, end = datetime(2025, 3, 1, tzinfo=paris), datetime(2025, 3, 2, tzinfo=paris)
+
+    assert ledger.spend_between(start, end, project="a") == Decimal("0.75")
+    assert ledger.spend_between(start, end, project="b") == Decimal(2)
+    assert ledger.spend_between(start, end, project="nobody") == Decimal(0)
+    assert ledger.spend_between(start, end) == Decimal("2.75")
+
+
+def test_spend_between_refuses_naive_datetimes(ledger: CostLedger) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ledger.spend_between(datetime(2025, 3, 1), T0)
+
+
+def test_recent_is_newest_first_and_limited(ledger: CostLedger) -> None:
+    calls = [call(request_id=f"r{i}", ts=T0 + timedelta(seconds=i)) for i in range(5)]
+    ledger.record_many([calls[2], calls[0], calls[4], calls[1], calls[3]])
+
+    assert [c.request_id for c in ledger.recent(3)] == ["r4", "r3", "r2"]
+    assert [c.request_id for c in ledger.recent()] == ["r4", "r3", "r2", "r1", "r0"]
+
+
+def test_calls_for_request_is_that_request_only_oldest_first(ledger: CostLedger) -> None:
+    ledger.record(call(request_id="x", step="document", ts=T0 + timedelta(seconds=5)))
+    ledger.record(call(request_id="y", ts=T0 + timedelta(seconds=1)))
+    ledger.record(call(request_id="x", step="generate", ts=T0))
+
+    assert [c.step for c in ledger.calls_for_request("x")] == ["generate", "document"]
+    assert ledger.calls_for_request("missing") == []
+
+
+def test_model_call_refuses_naive_ts_and_rounds_costs_to_ledger_precision() -> None:
+    with pytest.raises(ValidationError):
+        call(ts=datetime(2025, 3, 1))
+    assert call(actual_cost_usd=Decimal("0.000000075")).actual_cost_usd == Decimal("0.00000008")
+
+
+def test_record_many_is_all_or_nothing(ledger: CostLedger) -> None:
+    ledger.record(call(call_id="dup"))
+    with pytest.raises(LedgerError, match=re.escape(str(ledger.path))):
+        ledger.record_many([call(call_id="fresh"), call(call_id="dup")])
+    assert [c.call_id for c in ledger.recent()] == ["dup"]
+
+
+def test_concurrent_processes_and_threads_lose_no_writes(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.duckdb"
+    spawn = multiprocessing.get_context("spawn")
+    processes = [spawn.Process(target=write_batch, args=(str(path), f"p{i}", 25)) for i in range(4)]
+    errors: list[BaseException] = []
+
+    def thread_body(name: str) -> None:
+        try:
+            write_batch(str(path), name, 25)
+            CostLedger(path, lock_timeout_seconds=60).recent(5)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=thread_body, args=(f"t{i}",)) for i in range(4)]
+    for process in processes:
+        process.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for process in processes:
+        process.join(timeout=60)
+
+    assert errors == []
+    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    ledger = CostLedger(path)
+    expected = {f"{w}{i}-{n}" for w in "pt" for i in range(4) for n in range(25)}
+    assert {c.request_id for c in ledger.recent(1000)} == expected
+    assert count_rows(path) == 200
+    assert ledger.spend_between(T0, T0 + timedelta(seconds=1)) == Decimal("0.2")
+
+
+def test_a_lock_held_too_long_fails_naming_the_lock_file(ledger: CostLedger) -> None:
+    ledger.record(call(call_id="before"))
+    slow = CostLedger(ledger.path, lock_timeout_seconds=0.3)
+
+    with held_lock(ledger):
+        started = time.monotonic()
+        with pytest.raises(LedgerError, match=re.escape(str(ledger.lock_path))):
+            slow.record_many([call(call_id="a"), call(call_id="b")])
+        assert time.monotonic() - started < 5
+        with pytest.raises(LedgerError, match="busy"):
+            slow.recent()
+
+    assert [c.call_id for c in slow.recent()] == ["before"]
+
+
+def test_a_lock_released_in_time_is_waited_for(ledger: CostLedger) -> None:
+    started, released = threading.Event(), threading.Event()
+
+    def hold_briefly() -> None:
+        with held_lock(ledger):
+            started.set()
+            time.sleep(0.4)
+        released.set()
+
+    holder = threading.Thread(target=hold_briefly)
+    holder.start()
+    assert started.wait(5)
+    ledger.record(call())
+    assert released.is_set()
+    holder.join()
+    assert len(ledger.recent()) == 1
+
+
+def test_a_file_that_is_not_duckdb_gives_ledger_error_with_the_path(ledger: CostLedger) -> None:
+    ledger.path.parent.mkdir(parents=True)
+    ledger.path.write_bytes(b"this is not a database\n" * 500)
+
+    with pytest.raises(LedgerError, match=re.escape(str(ledger.path))) as caught:
+        ledger.record(call())
+    assert isinstance(caught.value.__cause__, duckdb.Error)
+    with pytest.raises(LedgerError, match=re.escape(str(ledger.path))):
+        ledger.spend_between(T0, T0 + timedelta(days=1))
+
+
+def test_a_ledger_from_a_newer_frugalflow_is_refused(ledger: CostLedger) -> None:
+    ledger.record(call())
+    with duckdb.connect(str(ledger.path)) as con:
+        con.execute("UPDATE schema_info SET version = ?", [SCHEMA_VERSION + 1])
+
+    with pytest.raises(LedgerError, match="[Uu]pgrade frugalflow"):
+        ledger.record(call())
+    with pytest.raises(LedgerError, match="newer"):
+        ledger.recent()
+    assert count_rows(ledger.path) == 1
+
+
+def test_an_unversioned_database_is_migrated_before_use(ledger: CostLedger) -> None:
+    ledger.path.parent.mkdir(parents=True)
+    with duckdb.connect(str(ledger.path)) as con:
+        con.execute("CREATE TABLE unrelated (x INTEGER)")
+
+    assert ledger.schema_version() == 0
+    assert ledger.recent() == []
+    assert ledger.schema_version() == SCHEMA_VERSION
+    ledger.record(call())
+    assert len(ledger.recent()) == 1
