@@ -1,12 +1,50 @@
-"""Shared fixtures. Tests never reach the network: pytest-socket allows loopback only."""
+"""Shared fixtures. Tests never reach the network: pytest-socket allows loopback only.
+
+Prefect and frugalflow state is isolated before anything imports Prefect: a temporary
+PREFECT_HOME, no analytics, and no user-level frugalflow.toml from the developer's machine.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="frugalflow-tests-"))
+os.environ.update(
+    {
+        "PREFECT_HOME": str(_SESSION_DIR / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "XDG_CONFIG_HOME": str(_SESSION_DIR / "config"),
+        "FRUGALFLOW_HOME": str(_SESSION_DIR / "frugalflow-home"),
+    }
+)
+for _name in [name for name in os.environ if name.startswith("FRUGALFLOW_")]:
+    if _name != "FRUGALFLOW_HOME":
+        del os.environ[_name]
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One real (temporary) Prefect server for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ledger file for this test, used by every flow the test runs."""
+    path = tmp_path / "ledger.duckdb"
+    monkeypatch.setenv("FRUGALFLOW_LEDGER_PATH", str(path))
+    return path
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Test User",

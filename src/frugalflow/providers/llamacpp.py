@@ -9,6 +9,7 @@ a llama.cpp context is not safe to use from two threads at once.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import hashlib
 import importlib
@@ -107,10 +108,21 @@ _models: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _models_lock = threading.Lock()
 
 
+def _close_models() -> None:
+    # Freed explicitly at exit: llama-cpp-python's own __del__ runs during interpreter
+    # teardown, after the C library's symbols are gone, and prints a TypeError.
+    with _models_lock:
+        for model, _ in _models.values():
+            model.close()
+        _models.clear()
+
+
 def _load(path: Path, context_tokens: int) -> tuple[Any, threading.Lock]:
     """The loaded model for ``path`` and the lock that serialises calls to it."""
     key = (str(path), context_tokens)
     with _models_lock:
+        if not _models:
+            atexit.register(_close_models)
         if key not in _models:
             llama = _import_llama()
             model = llama(

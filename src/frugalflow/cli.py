@@ -1,0 +1,206 @@
+"""The ``frugalflow`` command line.
+
+Exit codes: 0 done, 1 the request failed (nothing committed), 2 bad usage or settings,
+75 deferred (the budget cannot pay for it now; it is kept and re-run later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from frugalflow.errors import FrugalflowError
+from frugalflow.schemas import CodeRequest, CodeResult, QualityMode, RunStatus
+
+if TYPE_CHECKING:
+    from frugalflow.flows.codegen import StepEvent
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_DEFERRED = 75  # EX_TEMPFAIL: try again later
+
+app = typer.Typer(
+    help="Generate code with the cheapest model that does the job, within a daily budget.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _quiet_prefect() -> None:
+    # The CLI shows its own per-step progress; Prefect's INFO lines would repeat it. Must be
+    # set before prefect is imported; a user's own setting wins.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _show_step(event: StepEvent) -> None:
+    if event.phase == "start":
+        console.print(f"[dim]…[/] {event.step}", highlight=False)
+    elif event.phase == "end":
+        note = " [dim](cached)[/]" if event.cached else ""
+        console.print(f"[green]✓[/] {event.step} [dim]{event.seconds:.2f} s[/]{note}")
+    else:
+        console.print(f"[red]✗[/] {event.step}: {event.detail}", highlight=False)
+
+
+def _result_tables(result: CodeResult, calls: list[Any]) -> None:
+    steps = Table(title="time per step", title_justify="left")
+    steps.add_column("step")
+    steps.add_column("seconds", justify="right")
+    for timing in result.steps:
+        steps.add_row(timing.step + (" (cached)" if timing.cached else ""), f"{timing.seconds:.2f}")
+    console.print(steps)
+    cost = Table(title="model calls", title_justify="left")
+    for column in ("model", "tier", "input tok", "output tok", "cost", "ok"):
+        cost.add_column(column, justify="right" if "tok" in column or column == "cost" else "left")
+    for call in calls:
+        cost.add_row(
+            f"{call.provider}:{call.model}",
+            call.tier.value,
+            str(call.input_tokens),
+            str(call.output_tokens),
+            f"${call.actual_cost_usd:.4f}",
+            "cache" if call.cache_hit else ("yes" if call.success else "no"),
+        )
+    cost.add_row("total", "", str(result.input_tokens), str(result.output_tokens), f"${result.cost_usd:.4f}", "")
+    console.print(cost)
+
+
+@app.command()
+def generate(
+    description: Annotated[str, typer.Argument(help="What the code should do, in plain words.")],
+    repo: Annotated[Path, typer.Option(help="The git repository to add the code to.")] = Path("."),
+    target: Annotated[
+        str | None, typer.Option(help="File to put the code in, relative to the repository.")
+    ] = None,
+    language: Annotated[str, typer.Option(help="Language of the code.")] = "python",
+    project: Annotated[
+        str | None, typer.Option(help="Project the cost is booked under (default: repo name).")
+    ] = None,
+    quality: Annotated[
+        QualityMode, typer.Option(help="How much to spend for quality.")
+    ] = QualityMode.BALANCED,
+    example: Annotated[
+        list[str] | None,
+        typer.Option("--example", "-e", help="An assert the code must pass (repeatable)."),
+    ] = None,
+    budget_cap: Annotated[
+        Decimal | None, typer.Option(help="Most this request may spend, in USD.")
+    ] = None,
+) -> None:
+    """Generate code for DESCRIPTION and commit it on a work branch of --repo."""
+    _quiet_prefect()
+    try:
+        request = CodeRequest(
+            description=description,
+            repo=repo.resolve(),
+            target=target,
+            language=language,
+            project=project,
+            quality=quality,
+            examples=tuple(example or ()),
+            budget_cap_usd=budget_cap,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _fail(f"invalid request: {problems}") from None
+    if not request.repo.is_dir():
+        raise _fail(f"--repo {request.repo} is not a directory; pass the repository to change")
+
+    from frugalflow.flows.codegen import codegen, listen_to_steps
+    from frugalflow.ledger import CostLedger
+    from frugalflow.settings import load_settings
+
+    try:
+        settings = load_settings(request.repo)
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"[bold]frugalflow[/] request [cyan]{request.request_id}[/] on {request.repo}")
+    with listen_to_steps(_show_step):
+        state = asyncio.run(codegen(request, return_state=True))
+    result = asyncio.run(state.aresult(raise_on_failure=False))
+    if not isinstance(result, CodeResult):
+        raise _fail(f"the flow crashed: {result}", EXIT_FAILED)
+    _result_tables(result, CostLedger(settings.ledger_file).calls_for_request(request.request_id))
+    if result.status is RunStatus.COMPLETED:
+        console.print(f"[bold green]done:[/] {result.reason}")
+        console.print(f"  see it:   git -C {request.repo} show {result.branch}")
+        console.print(f"  take it:  git -C {request.repo} merge {result.branch}")
+        return
+    if result.status is RunStatus.DEFERRED:
+        console.print(f"[bold yellow]deferred:[/] {result.reason}")
+        raise typer.Exit(EXIT_DEFERRED)
+    errors.print(f"[bold red]failed:[/] {result.reason}", highlight=False)
+    raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def ledger(
+    limit: Annotated[int, typer.Option(help="How many recent model calls to show.")] = 20,
+    repo: Annotated[
+        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
+    ] = None,
+) -> None:
+    """Show recent model calls and today's spend."""
+    from frugalflow.ledger import CostLedger
+    from frugalflow.settings import load_settings
+    from frugalflow.tasks.budget import day_window
+
+    try:
+        settings = load_settings(repo)
+        cost_ledger = CostLedger(settings.ledger_file)
+        calls = cost_ledger.recent(limit)
+        start, end = day_window(datetime.now().astimezone(), settings.timezone)
+        today = cost_ledger.spend_between(start, end)
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"last {len(calls)} model calls ({settings.ledger_file})", title_justify="left")
+    for column in ("time", "request", "project", "step", "model", "in", "out", "cost", "ok"):
+        table.add_column(column)
+    for call in calls:
+        table.add_row(
+            call.ts.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            call.request_id,
+            call.project,
+            call.step,
+            f"{call.provider}:{call.model}",
+            str(call.input_tokens),
+            str(call.output_tokens),
+            f"${call.actual_cost_usd:.4f}",
+            "cache" if call.cache_hit else ("yes" if call.success else "no"),
+        )
+    console.print(table)
+    console.print(
+        f"today ({settings.timezone}): [bold]${today:.4f}[/] of ${settings.daily_budget_usd:.2f}"
+    )
+
+
+@app.command("example-repo")
+def example_repo(
+    path: Annotated[Path, typer.Argument(help="Where to create the example repository.")],
+) -> None:
+    """Create a small example git repository to try frugalflow on."""
+    from frugalflow.example_repo import create_example_repo
+
+    try:
+        create_example_repo(path)
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"created example repository at {path}")

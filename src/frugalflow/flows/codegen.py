@@ -1,0 +1,260 @@
+"""The codegen flow: one plain-language request in, validated code committed on a work branch out.
+
+estimate -> budget gate -> context fetch -> routed generation <-> validate -> place -> name ->
+document, and cleanup whatever happens. The flow run ends Completed (code placed), Completed
+named "Deferred" (the budget cannot pay for it now) or Failed (with the reason); in every case
+its result is a :class:`~frugalflow.schemas.CodeResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from prefect import Task, flow
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+
+from frugalflow.errors import FrugalflowError
+from frugalflow.ledger import CostLedger, ModelCall
+from frugalflow.pricing import CATALOG_VERSION, parse_address
+from frugalflow.routing import route_attempt
+from frugalflow.schemas import (
+    Candidate,
+    CodeRequest,
+    CodeResult,
+    RoutingDecision,
+    RunStatus,
+    StepTiming,
+    ValidationReport,
+)
+from frugalflow.settings import Settings, load_settings
+from frugalflow.tasks import Timed
+from frugalflow.tasks.budget import budget_gate
+from frugalflow.tasks.cleanup import cleanup
+from frugalflow.tasks.context import fetch_context_task
+from frugalflow.tasks.document import document
+from frugalflow.tasks.estimate import estimate
+from frugalflow.tasks.generate import generate
+from frugalflow.tasks.name import name
+from frugalflow.tasks.place import place
+from frugalflow.tasks.validate import validate
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """Progress of one step, for in-process listeners such as the CLI."""
+
+    step: str
+    phase: Literal["start", "end", "error"]
+    seconds: float = 0.0
+    cached: bool = False
+    detail: str = ""
+
+
+_listeners: list[Callable[[StepEvent], None]] = []
+
+
+@contextlib.contextmanager
+def listen_to_steps(listener: Callable[[StepEvent], None]) -> Iterator[None]:
+    """Call ``listener`` with every step event of flows run in this process meanwhile."""
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
+
+
+def _emit(event: StepEvent) -> None:
+    for listener in list(_listeners):
+        listener(event)
+
+
+@dataclass
+class _Run:
+    """What a run has learned so far; turned into the CodeResult however the run ends."""
+
+    request: CodeRequest
+    settings: Settings
+    flow_run_id: str | None
+    steps: list[StepTiming] = field(default_factory=list)
+    routing: list[RoutingDecision] = field(default_factory=list)
+    validation: ValidationReport | None = None
+
+    async def step(self, task: Task[..., Timed[T]], *args: Any, **kwargs: Any) -> T:
+        _emit(StepEvent(task.name, "start"))
+        state = task(*args, return_state=True, **kwargs)
+        if not state.is_completed():
+            error = await state.aresult(raise_on_failure=False)
+            _emit(StepEvent(task.name, "error", detail=str(error)))
+            if isinstance(error, BaseException):
+                raise error
+            raise FrugalflowError(f"step {task.name} ended {state.name}: {state.message}")
+        timed: Timed[T] = await state.aresult()
+        cached = state.name == "Cached"
+        self.steps.append(StepTiming(step=task.name, seconds=timed.seconds, cached=cached))
+        _emit(StepEvent(task.name, "end", seconds=timed.seconds, cached=cached))
+        return timed.value
+
+    def result(self, status: RunStatus, reason: str, **fields: Any) -> CodeResult:
+        calls = CostLedger(self.settings.ledger_file).calls_for_request(self.request.request_id)
+        return CodeResult(
+            request_id=self.request.request_id,
+            status=status,
+            reason=reason,
+            flow_run_id=self.flow_run_id,
+            attempts=len(self.routing),
+            routing=tuple(self.routing),
+            validation=self.validation,
+            cost_usd=sum((call.actual_cost_usd for call in calls), Decimal(0)),
+            input_tokens=sum(call.input_tokens for call in calls),
+            output_tokens=sum(call.output_tokens for call in calls),
+            steps=tuple(self.steps),
+            **fields,
+        )
+
+
+async def _generate_validated(
+    run: _Run, context: Any, allowed: tuple[str, ...], workdir: Path
+) -> Candidate | None:
+    """Attempts until one validates; None when every attempt failed validation."""
+    request, settings = run.request, run.settings
+    candidate: Candidate | None = None
+    for attempt in range(1, settings.max_attempts + 1):
+        decision = route_attempt(attempt, settings.models, allowed, run.validation)
+        run.routing.append(decision)
+        candidate = await run.step(
+            generate,
+            request,
+            context,
+            decision,
+            settings,
+            workdir,
+            flow_run_id=run.flow_run_id,
+            previous_code=candidate.code if candidate else None,
+            feedback=run.validation,
+        )
+        if run.steps[-1].cached:
+            candidate = _restore_cached(candidate, run, workdir)
+        run.validation = await run.step(
+            validate, candidate.code, request, settings, workdir / f"validate-{attempt}"
+        )
+        if run.validation.passed:
+            return candidate
+    return None
+
+
+def _restore_cached(candidate: Candidate, run: _Run, workdir: Path) -> Candidate:
+    """A cached generation cost nothing now: book it as a cache hit, copy it to this run."""
+    address = parse_address(candidate.model)
+    CostLedger(run.settings.ledger_file).record(
+        ModelCall(
+            flow_run_id=run.flow_run_id,
+            request_id=run.request.request_id,
+            project=run.request.project_name,
+            step="generate",
+            provider=address.provider,
+            model=address.model,
+            tier=address.tier,
+            cache_hit=True,
+            price_catalog=CATALOG_VERSION,
+        )
+    )
+    path = workdir / f"attempt-{candidate.attempt}" / "candidate.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(candidate.code)
+    return candidate.model_copy(update={"path": path, "cost_usd": Decimal(0)})
+
+
+Outcome = tuple[RunStatus, str, dict[str, Any]]
+
+
+async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Outcome:
+    """Every step, cleanup last whatever happens; raises on a step's error."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"frugalflow-{request.request_id}-"))
+    try:
+        estimated = await run.step(estimate, request, settings)
+        decision = await run.step(budget_gate, request, estimated, settings)
+        if not decision.admitted:
+            return RunStatus.DEFERRED, decision.reason, {"retry_at": decision.retry_at}
+        context = await run.step(fetch_context_task, request)
+        candidate = await _generate_validated(run, context, decision.allowed_models, workdir)
+        if candidate is None or run.validation is None:
+            feedback = run.validation.feedback() if run.validation else ""
+            reason = (
+                f"no attempt passed validation ({len(run.routing)} tried); nothing was "
+                f"committed. Last problems:\n{feedback}"
+            )
+            return RunStatus.FAILED, reason, {}
+        code = run.validation.code
+        placement = await run.step(
+            place, request, context, code, candidate.model, candidate.cost_usd, settings, workdir
+        )
+        naming = await run.step(name, code, context)
+        documentation = await run.step(document, code)
+        reason = f"committed {', '.join(placement.files)} on branch {placement.branch}"
+        return (
+            RunStatus.COMPLETED,
+            reason,
+            {
+                "files": placement.files,
+                "branch": placement.branch,
+                "commit": placement.commit,
+                "naming": naming,
+                "documentation": documentation,
+            },
+        )
+    finally:
+        await run.step(cleanup, workdir, request.repo)
+
+
+def _summary_markdown(result: CodeResult) -> str:
+    lines = [
+        f"**{result.status.value}**: {result.reason}",
+        "",
+        f"cost ${result.cost_usd:.6f}, {result.input_tokens} input / {result.output_tokens} "
+        f"output tokens, {result.attempts} attempt(s)",
+        "",
+        "| step | seconds | cached |",
+        "| --- | ---: | --- |",
+        *(f"| {s.step} | {s.seconds:.2f} | {'yes' if s.cached else ''} |" for s in result.steps),
+    ]
+    return "\n".join(lines)
+
+
+@flow(name="codegen", flow_run_name="codegen-{request.request_id}", validate_parameters=True)
+async def codegen(request: CodeRequest) -> State[CodeResult]:
+    """Turn a code request into validated code committed on a work branch.
+
+    Args:
+        request: what to write, and where.
+
+    Returns:
+        A Completed state (named "Deferred" when the budget cannot pay now) or a Failed one;
+        either way its result is the CodeResult.
+    """
+    settings = load_settings(request.repo)
+    run = _Run(request, settings, str(flow_run.id) if flow_run.id else None)
+    try:
+        status, reason, fields = await run_request(request, settings, run)
+    except FrugalflowError as exc:
+        status, reason, fields = RunStatus.FAILED, str(exc), {}
+    result = run.result(status, reason, **fields)
+    await acreate_markdown_artifact(
+        key=f"codegen-{request.request_id.lower().replace('_', '-')}",
+        markdown=_summary_markdown(result),
+        description="frugalflow request summary",
+    )
+    if result.status is RunStatus.FAILED:
+        return Failed(message=result.reason[:500], data=result)
+    if result.status is RunStatus.DEFERRED:
+        return Completed(message=result.reason, data=result, name="Deferred")
+    return Completed(message=result.reason, data=result)

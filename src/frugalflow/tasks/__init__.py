@@ -1,0 +1,57 @@
+"""One module per step of the codegen flow.
+
+Each module holds the step's domain logic as plain functions, callable and testable without
+Prefect, and one thin ``@task`` built with :func:`step`, which says how the step runs (retries,
+caching) and measures the time spent in the step's own body, so that Prefect's overhead can be
+told apart from the work.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, ParamSpec, TypeVar
+
+from prefect import Task, task
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from frugalflow.errors import is_retryable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Timed(Generic[T]):
+    """A step's return value and the seconds its body took."""
+
+    value: T
+    seconds: float
+
+
+def retry_only_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect ``retry_condition_fn``: retry only errors marked retryable (429, 5xx, timeouts)."""
+    return is_retryable(state.data if isinstance(state.data, BaseException) else None)
+
+
+def step(name: str, **task_options: Any) -> Callable[[Callable[P, T]], Task[P, Timed[T]]]:
+    """Turn a plain step function into a Prefect task that reports its body's duration.
+
+    Args:
+        name: the step's name, as shown in the Prefect UI and in the result's timings.
+        **task_options: passed to ``prefect.task`` (retries, cache_key_fn, ...).
+    """
+
+    def decorate(fn: Callable[P, T]) -> Task[P, Timed[T]]:
+        @functools.wraps(fn)
+        def body(*args: P.args, **kwargs: P.kwargs) -> Timed[T]:
+            started = time.perf_counter()
+            value = fn(*args, **kwargs)
+            return Timed(value, time.perf_counter() - started)
+
+        return task(name=name, task_run_name=name, **task_options)(body)
+
+    return decorate

@@ -1,0 +1,65 @@
+"""Step 3, context fetch: what the model must know about the repository to write code that fits.
+
+Reading and scoring a repository is the slowest pure step on a large tree, and its answer only
+changes when the tree does, so it is cached under a key made of the repository's state (HEAD
+commit plus the status of uncommitted files) and the request's words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect.context import TaskRunContext
+
+from frugalflow.context import build_context
+from frugalflow.schemas import CodeRequest, GenerationContext
+from frugalflow.tasks import step
+
+CACHE_VERSION = "context-v1"  # bump when build_context's output changes meaning
+
+
+def repository_state(repo: Path) -> str:
+    """A digest that changes whenever the repository's content does."""
+    digest = hashlib.sha256()
+    for args in (["rev-parse", "HEAD"], ["status", "--porcelain=v1", "-z", "--untracked-files"]):
+        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False)
+        digest.update(done.stdout)
+    # Uncommitted edits keep the same status line while their content changes; hash them too.
+    changed = subprocess.run(
+        ["git", "diff", "HEAD", "--no-color"], cwd=repo, capture_output=True, check=False
+    )
+    digest.update(changed.stdout)
+    return digest.hexdigest()
+
+
+def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Prefect cache key: repository state + the request's words + language."""
+    request: CodeRequest = parameters["request"]
+    key = "\0".join(
+        [
+            CACHE_VERSION,
+            str(Path(request.repo).resolve()),
+            repository_state(Path(request.repo)),
+            request.description,
+            request.language,
+            request.target or "",
+        ]
+    )
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def fetch_context(request: CodeRequest) -> GenerationContext:
+    """Analyse the target repository for this request (see :func:`build_context`)."""
+    return build_context(Path(request.repo), request.description, request.language)
+
+
+fetch_context_task = step(
+    "context fetch",
+    cache_key_fn=context_cache_key,
+    cache_expiration=timedelta(days=7),
+    persist_result=True,
+)(fetch_context)

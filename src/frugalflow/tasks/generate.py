@@ -1,0 +1,195 @@
+"""Step 4, routed generation: one model call, priced, written to the ledger, code extracted.
+
+Every call is recorded, the failed ones too, at the moment it ends, so that no cost is lost if
+a later step fails. The candidate code goes to the run's private temp directory, never straight
+into the user's repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prefect.context import TaskRunContext
+
+from frugalflow.codeblocks import extract_code
+from frugalflow.errors import FrugalflowError, ProviderError
+from frugalflow.ledger import CostLedger, ModelCall
+from frugalflow.pricing import CATALOG_VERSION, parse_address, price_call
+from frugalflow.providers import ChatMessage, get_provider
+from frugalflow.schemas import (
+    Candidate,
+    CodeRequest,
+    GenerationContext,
+    RoutingDecision,
+    ValidationReport,
+)
+from frugalflow.settings import Settings
+from frugalflow.tasks import retry_only_transient, step
+
+CACHE_VERSION = "generate-v1"
+_FENCE_TAG = {"python": "python", "javascript": "javascript", "typescript": "typescript"}
+
+
+def build_messages(
+    request: CodeRequest,
+    context: GenerationContext,
+    *,
+    previous_code: str | None = None,
+    feedback: ValidationReport | None = None,
+) -> list[ChatMessage]:
+    """The prompt: the repository's conventions and related code, the task, any feedback."""
+    tag = _FENCE_TAG.get(request.language, request.language)
+    naming = context.naming
+    system = (
+        f"You are a careful {request.language} developer adding code to an existing repository. "
+        "Write only the new code that was asked for: the imports it needs and its definitions. "
+        f"Follow the repository's conventions: functions in {naming.function_style}, classes in "
+        f"{naming.class_style}, constants in {naming.constant_style}. Give every public function "
+        "and class a docstring. Do not write tests, example usage, print calls or explanations. "
+        f"Answer with a single ```{tag} code block."
+    )
+    parts = ["Repository files:\n" + "\n".join(context.file_layout)]
+    if context.related_path and context.related_source:
+        parts.append(
+            f"The most related existing module, {context.related_path}:\n"
+            f"```{tag}\n{context.related_source}\n```"
+        )
+    parts.append(f"Task: {request.description}")
+    if request.examples:
+        parts.append("The code must pass:\n```" + tag + "\n" + "\n".join(request.examples) + "\n```")
+    messages = [
+        ChatMessage(role="system", content=system),
+        ChatMessage(role="user", content="\n\n".join(parts)),
+    ]
+    if previous_code is not None and feedback is not None:
+        # A repair is a follow-up turn: small models fix their own answer far more readily
+        # than they rewrite code quoted back to them inside a new task.
+        messages += [
+            ChatMessage(role="assistant", content=f"```{tag}\n{previous_code}```"),
+            ChatMessage(
+                role="user",
+                content=f"That code fails validation:\n{feedback.feedback()}\n"
+                f"Fix it. Answer with the whole corrected code in a single ```{tag} code block.",
+            ),
+        ]
+    return messages
+
+
+def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Prefect cache key: the exact model, prompt and sampling settings of the call."""
+    request: CodeRequest = parameters["request"]
+    settings: Settings = parameters["settings"]
+    messages = build_messages(
+        request,
+        parameters["context"],
+        previous_code=parameters.get("previous_code"),
+        feedback=parameters.get("feedback"),
+    )
+    payload = {
+        "version": CACHE_VERSION,
+        "model": parameters["decision"].model,
+        "messages": [message.model_dump() for message in messages],
+        "max_tokens": settings.max_output_tokens,
+        "temperature": settings.temperature,
+        "local_model_path": str(settings.local_model_path or ""),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def generate_candidate(
+    request: CodeRequest,
+    context: GenerationContext,
+    decision: RoutingDecision,
+    settings: Settings,
+    workdir: Path,
+    *,
+    flow_run_id: str | None = None,
+    previous_code: str | None = None,
+    feedback: ValidationReport | None = None,
+) -> Candidate:
+    """Ask the routed model for code and keep what it wrote in temp storage.
+
+    Raises:
+        ProviderError: the call failed (``retryable`` tells the task whether to retry).
+    """
+    address = parse_address(decision.model)
+    provider = get_provider(address.provider, settings)
+    messages = build_messages(request, context, previous_code=previous_code, feedback=feedback)
+    ledger = CostLedger(settings.ledger_file)
+    call = {
+        "flow_run_id": flow_run_id,
+        "request_id": request.request_id,
+        "project": request.project_name,
+        "step": "generate",
+        "provider": address.provider,
+        "model": address.model,
+        "tier": address.tier,
+        "price_catalog": CATALOG_VERSION,
+    }
+    started = time.perf_counter()
+    try:
+        completion = provider.complete(
+            address.model,
+            messages,
+            max_tokens=settings.max_output_tokens,
+            temperature=settings.temperature,
+        )
+    except FrugalflowError as exc:
+        ledger.record(
+            ModelCall(
+                **call,
+                latency_ms=round((time.perf_counter() - started) * 1000),
+                success=False,
+                error=f"{type(exc).__name__}: {exc}"[:500],
+            )
+        )
+        if isinstance(exc, ProviderError) and not exc.provider:
+            exc.provider = decision.model
+        raise
+    cost = price_call(
+        address,
+        input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens,
+        cached_tokens=completion.cached_tokens,
+    )
+    ledger.record(
+        ModelCall(
+            **call,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            cached_tokens=completion.cached_tokens,
+            actual_cost_usd=cost,
+            latency_ms=round(completion.seconds * 1000),
+        )
+    )
+    code = extract_code(completion.text, request.language)
+    path = workdir / f"attempt-{decision.attempt}" / "candidate.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(code)
+    return Candidate(
+        attempt=decision.attempt,
+        model=decision.model,
+        code=code,
+        reply=completion.text,
+        path=path,
+        input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens,
+        cost_usd=cost,
+        seconds=completion.seconds,
+    )
+
+
+generate = step(
+    "generate",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=retry_only_transient,
+    cache_key_fn=generation_cache_key,
+    cache_expiration=timedelta(days=7),
+    persist_result=True,
+)(generate_candidate)

@@ -1,0 +1,105 @@
+"""End to end: the codegen flow on a real Prefect server, the real embedded model, real git."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from frugalflow.example_repo import create_example_repo
+from frugalflow.flows.codegen import codegen
+from frugalflow.ledger import CostLedger
+from frugalflow.schemas import CodeRequest, CodeResult, RunStatus
+from tests.conftest import git
+
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
+
+# The bundled 0.5B model writes this one correctly; it gets slugify wrong (it drops the spaces),
+# which makes slugify with an honest example the failing request.
+COUNT_WORDS = "Add a function count_words(text) that returns the number of words in text"
+COUNT_EXAMPLE = 'assert count_words("a b  c") == 3'
+SLUGIFY = "Add a function slugify(text) that turns a title into a URL slug"
+
+
+def run_flow(request: CodeRequest) -> tuple[str, CodeResult]:
+    async def go() -> tuple[str, CodeResult]:
+        state = await codegen(request, return_state=True)
+        result = await state.aresult(raise_on_failure=False)
+        assert isinstance(result, CodeResult), result
+        return state.type.value, result
+
+    return asyncio.run(go())
+
+
+@pytest.mark.model
+def test_request_is_committed_on_a_work_branch_and_the_users_work_is_untouched(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    repo = create_example_repo(tmp_path / "textkit")
+    (repo / "README.md").write_text("# textkit\n\nMy unfinished notes.\n")
+    status_before = git(repo, "status", "--porcelain")
+
+    state, result = run_flow(
+        CodeRequest(description=COUNT_WORDS, repo=repo, examples=(COUNT_EXAMPLE,))
+    )
+
+    assert state == "COMPLETED", result.reason
+    assert result.status is RunStatus.COMPLETED
+    assert result.branch == f"frugalflow/{result.request_id}"
+    assert result.files == ("src/textkit/count_words.py",)
+    committed = git(repo, "show", f"{result.branch}:src/textkit/count_words.py")
+    assert "def count_words(" in committed
+    assert "print(" not in committed  # the model's example usage was not placed
+    message = git(repo, "log", "-1", "--format=%B", result.branch)
+    assert f"Frugalflow-Request: {result.request_id}" in message
+    # The user's branch, uncommitted edit and status are exactly as they were.
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert (repo / "README.md").read_text() == "# textkit\n\nMy unfinished notes.\n"
+    assert git(repo, "status", "--porcelain") == status_before
+    assert not (repo / "src/textkit/count_words.py").exists()
+    # One ledger row per model call, each booked to this request and flow run, at $0.
+    calls = CostLedger(ledger_path).calls_for_request(result.request_id)
+    assert len(calls) == result.attempts >= 1
+    assert {call.flow_run_id for call in calls} == {result.flow_run_id}
+    assert all(call.success and call.output_tokens > 0 for call in calls)
+    assert result.cost_usd == 0
+    assert [step.step for step in result.steps][:3] == ["estimate", "budget gate", "context fetch"]
+    assert result.steps[-1].step == "cleanup"
+
+
+@pytest.mark.model
+def test_code_that_fails_validation_is_not_committed_and_the_result_says_why(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    repo = create_example_repo(tmp_path / "textkit")
+    impossible = 'assert slugify("Hello World") == "no slug looks like this"'
+    branches_before = git(repo, "branch", "--list")
+
+    state, result = run_flow(CodeRequest(description=SLUGIFY, repo=repo, examples=(impossible,)))
+
+    assert state == "FAILED"
+    assert result.status is RunStatus.FAILED
+    assert "nothing was committed" in result.reason
+    assert "no slug looks like this" in result.reason  # the failing example is named
+    assert result.validation is not None and not result.validation.passed
+    assert git(repo, "branch", "--list") == branches_before
+    assert result.attempts == 2  # the default cascade: first try, then a repair attempt
+    assert "validation feedback" in result.routing[1].reason
+    assert len(CostLedger(ledger_path).calls_for_request(result.request_id)) == 2
+
+
+def test_a_request_the_budget_cannot_pay_is_deferred_without_calling_a_model(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = create_example_repo(tmp_path / "textkit")
+    monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4o-mini"]')
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "0")
+
+    state, result = run_flow(CodeRequest(description=SLUGIFY, repo=repo))
+
+    assert state == "COMPLETED"
+    assert result.status is RunStatus.DEFERRED
+    assert result.retry_at is not None
+    assert "deferred" in result.reason
+    assert CostLedger(ledger_path).calls_for_request(result.request_id) == []
