@@ -199,7 +199,7 @@ def test_concurrent_processes_and_threads_lose_no_writes(tmp_path: Path) -> None
         try:
             write_batch(str(path), name, 25)
             CostLedger(path, lock_timeout_seconds=60).recent(5)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=thread_body, args=(f"t{i}",)) for i in range(4)]
@@ -270,7 +270,7 @@ def test_a_ledger_from_a_newer_frugalflow_is_refused(ledger: CostLedger) -> None
     with duckdb.connect(str(ledger.path)) as con:
         con.execute("UPDATE schema_info SET version = ?", [SCHEMA_VERSION + 1])
 
-    with pytest.raises(LedgerError, match="[Uu]pgrade frugalflow"):
+    with pytest.raises(LedgerError, match=r"[Uu]pgrade frugalflow"):
         ledger.record(call())
     with pytest.raises(LedgerError, match="newer"):
         ledger.recent()

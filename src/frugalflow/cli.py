@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.status import Status
 from rich.table import Table
 
 from frugalflow.errors import FrugalflowError
@@ -50,14 +51,24 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _show_step(event: StepEvent) -> None:
-    if event.phase == "start":
-        console.print(f"[dim]…[/] {event.step}", highlight=False)
-    elif event.phase == "end":
-        note = " [dim](cached)[/]" if event.cached else ""
-        console.print(f"[green]✓[/] {event.step} [dim]{event.seconds:.2f} s[/]{note}")
-    else:
-        console.print(f"[red]✗[/] {event.step}: {event.detail}", highlight=False)
+class _StepProgress:
+    """A spinner for the running step, then one line per finished step."""
+
+    def __init__(self) -> None:
+        self._status: Status | None = None
+
+    def __call__(self, event: StepEvent) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if event.phase == "start":
+            self._status = console.status(f"{event.step}…")
+            self._status.start()
+        elif event.phase == "end":
+            note = " [dim](cached)[/]" if event.cached else ""
+            console.print(f"[green]✓[/] {event.step} [dim]{event.seconds:.2f} s[/]{note}")
+        else:
+            console.print(f"[red]✗[/] {event.step}: {event.detail}", highlight=False)
 
 
 def _result_tables(result: CodeResult, calls: list[Any]) -> None:
@@ -68,7 +79,8 @@ def _result_tables(result: CodeResult, calls: list[Any]) -> None:
         steps.add_row(timing.step + (" (cached)" if timing.cached else ""), f"{timing.seconds:.2f}")
     console.print(steps)
     cost = Table(title="model calls", title_justify="left")
-    for column in ("model", "tier", "input tok", "output tok", "cost", "ok"):
+    cost.add_column("model", no_wrap=True)
+    for column in ("tier", "input tok", "output tok", "cost", "ok"):
         cost.add_column(column, justify="right" if "tok" in column or column == "cost" else "left")
     for call in calls:
         cost.add_row(
@@ -79,7 +91,14 @@ def _result_tables(result: CodeResult, calls: list[Any]) -> None:
             f"${call.actual_cost_usd:.4f}",
             "cache" if call.cache_hit else ("yes" if call.success else "no"),
         )
-    cost.add_row("total", "", str(result.input_tokens), str(result.output_tokens), f"${result.cost_usd:.4f}", "")
+    cost.add_row(
+        "total",
+        "",
+        str(result.input_tokens),
+        str(result.output_tokens),
+        f"${result.cost_usd:.4f}",
+        "",
+    )
     console.print(cost)
 
 
@@ -133,9 +152,13 @@ def generate(
     except FrugalflowError as exc:
         raise _fail(str(exc)) from None
     console.print(f"[bold]frugalflow[/] request [cyan]{request.request_id}[/] on {request.repo}")
-    with listen_to_steps(_show_step):
-        state = asyncio.run(codegen(request, return_state=True))
-    result = asyncio.run(state.aresult(raise_on_failure=False))
+
+    async def run_flow() -> object:
+        state = await codegen(request, return_state=True)
+        return await state.aresult(raise_on_failure=False)
+
+    with listen_to_steps(_StepProgress()):
+        result = asyncio.run(run_flow())
     if not isinstance(result, CodeResult):
         raise _fail(f"the flow crashed: {result}", EXIT_FAILED)
     _result_tables(result, CostLedger(settings.ledger_file).calls_for_request(request.request_id))
@@ -171,7 +194,9 @@ def ledger(
         today = cost_ledger.spend_between(start, end)
     except FrugalflowError as exc:
         raise _fail(str(exc)) from None
-    table = Table(title=f"last {len(calls)} model calls ({settings.ledger_file})", title_justify="left")
+    table = Table(
+        title=f"last {len(calls)} model calls ({settings.ledger_file})", title_justify="left"
+    )
     for column in ("time", "request", "project", "step", "model", "in", "out", "cost", "ok"):
         table.add_column(column)
     for call in calls:

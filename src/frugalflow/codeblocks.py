@@ -35,9 +35,12 @@ def extract_code(reply: str, language: str = "python") -> str:
         >>> extract_code("Sure!\\n```python\\ndef f():\\n    return 1\\n\\nprint(f())\\n```\\n")
         'def f():\\n    return 1\\n'
     """
+    reply = reply.replace("\r\n", "\n")
     tags = _LANGUAGE_TAGS.get(language, {language})
     blocks = fenced_blocks(reply)
-    chosen = [body for tag, body in blocks if tag in tags] or [body for tag, body in blocks if not tag]
+    chosen = [body for tag, body in blocks if tag in tags] or [
+        body for tag, body in blocks if not tag
+    ]
     code = "\n\n".join(chosen) if chosen else reply
     if language == "python":
         code = keep_python_definitions(code)
@@ -46,7 +49,9 @@ def extract_code(reply: str, language: str = "python") -> str:
 
 def _calls_local_name(node: ast.AST, local_names: set[str]) -> bool:
     return any(
-        isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in local_names
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Name)
+        and call.func.id in local_names
         for call in ast.walk(node)
     )
 
@@ -54,8 +59,8 @@ def _calls_local_name(node: ast.AST, local_names: set[str]) -> bool:
 def keep_python_definitions(code: str) -> str:
     """Drop module-level statements that exercise the code rather than define it.
 
-    Kept: imports, functions, classes, and assignments that do not call the module's own
-    functions (constants). Dropped: module docstrings, prints and other bare expressions,
+    Kept: imports (also inside ``try``, for optional dependencies), functions, classes, and
+    assignments that do not call the module's own functions (constants). Dropped: module docstrings, prints and other bare expressions,
     asserts, ``if __name__ == "__main__":`` blocks, loops, and ``x = f(...)`` example calls.
     Code that does not parse is returned unchanged for validation to report.
     """
@@ -73,6 +78,10 @@ def keep_python_definitions(code: str) -> str:
             keep, is_import = True, False
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             keep, is_import = not _calls_local_name(node, local_names), False
+        elif isinstance(node, ast.Try):
+            # try: import x / except ImportError: x = None -- an optional dependency.
+            keep = any(isinstance(inner, ast.Import | ast.ImportFrom) for inner in node.body)
+            is_import = keep
         else:
             keep, is_import = False, False
         if not keep:

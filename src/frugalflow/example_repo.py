@@ -31,7 +31,7 @@ def truncate(text: str, width: int, suffix: str = "...") -> str:
         return text
     return text[: max(width - len(suffix), 0)] + suffix
 ''',
-    "tests/test_strings.py": '''from textkit.strings import normalize_whitespace, truncate
+    "tests/test_strings.py": """from textkit.strings import normalize_whitespace, truncate
 
 
 def test_normalize_whitespace():
@@ -40,7 +40,7 @@ def test_normalize_whitespace():
 
 def test_truncate():
     assert truncate("abcdef", 5) == "ab..."
-''',
+""",
 }
 
 

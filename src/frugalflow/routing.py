@@ -33,6 +33,8 @@ def route_attempt(
     Raises:
         RequestError: no model of the cascade is allowed.
     """
+    if attempt < 1:
+        raise ValueError(f"attempts are numbered from 1, not {attempt}")
     usable = [model for model in cascade if model in allowed]
     if not usable:
         raise RequestError("no model of the cascade is allowed by the budget; the request waits")

@@ -203,7 +203,9 @@ class ValidationReport(Frozen):
     def feedback(self) -> str:
         """The issues as a short list a model can act on."""
         return "\n".join(
-            f"- [{issue.check}]" + (f" line {issue.line}:" if issue.line else "") + f" {issue.message}"
+            f"- [{issue.check}]"
+            + (f" line {issue.line}:" if issue.line else "")
+            + f" {issue.message}"
             for issue in self.issues
         )
 

@@ -103,7 +103,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        files = [TomlConfigSettingsSource(settings_cls, toml_file=path) for path in _toml_files.get()]
+        files = [
+            TomlConfigSettingsSource(settings_cls, toml_file=path) for path in _toml_files.get()
+        ]
         return (init_settings, env_settings, *files)
 
 
@@ -129,7 +131,8 @@ def load_settings(repo: Path | str | None = None, **overrides: Any) -> Settings:
         return Settings(**{key: value for key, value in overrides.items() if value is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
         )
         sources = ", ".join(str(path) for path in _toml_files.get()) or "no config file"
         raise ConfigurationError(

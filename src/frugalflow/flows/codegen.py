@@ -16,10 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from prefect import Task, flow
+from prefect import State, Task, flow
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, Failed
 
 from frugalflow.errors import FrugalflowError
 from frugalflow.ledger import CostLedger, ModelCall

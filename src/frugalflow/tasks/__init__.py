@@ -14,9 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from prefect import Task, task
+from prefect import State, Task, task
 from prefect.client.schemas.objects import TaskRun
-from prefect.states import State
 
 from frugalflow.errors import is_retryable
 

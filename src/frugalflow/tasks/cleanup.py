@@ -10,15 +10,23 @@ from frugalflow.tasks import step
 
 
 def remove_workdir(workdir: Path, repo: Path) -> bool:
-    """Delete the run's temp directory and forget any worktree left in it.
+    """Delete the run's temp directory, and the git worktree in it if a failed step left one.
+
+    Only this run's worktree is unregistered: a plain ``git worktree prune`` would also forget
+    the user's own worktrees whose directories happen to be missing (an unmounted disk).
 
     Returns:
         True when the directory is gone.
     """
+    worktree = workdir / "worktree"
+    if worktree.exists():
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(worktree)],
+            cwd=repo,
+            capture_output=True,
+            check=False,
+        )
     shutil.rmtree(workdir, ignore_errors=True)
-    if (Path(repo) / ".git").exists():
-        # A worktree whose directory vanished (a crashed run) stays registered until pruned.
-        subprocess.run(["git", "worktree", "prune"], cwd=repo, capture_output=True, check=False)
     return not workdir.exists()
 
 

@@ -33,7 +33,7 @@ EXPECTED_OUTPUT_TOKENS = {
 CONTEXT_ALLOWANCE_TOKENS = 1_800
 
 _TASK_TYPE_PATTERNS: tuple[tuple[TaskType, re.Pattern[str]], ...] = (
-    (TaskType.DOCUMENTATION, re.compile(r"\b(document|docstrings?|docs)\b", re.I)),
+    (TaskType.DOCUMENTATION, re.compile(r"\b(document\w*|docstrings?|docs)\b", re.I)),
     (TaskType.ANALYSIS, re.compile(r"\b(explain|analy[sz]e|review|audit|why does)\b", re.I)),
     (
         TaskType.FILE_EDITING,

@@ -61,7 +61,9 @@ def build_messages(
         )
     parts.append(f"Task: {request.description}")
     if request.examples:
-        parts.append("The code must pass:\n```" + tag + "\n" + "\n".join(request.examples) + "\n```")
+        parts.append(
+            "The code must pass:\n```" + tag + "\n" + "\n".join(request.examples) + "\n```"
+        )
     messages = [
         ChatMessage(role="system", content=system),
         ChatMessage(role="user", content="\n\n".join(parts)),

@@ -29,9 +29,9 @@ def main_definition(code: str, language: str) -> str | None:
         match = _JS_NAME.search(code)
         return match.group(1) if match else None
     for node in ast.parse(code).body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            if not node.name.startswith("_"):
-                return node.name
+        definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+        if isinstance(node, definition) and not node.name.startswith("_"):
+            return node.name
     return None
 
 
@@ -49,8 +49,7 @@ def choose_target(request: CodeRequest, context: GenerationContext, code: str) -
     name = main_definition(code, request.language)
     if name is None:
         raise RequestError(
-            "cannot choose a file for code that defines no public function or class; "
-            "pass --target"
+            "cannot choose a file for code that defines no public function or class; pass --target"
         )
     module = convert_name(name, context.naming.module_style)
     extension = EXTENSIONS.get(request.language, "")
@@ -85,15 +84,18 @@ def place_code(
         PlacementError: the repository or target is unsafe to write; nothing was changed.
     """
     repository = WorkRepository(Path(request.repo))
-    target = repository.resolve_target(choose_target(request, context, code))
-    message, trailers = commit_message(request, model, cost)
-    return repository.place(
-        files={target: code},
-        branch=f"{settings.work_branch_prefix}{request.request_id}",
-        message=message,
-        trailers=trailers,
-        workdir=workdir,
-    )
+    try:
+        target = repository.resolve_target(choose_target(request, context, code))
+        message, trailers = commit_message(request, model, cost)
+        return repository.place(
+            files={target: code},
+            branch=f"{settings.work_branch_prefix}{request.request_id}",
+            message=message,
+            trailers=trailers,
+            workdir=workdir,
+        )
+    finally:
+        repository.close()
 
 
 place = step("place")(place_code)

@@ -9,9 +9,11 @@ and memory limit and an environment stripped of secrets.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +72,9 @@ def check_syntax(code: str) -> list[ValidationIssue]:
     except SyntaxError as exc:
         return [ValidationIssue(check="syntax", message=f"SyntaxError: {exc.msg}", line=exc.lineno)]
     if not any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Assign)
+        isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Assign | ast.AnnAssign
+        )
         for node in tree.body
     ):
         return [ValidationIssue(check="syntax", message="the reply contains no definitions")]
@@ -128,19 +132,28 @@ def run_examples(
     (scratch / "examples.json").write_text(json.dumps(list(examples)))
     (scratch / "runner.py").write_text(_EXAMPLE_RUNNER)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-I", "runner.py"],
+        cwd=scratch,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: _limit_child(
+            settings.sandbox_memory_mb, settings.sandbox_timeout_seconds
+        ),
+    )
     try:
-        subprocess.run(
-            [sys.executable, "-I", "runner.py"],
-            cwd=scratch,
-            env=env,
-            capture_output=True,
-            timeout=settings.sandbox_timeout_seconds,
-            preexec_fn=lambda: _limit_child(
-                settings.sandbox_memory_mb, settings.sandbox_timeout_seconds
-            ),
-            check=False,
-        )
+        child.wait(timeout=settings.sandbox_timeout_seconds)
+        timed_out = False
     except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        # Kill the whole process group: the child and anything it left running.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    if timed_out:
         return [
             ValidationIssue(
                 check="examples",
@@ -184,7 +197,9 @@ def validate_code(
     if not issues and request.examples:
         checks.append("examples")
         issues = run_examples(code, request.examples, scratch / "examples", settings)
-    return ValidationReport(passed=not issues, checks=tuple(checks), issues=tuple(issues), code=code)
+    return ValidationReport(
+        passed=not issues, checks=tuple(checks), issues=tuple(issues), code=code
+    )
 
 
 validate = step("validate")(validate_code)

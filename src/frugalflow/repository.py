@@ -1,0 +1,380 @@
+"""Every git operation frugalflow performs, in one place.
+
+The user's working tree, index, HEAD and stash must stay byte-for-byte as they were. So code is
+never written there: :meth:`WorkRepository.place` commits in a private ``git worktree`` on a new
+branch and removes the worktree again; a crash mid-write leaves nothing in the user's tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import posixpath
+import shutil
+import stat
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import git
+from git.objects import Blob, Tree
+
+from frugalflow.codemerge import merge_python_module
+from frugalflow.errors import NotAGitRepositoryError, PlacementError, UnsafePathError
+from frugalflow.schemas import Placement
+
+__all__ = ["WorkRepository"]
+
+logger = logging.getLogger(__name__)
+
+# The one tuple of library failures translated into PlacementError at the edge. gitdb's
+# BadName/BadObject are ValueErrors; OSError covers failed writes in the worktree.
+_GIT_ERRORS = (git.GitError, ValueError, OSError)
+
+_WHO = {"NAME": "frugalflow", "EMAIL": "frugalflow@localhost"}
+_IDENTITY = {f"GIT_{r}_{k}": v for r in ("AUTHOR", "COMMITTER") for k, v in _WHO.items()}
+# The user's hooks, signing setup and background maintenance must not run for our commit:
+# a hook could touch the user's tree, a signing prompt would hang the run.
+_SAFE_CONFIG = ["core.hooksPath=/dev/null", "commit.gpgSign=false", "gc.auto=0"]
+_SAFE_CONFIG += ["maintenance.auto=false", "core.fsmonitor=false"]
+# With any of these set (as inside a git hook), git would act on another repository or index
+# than the one we opened, possibly the user's own index.
+_REDIRECTING_ENV = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"]
+_REDIRECTING_ENV += ["GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE"]
+_NO_RAISE: dict[str, Any] = {"with_extended_output": True, "with_exceptions": False}
+_SYMLINK_MODE, _GITLINK_MODE, _MAX_SYMLINK_HOPS = 0o120000, 0o160000, 40
+_INSIDE = "the target path must be inside the repository, relative to its top directory"
+
+
+class WorkRepository:
+    """A user's git repository, changed only through a private worktree.
+
+    Attributes:
+        root: the top-level directory of the repository's working tree.
+    """
+
+    def __init__(self, path: Path) -> None:
+        """Open the repository at ``path``.
+
+        Args:
+            path: the top-level directory of a git repository with at least one commit.
+
+        Raises:
+            NotAGitRepositoryError: if ``path`` is not a repository, is bare or has no commits.
+            PlacementError: if GIT_DIR-like variables in the environment would redirect git.
+        """
+        redirecting = [name for name in _REDIRECTING_ENV if os.environ.get(name)]
+        if redirecting:
+            names = ", ".join(redirecting)
+            raise PlacementError(f"unset {names}: it would make git use another repository")
+        try:
+            repo = git.Repo(path)
+        except _GIT_ERRORS as exc:
+            what = "does not exist" if isinstance(exc, git.NoSuchPathError) else "is not a git repo"
+            raise NotAGitRepositoryError(
+                f"{path} {what}; run `git init` in your project directory and commit your "
+                "files, or pass the top-level directory of an existing repository"
+            ) from exc
+        problem = ""
+        if repo.bare or repo.working_tree_dir is None:
+            problem = "is a bare repository (no files to add code to); clone it and use the clone"
+        elif not repo.head.is_valid():
+            problem = "has no commits yet; make an initial commit first (`git commit`)"
+        if problem or repo.working_tree_dir is None:
+            repo.close()
+            raise NotAGitRepositoryError(f"{path} {problem}")
+        repo.git.set_persistent_git_options(c=_SAFE_CONFIG)
+        # LFS would otherwise download every large file into the private worktree.
+        repo.git.update_environment(GIT_LFS_SKIP_SMUDGE="1", GIT_TERMINAL_PROMPT="0")
+        self._repo = repo
+        self.root = Path(repo.working_tree_dir).resolve()
+
+    def close(self) -> None:
+        """Stop the git helper processes GitPython keeps running."""
+        self._repo.close()
+
+    def resolve_target(self, target: str) -> str:
+        """Check a target path and return it normalised; in-repository symlinks are followed.
+
+        Args:
+            target: a path relative to the repository root, with ``/`` separators.
+
+        Returns:
+            The normalised repository-relative POSIX path.
+
+        Raises:
+            UnsafePathError: if the path is absolute, escapes with ``..``, lies in ``.git/`` or
+                a submodule, or passes through a symlink (committed at HEAD or in the working
+                tree) that leads outside the repository.
+        """
+        try:
+            return self._resolve(target, self._repo.head.commit.tree)
+        except _GIT_ERRORS as exc:
+            raise PlacementError(f"could not read HEAD to check {target!r}: {exc}") from exc
+
+    def branch_exists(self, branch: str) -> bool:
+        """Tell whether the local branch ``refs/heads/<branch>`` exists.
+
+        Args:
+            branch: a branch name without ``refs/heads/``.
+
+        Returns:
+            True if it exists.
+        """
+        ref = f"refs/heads/{branch}"
+        status, _, _ = self._repo.git.show_ref("--verify", "--quiet", ref, **_NO_RAISE)
+        return bool(status == 0)
+
+    def read_at_head(self, path: str) -> str | None:
+        """Read a file as committed at HEAD, not as it is in the working tree.
+
+        Args:
+            path: a repository-relative path; checked like :meth:`resolve_target`.
+
+        Returns:
+            The text (undecodable bytes replaced), or None if HEAD has no such file.
+
+        Raises:
+            UnsafePathError: if ``path`` is not safely inside the repository.
+        """
+        try:
+            tree = self._repo.head.commit.tree
+            entry = _entry(tree, self._resolve(path, tree).split("/"))
+            if not isinstance(entry, Blob) or entry.mode == _SYMLINK_MODE:
+                return None
+            data: bytes = entry.data_stream.read()
+        except _GIT_ERRORS as exc:
+            raise PlacementError(f"could not read {path!r} at HEAD: {exc}") from exc
+        return data.decode("utf-8", errors="replace")
+
+    def place(
+        self,
+        *,
+        files: Mapping[str, str],
+        branch: str,
+        message: str,
+        trailers: Mapping[str, str],
+        workdir: Path,
+    ) -> Placement:
+        """Commit files on a new branch from HEAD without touching the user's working tree.
+
+        A Python module that exists at HEAD gets the text merged in (see
+        :func:`~frugalflow.codemerge.merge_python_module`); the user's uncommitted changes to
+        it are not included, as the branch starts from HEAD.
+
+        Args:
+            files: repository-relative path to full text (new file) or code to merge.
+            branch: the new branch, e.g. ``frugalflow/<request-id>``; must not exist yet.
+            message: the commit message.
+            trailers: ``Key: value`` lines added after the message (e.g. the request id).
+            workdir: the run's private directory, outside the repository; the worktree is
+                created at ``workdir / "worktree"`` and removed again.
+
+        Returns:
+            The branch, the commit, the placed paths and whether code was merged.
+
+        Raises:
+            UnsafePathError: if a path is not safely inside the repository.
+            NameClashError: if merged code defines a name the module already defines.
+            PlacementError: for anything else; a failure leaves no branch and no worktree.
+        """
+        try:
+            head = self._repo.head.commit
+        except _GIT_ERRORS as exc:
+            raise PlacementError(f"could not read HEAD of {self.root}: {exc}") from exc
+        targets, worktree = self._preflight(files, head.tree, branch, Path(workdir))
+        full_message = _commit_message(message, trailers)
+        created = added = committed = False
+        try:
+            self._repo.git.branch("--no-track", branch, head.hexsha)
+            created = added = True  # from here on a half-made worktree may exist and must go
+            self._repo.git.worktree("add", "--quiet", str(worktree), branch)
+            merged = _write_files(worktree, targets)
+            wt = git.Git(worktree)
+            wt.set_persistent_git_options(c=_SAFE_CONFIG)
+            wt.add("--force", "--", *targets)
+            if not wt.diff("--cached", "--name-only", "--no-ext-diff"):
+                raise PlacementError(f"the code changes nothing in {', '.join(targets)}")
+            wt.commit(
+                "--quiet", "--no-verify", "--cleanup=whitespace", "-m", full_message, env=_IDENTITY
+            )
+            committed = True
+            commit = str(wt.rev_parse("HEAD")).strip()
+        except _GIT_ERRORS as exc:
+            raise PlacementError(f"could not place the code on branch {branch}: {exc}") from exc
+        finally:
+            if added:
+                self._remove_worktree(worktree)
+            if created and not committed:
+                self._delete_branch(branch, head.hexsha)
+        return Placement(
+            branch=branch, commit=commit, files=tuple(targets), merged_into_existing=merged
+        )
+
+    def _preflight(
+        self, files: Mapping[str, str], tree: Tree, branch: str, workdir: Path
+    ) -> tuple[dict[str, str], Path]:
+        """Refuse before anything is created: bad paths, branch, or work directory."""
+        targets: dict[str, str] = {}
+        for target, text in files.items():
+            resolved = self._resolve(target, tree)
+            if resolved in targets:
+                raise PlacementError(f"{target!r} names the same file as another target")
+            targets[resolved] = text
+        if not targets:
+            raise PlacementError("there are no files to place")
+        status, _, _ = self._repo.git.check_ref_format(f"refs/heads/{branch}", **_NO_RAISE)
+        if status != 0 or branch.startswith("-"):
+            raise PlacementError(f"{branch!r} is not a valid git branch name")
+        if self.branch_exists(branch):
+            raise PlacementError(
+                f"branch {branch} already exists; pick another request id or delete the branch "
+                f"(`git branch -D {branch}`)"
+            )
+        worktree = workdir.resolve() / "worktree"
+        if worktree.is_relative_to(self.root):
+            raise PlacementError(f"the work directory {workdir} must be outside the repository")
+        if os.path.lexists(worktree):
+            raise PlacementError(f"{worktree} already exists; use a fresh work directory")
+        return targets, worktree
+
+    def _resolve(self, target: str, tree: Tree) -> str:
+        """Lexical checks, then symlinks committed at HEAD, then those in the working tree."""
+        if not target or "\0" in target or "\\" in target:
+            raise UnsafePathError(f"{target!r} is not a usable path; {_INSIDE}")
+        if posixpath.isabs(target):
+            raise UnsafePathError(f"{target!r} is absolute; {_INSIDE}")
+        parts = posixpath.normpath(target).split("/")
+        if parts[0] in ("..", "."):
+            raise UnsafePathError(f"{target!r} leads outside the repository; {_INSIDE}")
+        resolved = _follow_symlinks(tree, parts, target)
+        if not resolved or ".git" in (part.lower() for part in resolved):
+            raise UnsafePathError(f"{target!r} points into git's own data (.git/); {_INSIDE}")
+        on_disk = Path(os.path.realpath(self.root / target))
+        inside = on_disk.is_relative_to(self.root)
+        if not inside or ".git" in str(on_disk.relative_to(self.root)).lower().split("/"):
+            raise UnsafePathError(
+                f"{target!r} passes through a symlink in the working tree that leads outside; "
+                f"{_INSIDE}"
+            )
+        return "/".join(resolved)
+
+    def _remove_worktree(self, worktree: Path) -> None:
+        try:
+            self._repo.git.worktree("remove", "--force", str(worktree))
+            return
+        except _GIT_ERRORS as exc:
+            logger.warning("git worktree remove failed for %s: %s", worktree, exc)
+        shutil.rmtree(worktree, ignore_errors=True)
+        # Prune only as a fallback and only if git still lists ours: prune also forgets the
+        # user's own worktrees whose directory is missing right now (an unmounted drive).
+        try:
+            if f"worktree {worktree}" in self._repo.git.worktree("list", "--porcelain").split("\n"):
+                self._repo.git.worktree("prune")
+        except _GIT_ERRORS as exc:
+            logger.warning(
+                "could not prune worktree %s; run `git worktree prune`: %s", worktree, exc
+            )
+
+    def _delete_branch(self, branch: str, expected: str) -> None:
+        try:
+            # Only if it still points where we created it, so a concurrent commit survives.
+            self._repo.git.update_ref("-d", f"refs/heads/{branch}", expected)
+        except _GIT_ERRORS as exc:
+            logger.warning("could not delete the unused branch %s: %s", branch, exc)
+
+
+def _entry(tree: Tree, parts: list[str]) -> Any:
+    """The tree entry at ``parts``, or None; a path below a file does not exist."""
+    item: Any = tree
+    for part in parts:
+        if not isinstance(item, Tree):
+            return None
+        try:
+            item = item / part
+        except KeyError:
+            return None
+    return item
+
+
+def _follow_symlinks(tree: Tree, parts: list[str], target: str) -> list[str]:
+    """Resolve ``parts`` against the committed tree the way the filesystem would."""
+    outside = f"{target!r} passes through a committed symlink that leads outside; {_INSIDE}"
+    done: list[str] = []
+    todo = list(parts)
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part == ".." and not done:
+            raise UnsafePathError(outside)
+        if part in ("", ".", ".."):
+            done = done[:-1] if part == ".." else done
+            continue
+        entry = _entry(tree, [*done, part])
+        mode = getattr(entry, "mode", None)
+        if mode == _GITLINK_MODE:
+            raise UnsafePathError(f"{target!r} lies in a submodule; {_INSIDE} itself")
+        if mode == _SYMLINK_MODE:
+            hops += 1
+            link = entry.data_stream.read().decode("utf-8", errors="surrogateescape")
+            if hops > _MAX_SYMLINK_HOPS or link.startswith("/"):
+                raise UnsafePathError(outside)
+            todo[:0] = link.split("/")
+            continue
+        done.append(part)
+    return done
+
+
+def _write_files(worktree: Path, targets: Mapping[str, str]) -> bool:
+    """Write every target into the worktree; True if any was merged into an existing module."""
+    merged = False
+    real_root = Path(os.path.realpath(worktree))
+    for relative, text in targets.items():
+        path = worktree / relative
+        # Holds as targets were resolved against HEAD; refuse rather than write through a link.
+        if Path(os.path.realpath(path)) != real_root / relative:
+            raise UnsafePathError(f"{relative!r} resolves elsewhere in the checkout; {_INSIDE}")
+        if os.path.lexists(path):
+            if not relative.endswith(".py") or not path.is_file():
+                raise PlacementError(
+                    f"{relative} already exists and is not a Python module frugalflow can merge "
+                    "into; choose another --target"
+                )
+            try:
+                text = merge_python_module(path.read_bytes().decode("utf-8"), text)
+            except PlacementError as exc:  # NameClashError too: keep the type, add the path
+                raise type(exc)(f"{relative}: {exc}") from exc
+            mode, merged = stat.S_IMODE(path.stat().st_mode), True
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            mode = 0o644
+        _write_atomic(path, text, mode)
+    return merged
+
+
+def _write_atomic(path: Path, text: str, mode: int) -> None:
+    """Write via a temporary file in the same directory, so a reader never sees half a file."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _commit_message(message: str, trailers: Mapping[str, str]) -> str:
+    if not message.strip():
+        raise PlacementError("the commit message is empty; say what the code does")
+    lines = [f"{key}: {value}" for key, value in trailers.items()]
+    for key, value in trailers.items():
+        if not key or any(c in key for c in ": \n\r") or "\n" in value or "\r" in value:
+            raise PlacementError(f"{key!r}: {value!r} is not a valid commit trailer")
+    return message.strip() + ("\n\n" + "\n".join(lines) if lines else "") + "\n"

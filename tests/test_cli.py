@@ -1,0 +1,93 @@
+"""The command line, as a user runs it (in-process, against the session's Prefect server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from frugalflow.cli import EXIT_DEFERRED, EXIT_USAGE, app
+from tests.conftest import git
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich reads COLUMNS; a wide terminal keeps table cells whole for the assertions."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def test_example_repo_is_created_once_and_never_overwritten(tmp_path: Path) -> None:
+    first = runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
+    assert first.exit_code == 0, first.output
+    assert git(tmp_path / "demo", "log", "--oneline").count("\n") == 0  # one commit
+    strings = (tmp_path / "demo/src/textkit/strings.py").read_text()
+
+    again = runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
+
+    assert again.exit_code == EXIT_USAGE
+    assert "not empty" in again.output
+    assert (tmp_path / "demo/src/textkit/strings.py").read_text() == strings
+
+
+def test_generate_refuses_a_repo_that_is_not_a_directory(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "Add a function f", "--repo", str(tmp_path / "nope")])
+    assert result.exit_code == EXIT_USAGE
+    assert "is not a directory" in result.output
+
+
+def test_generate_refuses_a_blank_description(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "   ", "--repo", str(tmp_path)])
+    assert result.exit_code == EXIT_USAGE
+    assert "description" in result.output
+
+
+@pytest.mark.model
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_generate_commits_and_the_ledger_command_shows_the_call(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "Add a function count_words(text) that returns the number of words in text",
+            "--repo",
+            str(tmp_path / "demo"),
+            "--example",
+            'assert count_words("a b  c") == 3',
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "done: committed src/textkit/count_words.py" in result.output
+    assert "llamacpp:qwen2.5-coder-0.5b-instruct" in result.output
+    assert "$0.0000" in result.output
+    branches = git(tmp_path / "demo", "branch", "--list", "frugalflow/*")
+    assert branches.strip().startswith("frugalflow/")
+
+    shown = runner.invoke(app, ["ledger"])
+    assert shown.exit_code == 0, shown.output
+    assert "count_words" not in shown.output  # rows hold usage and cost, never the code
+    assert "qwen2.5-coder-0.5b-instruct" in shown.output
+    assert "today (UTC): $0.0000 of $20.00" in shown.output
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_deferred_request_exits_75(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
+    monkeypatch.setenv("FRUGALFLOW_MODELS", '["anthropic:claude-sonnet-4-5"]')
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "0.5")
+
+    result = runner.invoke(
+        app, ["generate", "Add a function f() returning 1", "--repo", str(tmp_path / "demo")]
+    )
+
+    assert result.exit_code == EXIT_DEFERRED, result.output
+    assert "deferred:" in result.output

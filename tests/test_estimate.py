@@ -1,0 +1,147 @@
+"""Estimate: task type, size class at the seed's thresholds, and each candidate's cost."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import genai_prices
+import pytest
+
+from frugalflow.errors import PricingError
+from frugalflow.schemas import CodeRequest, Complexity, TaskType, Tier
+from frugalflow.settings import Settings
+from frugalflow.tasks.estimate import (
+    CONTEXT_ALLOWANCE_TOKENS,
+    classify_task_type,
+    complexity_of,
+    estimate_request,
+)
+from frugalflow.tokens import count_tokens
+
+LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
+MINI = "openai:gpt-4o-mini"
+
+
+@pytest.mark.parametrize(
+    ("description", "task_type"),
+    [
+        ("Add docstrings to every public function", TaskType.DOCUMENTATION),
+        ("document the parser module", TaskType.DOCUMENTATION),
+        ("Fix the docs of the CLI", TaskType.DOCUMENTATION),  # documentation wins over editing
+        ("Explain why does the cache miss", TaskType.ANALYSIS),
+        ("Review the retry logic", TaskType.ANALYSIS),
+        ("Refactor the loader into two functions", TaskType.FILE_EDITING),
+        ("fix the off-by-one in paginate", TaskType.FILE_EDITING),
+        ("Write a changelog entry for 0.2", TaskType.CONTENT_WRITING),
+        ("Write a function that returns the n-th prime", TaskType.CODE_GENERATION),
+        # words are matched whole: "prefix" is not "fix"
+        ("Write a function that adds a prefix to strings", TaskType.CODE_GENERATION),
+    ],
+)
+def test_classify_task_type(description: str, task_type: TaskType) -> None:
+    assert classify_task_type(description) is task_type
+
+
+def test_documentation_request_is_classified_as_documentation() -> None:
+    assert classify_task_type("Write documentation for the parser") is TaskType.DOCUMENTATION
+
+
+@pytest.mark.parametrize(
+    ("tokens", "complexity"),
+    [
+        (0, Complexity.TRIVIAL),
+        (99, Complexity.TRIVIAL),
+        (100, Complexity.SIMPLE),
+        (999, Complexity.SIMPLE),
+        (1_000, Complexity.MEDIUM),
+        (9_999, Complexity.MEDIUM),
+        (10_000, Complexity.COMPLEX),
+        (49_999, Complexity.COMPLEX),
+        (50_000, Complexity.MASSIVE),
+        (1_000_000, Complexity.MASSIVE),
+    ],
+)
+def test_complexity_thresholds(tokens: int, complexity: Complexity) -> None:
+    assert complexity_of(tokens) is complexity
+
+
+def make_request(tmp_path: Path, **changes: object) -> CodeRequest:
+    values: dict[str, object] = {
+        "description": "Write a function add(a, b) that returns the sum of two numbers",
+        "repo": tmp_path,
+    }
+    return CodeRequest(**{**values, **changes})  # type: ignore[arg-type]
+
+
+def test_free_local_candidate_costs_nothing_and_api_candidate_is_priced(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, models=[LOCAL, MINI], max_output_tokens=768)
+    request = make_request(tmp_path, examples=("assert add(1, 2) == 3",))
+    estimate = estimate_request(request, settings)
+
+    request_tokens = count_tokens(request.description) + count_tokens(request.examples[0])
+    assert estimate.input_tokens == request_tokens + CONTEXT_ALLOWANCE_TOKENS
+    assert estimate.complexity is Complexity.TRIVIAL
+    assert estimate.expected_output_tokens == 200
+    assert estimate.max_output_tokens == 768
+    assert estimate.task_type is TaskType.CODE_GENERATION
+    assert estimate.language == "python"
+
+    local, api = estimate.candidates
+    assert (local.model, local.tier) == (LOCAL, Tier.LOCAL)
+    assert local.expected_cost_usd == 0
+    assert local.worst_case_cost_usd == 0
+
+    assert (api.model, api.tier) == (MINI, Tier.API)
+    assert 0 < api.expected_cost_usd < api.worst_case_cost_usd
+
+    def catalog(output_tokens: int) -> Decimal:
+        return genai_prices.calc_price(
+            genai_prices.Usage(input_tokens=estimate.input_tokens, output_tokens=output_tokens),
+            model_ref="gpt-4o-mini",
+            provider_id="openai",
+        ).total_price
+
+    assert api.expected_cost_usd == catalog(200)
+    assert api.worst_case_cost_usd == catalog(768)
+
+
+def test_examples_count_towards_the_input(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, models=[LOCAL])
+    bare = estimate_request(make_request(tmp_path), settings)
+    example = "assert add(10, 20) == 30 and add(-1, 1) == 0"
+    with_example = estimate_request(make_request(tmp_path, examples=(example,)), settings)
+    assert with_example.input_tokens - bare.input_tokens == count_tokens(example)
+
+
+def test_expected_output_is_capped_by_max_output_tokens(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, models=[MINI], max_output_tokens=100)
+    estimate = estimate_request(make_request(tmp_path), settings)
+    assert estimate.expected_output_tokens == 100
+    (api,) = estimate.candidates
+    assert api.expected_cost_usd == api.worst_case_cost_usd > 0
+
+
+def test_bigger_request_is_classified_bigger_and_expects_longer_output(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, models=[LOCAL], max_output_tokens=4_000)
+    description = "Write a parser for this grammar: " + "rule := term ('+' term)* ; " * 60
+    assert 100 <= count_tokens(description) < 1_000
+    estimate = estimate_request(make_request(tmp_path, description=description), settings)
+    assert estimate.complexity is Complexity.SIMPLE
+    assert estimate.expected_output_tokens == 350
+
+
+def test_explicit_task_type_beats_classification(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, models=[LOCAL])
+    request = make_request(
+        tmp_path, description="Fix the typo in greet()", task_type=TaskType.CODE_GENERATION
+    )
+    assert estimate_request(request, settings).task_type is TaskType.CODE_GENERATION
+    inferred = estimate_request(make_request(tmp_path, description="Fix the typo"), settings)
+    assert inferred.task_type is TaskType.FILE_EDITING
+
+
+def test_unpriced_paid_model_raises_pricing_error(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, models=[LOCAL, "openai:gpt-does-not-exist"])
+    with pytest.raises(PricingError, match="openai:gpt-does-not-exist"):
+        estimate_request(make_request(tmp_path), settings)

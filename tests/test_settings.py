@@ -1,0 +1,159 @@
+"""Configuration sources and their precedence; no developer's real configuration leaks in."""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from frugalflow.errors import ConfigurationError
+from frugalflow.settings import DEFAULT_LOCAL_MODEL, Settings, load_settings, user_config_file
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No FRUGALFLOW_* variable, XDG directories inside tmp_path, cwd in tmp_path."""
+    for name in list(os.environ):
+        if name.startswith("FRUGALFLOW_"):
+            monkeypatch.delenv(name)
+    for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(variable, str(tmp_path / variable.lower()))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_user_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "xdg_config_home" / "frugalflow" / "frugalflow.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    return path
+
+
+def make_repo(tmp_path: Path, text: str | None = None) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    if text is not None:
+        (repo / "frugalflow.toml").write_text(text)
+    return repo
+
+
+def test_user_config_file_follows_xdg_config_home(tmp_path: Path) -> None:
+    assert user_config_file() == tmp_path / "xdg_config_home" / "frugalflow" / "frugalflow.toml"
+
+
+def test_defaults_with_nothing_set(tmp_path: Path) -> None:
+    settings = load_settings(make_repo(tmp_path))
+    assert settings.daily_budget_usd == Decimal("20")
+    assert settings.emergency_threshold_usd == Decimal("1")
+    assert settings.timezone == "UTC"
+    assert settings.models == [DEFAULT_LOCAL_MODEL]
+    assert settings.max_attempts == 2
+    assert settings.max_output_tokens == 768
+    assert settings.sandbox_timeout_seconds == 10.0
+    assert settings.sandbox_memory_mb == 1024
+    assert settings.home == tmp_path / "xdg_data_home" / "frugalflow"
+    assert settings.cache_dir == tmp_path / "xdg_cache_home" / "frugalflow"
+    assert settings.ledger_path is None
+    assert settings.ledger_file == settings.home / "ledger.duckdb"
+    assert load_settings() == settings
+
+
+def test_explicit_ledger_path_replaces_the_default(tmp_path: Path) -> None:
+    settings = Settings(ledger_path=tmp_path / "elsewhere.duckdb")
+    assert settings.ledger_file == tmp_path / "elsewhere.duckdb"
+
+
+def test_user_file_applies(tmp_path: Path) -> None:
+    write_user_config(tmp_path, 'daily_budget_usd = 7\ntimezone = "Europe/Paris"\n')
+    settings = load_settings(make_repo(tmp_path))
+    assert settings.daily_budget_usd == Decimal("7")
+    assert settings.timezone == "Europe/Paris"
+
+
+def test_repo_file_beats_user_file_key_by_key(tmp_path: Path) -> None:
+    write_user_config(tmp_path, 'daily_budget_usd = 7\ntimezone = "Europe/Paris"\n')
+    repo = make_repo(tmp_path, "daily_budget_usd = 5\nmax_attempts = 4\n")
+    settings = load_settings(repo)
+    assert settings.daily_budget_usd == Decimal("5")
+    assert settings.max_attempts == 4
+    assert settings.timezone == "Europe/Paris"  # not set in the repo: the user's value stays
+
+
+def test_repo_file_is_ignored_without_a_repo(tmp_path: Path) -> None:
+    make_repo(tmp_path, "daily_budget_usd = 5\n")
+    write_user_config(tmp_path, "daily_budget_usd = 7\n")
+    assert load_settings().daily_budget_usd == Decimal("7")
+
+
+def test_environment_beats_repo_and_user_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_user_config(tmp_path, "daily_budget_usd = 7\nmax_attempts = 3\n")
+    repo = make_repo(tmp_path, "daily_budget_usd = 5\n")
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2.5")
+    settings = load_settings(repo)
+    assert settings.daily_budget_usd == Decimal("2.5")
+    assert settings.max_attempts == 3
+
+
+def test_arguments_beat_the_environment_and_none_means_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2.5")
+    monkeypatch.setenv("FRUGALFLOW_TIMEZONE", "Asia/Tokyo")
+    settings = load_settings(make_repo(tmp_path), daily_budget_usd=Decimal("1"), timezone=None)
+    assert settings.daily_budget_usd == Decimal("1")
+    assert settings.timezone == "Asia/Tokyo"
+
+
+def test_list_setting_from_the_environment_is_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRUGALFLOW_MODELS", '["llamacpp:a", "openai:gpt-4o-mini"]')
+    assert load_settings().models == ["llamacpp:a", "openai:gpt-4o-mini"]
+
+
+def test_invalid_environment_value_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "-3")
+    with pytest.raises(ConfigurationError, match="daily_budget_usd"):
+        load_settings()
+
+
+def test_non_numeric_environment_value_names_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRUGALFLOW_SANDBOX_MEMORY_MB", "lots")
+    with pytest.raises(ConfigurationError, match="sandbox_memory_mb"):
+        load_settings()
+
+
+def test_invalid_file_value_names_the_field_and_the_file(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, "max_attempts = 0\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(repo)
+    message = str(caught.value)
+    assert "max_attempts" in message
+    assert str(repo / "frugalflow.toml") in message
+
+
+def test_unknown_key_in_a_file_is_refused(tmp_path: Path) -> None:
+    write_user_config(tmp_path, "daily_budget = 5\n")  # typo of daily_budget_usd
+    with pytest.raises(ConfigurationError, match="daily_budget"):
+        load_settings()
+
+
+def test_toml_syntax_error_is_a_configuration_error(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, "daily_budget_usd = = 5\n")
+    with pytest.raises(ConfigurationError, match="cannot read frugalflow settings"):
+        load_settings(repo)
+
+
+def test_toml_syntax_error_in_user_file_too(tmp_path: Path) -> None:
+    write_user_config(tmp_path, "[unterminated\n")
+    with pytest.raises(ConfigurationError):
+        load_settings()
+
+
+def test_files_do_not_leak_into_later_loads(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, "daily_budget_usd = 5\n")
+    assert load_settings(repo).daily_budget_usd == Decimal("5")
+    assert load_settings().daily_budget_usd == Decimal("20")
+    assert Settings().daily_budget_usd == Decimal("20")
