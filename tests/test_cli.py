@@ -55,15 +55,15 @@ def test_generate_commits_and_the_ledger_command_shows_the_call(
         app,
         [
             "generate",
-            "Add a function count_words(text) that returns the number of words in text",
+            "Add a function count_vowels(text) that returns how many vowels text contains",
             "--repo",
             str(tmp_path / "demo"),
             "--example",
-            'assert count_words("a b  c") == 3',
+            'assert count_vowels("banana") == 3',
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "done: committed src/textkit/count_words.py" in result.output
+    assert "done: committed src/textkit/count_vowels.py" in result.output
     assert "llamacpp:qwen2.5-coder-0.5b-instruct" in result.output
     assert "$0.0000" in result.output
     branches = git(tmp_path / "demo", "branch", "--list", "frugalflow/*")
@@ -71,7 +71,7 @@ def test_generate_commits_and_the_ledger_command_shows_the_call(
 
     shown = runner.invoke(app, ["ledger"])
     assert shown.exit_code == 0, shown.output
-    assert "count_words" not in shown.output  # rows hold usage and cost, never the code
+    assert "count_vowels" not in shown.output  # rows hold usage and cost, never the code
     assert "qwen2.5-coder-0.5b-instruct" in shown.output
     assert "today (UTC): $0.0000 of $20.00" in shown.output
 
@@ -91,3 +91,10 @@ def test_a_deferred_request_exits_75(
 
     assert result.exit_code == EXIT_DEFERRED, result.output
     assert "deferred:" in result.output
+
+
+def test_messages_are_printed_literally_even_with_brackets(tmp_path: Path) -> None:
+    missing = tmp_path / "[not-a-rich-tag]"
+    result = runner.invoke(app, ["generate", "Add a function f", "--repo", str(missing)])
+    assert result.exit_code == EXIT_USAGE
+    assert "[not-a-rich-tag]" in result.output

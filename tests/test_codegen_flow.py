@@ -69,6 +69,31 @@ def test_request_is_committed_on_a_work_branch_and_the_users_work_is_untouched(
 
 
 @pytest.mark.model
+def test_the_same_request_again_is_served_from_the_cache_and_booked_as_a_cache_hit(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    request = {"description": "Add a function reverse_words(text) that reverses the word order"}
+    first_repo = create_example_repo(tmp_path / "first")
+    second_repo = create_example_repo(tmp_path / "second")  # same content, same prompt
+
+    _, first = run_flow(CodeRequest(**request, repo=first_repo))
+    _, second = run_flow(CodeRequest(**request, repo=second_repo))
+
+    assert first.status is second.status is RunStatus.COMPLETED, (first.reason, second.reason)
+    generate_steps = [step for step in second.steps if step.step == "generate"]
+    assert [step.cached for step in generate_steps] == [True]
+    ledger = CostLedger(ledger_path)
+    [real_call] = ledger.calls_for_request(first.request_id)
+    [cache_hit] = ledger.calls_for_request(second.request_id)
+    assert not real_call.cache_hit and real_call.output_tokens > 0
+    assert cache_hit.cache_hit and cache_hit.output_tokens == 0 and cache_hit.actual_cost_usd == 0
+    # The cached code was placed all the same, byte for byte.
+    assert git(first_repo, "show", f"{first.branch}:{first.files[0]}") == git(
+        second_repo, "show", f"{second.branch}:{second.files[0]}"
+    )
+
+
+@pytest.mark.model
 def test_code_that_fails_validation_is_not_committed_and_the_result_says_why(
     tmp_path: Path, ledger_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
@@ -40,7 +41,7 @@ errors = Console(stderr=True)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -68,7 +69,7 @@ class _StepProgress:
             note = " [dim](cached)[/]" if event.cached else ""
             console.print(f"[green]✓[/] {event.step} [dim]{event.seconds:.2f} s[/]{note}")
         else:
-            console.print(f"[red]✗[/] {event.step}: {event.detail}", highlight=False)
+            console.print(f"[red]✗[/] {event.step}: {escape(event.detail)}", highlight=False)
 
 
 def _result_tables(result: CodeResult, calls: list[Any]) -> None:
@@ -163,14 +164,14 @@ def generate(
         raise _fail(f"the flow crashed: {result}", EXIT_FAILED)
     _result_tables(result, CostLedger(settings.ledger_file).calls_for_request(request.request_id))
     if result.status is RunStatus.COMPLETED:
-        console.print(f"[bold green]done:[/] {result.reason}")
+        console.print(f"[bold green]done:[/] {escape(result.reason)}")
         console.print(f"  see it:   git -C {request.repo} show {result.branch}")
         console.print(f"  take it:  git -C {request.repo} merge {result.branch}")
         return
     if result.status is RunStatus.DEFERRED:
-        console.print(f"[bold yellow]deferred:[/] {result.reason}")
+        console.print(f"[bold yellow]deferred:[/] {escape(result.reason)}")
         raise typer.Exit(EXIT_DEFERRED)
-    errors.print(f"[bold red]failed:[/] {result.reason}", highlight=False)
+    errors.print(f"[bold red]failed:[/] {escape(result.reason)}", highlight=False)
     raise typer.Exit(EXIT_FAILED)
 
 

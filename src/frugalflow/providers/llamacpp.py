@@ -178,6 +178,9 @@ class LlamaCppProvider:
         started = time.perf_counter()
         try:
             with call_lock:
+                # Forget the previous call's KV cache: reusing a shared prompt prefix changes
+                # the numerics slightly, and then the reply depends on what ran before.
+                llama.reset()
                 response = llama.create_chat_completion(
                     messages=[message.model_dump() for message in messages],
                     max_tokens=max_tokens,
