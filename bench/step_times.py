@@ -24,9 +24,8 @@ REQUESTS = [
         'assert count_words("a b  c") == 3',
     ),
     (
-        "Add a function is_palindrome(text) that tells whether text reads the same backwards, "
-        "ignoring case",
-        'assert is_palindrome("Level")',
+        "Add a function sum_digits(n) that returns the sum of the decimal digits of n",
+        "assert sum_digits(1234) == 10",
     ),
     (
         "Add a function reverse_words(text) that reverses the order of the words in text",

@@ -81,8 +81,8 @@ def _result_tables(result: CodeResult, calls: list[Any]) -> None:
     console.print(steps)
     cost = Table(title="model calls", title_justify="left")
     cost.add_column("model", no_wrap=True)
-    for column in ("tier", "input tok", "output tok", "cost", "ok"):
-        cost.add_column(column, justify="right" if "tok" in column or column == "cost" else "left")
+    for column in ("tier", "in", "out", "cost", "ok"):
+        cost.add_column(column, justify="right" if column in ("in", "out", "cost") else "left")
     for call in calls:
         cost.add_row(
             f"{call.provider}:{call.model}",

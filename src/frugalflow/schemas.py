@@ -244,7 +244,7 @@ class DocumentationReport(Frozen):
 
 
 class StepTiming(Frozen):
-    """How long one step's body took (Prefect's own overhead excluded)."""
+    """How long one step's body took (Prefect's overhead excluded); for a cached step, the lookup."""
 
     step: str
     seconds: float

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -91,6 +92,7 @@ class _Run:
 
     async def step(self, task: Task[..., Timed[T]], *args: Any, **kwargs: Any) -> T:
         _emit(StepEvent(task.name, "start"))
+        started = time.perf_counter()
         state = task(*args, return_state=True, **kwargs)
         if not state.is_completed():
             error = await state.aresult(raise_on_failure=False)
@@ -100,8 +102,10 @@ class _Run:
             raise FrugalflowError(f"step {task.name} ended {state.name}: {state.message}")
         timed: Timed[T] = await state.aresult()
         cached = state.name == "Cached"
-        self.steps.append(StepTiming(step=task.name, seconds=timed.seconds, cached=cached))
-        _emit(StepEvent(task.name, "end", seconds=timed.seconds, cached=cached))
+        # A cached step's body did not run now: its time is that of the cache lookup.
+        seconds = time.perf_counter() - started if cached else timed.seconds
+        self.steps.append(StepTiming(step=task.name, seconds=seconds, cached=cached))
+        _emit(StepEvent(task.name, "end", seconds=seconds, cached=cached))
         return timed.value
 
     def result(self, status: RunStatus, reason: str, **fields: Any) -> CodeResult:
