@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -46,6 +46,16 @@ def user_config_file() -> Path:
     return _xdg("XDG_CONFIG_HOME", ".config") / "frugalflow" / CONFIG_FILE_NAME
 
 
+class PriceOverride(BaseModel):
+    """A price in USD per million tokens, for a private model or to correct the catalog."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input_per_mtok: Decimal = Field(ge=0)
+    output_per_mtok: Decimal = Field(ge=0)
+    cached_input_per_mtok: Decimal | None = Field(default=None, ge=0)
+
+
 class Settings(BaseSettings):
     """frugalflow's configuration.
 
@@ -67,6 +77,14 @@ class Settings(BaseSettings):
         work_branch_prefix: work branches are named ``<prefix><request_id>``.
         sandbox_timeout_seconds: time limit for running a request's examples.
         sandbox_memory_mb: memory limit for running a request's examples.
+        monthly_budget_usd: the most all requests may spend per calendar month, if set.
+        project_budgets_usd: per-project daily budgets, ``{"project": 5}``.
+        reservation_ttl_seconds: a reservation of a run that crashed stops counting after this.
+        alert_thresholds_percent: budget use that raises an alert, once per window.
+        alert_webhook_url: where alerts are also POSTed as JSON (a secret: never logged).
+        prices: per-model price overrides and private models, ``{"provider:model": {...}}``.
+        subscriptions_usd_per_month: monthly fees of subscription tiers, amortised per day in
+            reports, ``{"claude-code": 200}``.
     """
 
     model_config = SettingsConfigDict(
@@ -89,6 +107,13 @@ class Settings(BaseSettings):
     work_branch_prefix: str = "frugalflow/"
     sandbox_timeout_seconds: float = Field(default=10.0, gt=0)
     sandbox_memory_mb: int = Field(default=1024, ge=64)
+    monthly_budget_usd: Decimal | None = Field(default=None, ge=0)
+    project_budgets_usd: dict[str, Decimal] = Field(default_factory=dict)
+    reservation_ttl_seconds: int = Field(default=900, ge=10)
+    alert_thresholds_percent: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    alert_webhook_url: SecretStr | None = None
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    subscriptions_usd_per_month: dict[str, Decimal] = Field(default_factory=dict)
 
     @property
     def ledger_file(self) -> Path:
