@@ -18,6 +18,7 @@ FrugalflowError
 │       ├── BadRequestError
 │       └── ContextTooLongError
 ├── PricingError                  a paid model has no known price; it is refused, never free
+├── BudgetExceededError           a call does not fit what is left of a budget window
 ├── LedgerError                   the cost ledger cannot be opened, read or written
 ├── RequestError                  the code request itself cannot be carried out as given
 └── PlacementError                generated code cannot be placed without risk to the user's work
@@ -28,6 +29,9 @@ FrugalflowError
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
 
 
 class FrugalflowError(Exception):
@@ -99,6 +103,22 @@ class ContextTooLongError(PermanentProviderError):
 
 class PricingError(FrugalflowError):
     """A paid model has no known price."""
+
+
+class BudgetExceededError(FrugalflowError):
+    """A reservation does not fit the remaining budget of one of its windows.
+
+    Attributes:
+        remaining_usd: what is left in the tightest window.
+        retry_at: when that window ends and money is available again, if known.
+    """
+
+    def __init__(
+        self, message: str, *, remaining_usd: Decimal, retry_at: datetime | None = None
+    ) -> None:
+        super().__init__(message)
+        self.remaining_usd = remaining_usd
+        self.retry_at = retry_at
 
 
 class LedgerError(FrugalflowError):

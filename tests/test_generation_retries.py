@@ -1,0 +1,84 @@
+"""Transient provider errors are retried, permanent ones are not, and every call is booked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from frugalflow.errors import AuthenticationError, ProviderError, RateLimitedError
+from frugalflow.example_repo import create_example_repo
+from frugalflow.flows.codegen import codegen
+from frugalflow.ledger import CostLedger
+from frugalflow.providers.base import ChatMessage, Completion
+from frugalflow.schemas import CodeRequest, CodeResult, RunStatus, Tier
+from frugalflow.tasks import generate as generate_module
+
+pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
+
+REPLY = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a + b\n```'
+
+
+class ScriptedProvider:
+    """Raises the scripted errors in order, then answers; counts its calls."""
+
+    name = "llamacpp"
+    tier = Tier.LOCAL
+
+    def __init__(self, errors: Sequence[ProviderError]) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def complete(
+        self, model: str, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+    ) -> Completion:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return Completion(text=REPLY, model=model, input_tokens=50, output_tokens=20)
+
+
+def run(repo: Path, provider: ScriptedProvider, monkeypatch: pytest.MonkeyPatch) -> CodeResult:
+    monkeypatch.setattr(generate_module, "get_provider", lambda name, settings: provider)
+    request = CodeRequest(
+        description=f"Add a function add(a, b) that adds two numbers ({repo.name})",
+        repo=repo,
+        examples=("assert add(2, 3) == 5",),
+    )
+
+    async def go() -> CodeResult:
+        state = await codegen(request, return_state=True)
+        result = await state.aresult(raise_on_failure=False)
+        assert isinstance(result, CodeResult)
+        return result
+
+    return asyncio.run(go())
+
+
+def test_a_rate_limited_call_is_retried_and_both_calls_are_in_the_ledger(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = ScriptedProvider([RateLimitedError("429 Too Many Requests", retry_after=1)])
+    result = run(create_example_repo(tmp_path / "retry"), provider, monkeypatch)
+
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert provider.calls == 2
+    assert result.attempts == 1  # a retry is not an escalation
+    calls = CostLedger(ledger_path).calls_for_request(result.request_id)
+    assert [call.success for call in calls] == [False, True]
+    assert "RateLimitedError" in (calls[0].error or "")
+
+
+def test_an_authentication_error_is_not_retried_and_the_run_says_why(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = ScriptedProvider([AuthenticationError("the API key was rejected (401)")])
+    result = run(create_example_repo(tmp_path / "auth"), provider, monkeypatch)
+
+    assert result.status is RunStatus.FAILED
+    assert provider.calls == 1
+    assert "the API key was rejected" in result.reason
+    [call] = CostLedger(ledger_path).calls_for_request(result.request_id)
+    assert not call.success
