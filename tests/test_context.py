@@ -238,3 +238,16 @@ def test_context_for_another_language_still_finds_layout_and_related_file(
     assert context.language == "javascript"
     assert context.source_dir == "src"
     assert context.related_path == "src/slug.js"
+
+
+def test_layout_leaves_out_virtualenvs_and_hidden_directories(make_git_repo: MakeRepo) -> None:
+    repo = make_git_repo({"pkg/__init__.py": "", "pkg/core.py": "def run():\n    pass\n"})
+    # An un-ignored virtualenv, as in a repository without a .gitignore.
+    (repo / ".venv/lib/site-packages/dep").mkdir(parents=True)
+    (repo / ".venv/lib/site-packages/dep/mod.py").write_text("def helper():\n    pass\n")
+    (repo / "node_modules/x").mkdir(parents=True)
+    (repo / "node_modules/x/index.js").write_text("module.exports = 1;\n")
+
+    context = build_context(repo, "Add a function that runs things")
+
+    assert context.file_layout == ("pkg/__init__.py", "pkg/core.py")

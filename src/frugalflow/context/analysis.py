@@ -264,11 +264,12 @@ def _tree_distance(directory: str, source_dir: str) -> int:
 
 
 def _cap_layout(files: Sequence[str], source_dir: str, limit: int) -> tuple[str, ...]:
-    if len(files) <= limit:
-        return tuple(files)
-    nearest = sorted(
-        files, key=lambda p: (is_vendored_path(p), _tree_distance(_parent(p), source_dir), p)
-    )[:limit]
+    # Virtualenvs and build output say nothing about where code belongs and would crowd a
+    # small model's context window; a prompt shows only the project's own files.
+    own = [path for path in files if not is_vendored_path(path)]
+    if len(own) <= limit:
+        return tuple(own)
+    nearest = sorted(own, key=lambda p: (_tree_distance(_parent(p), source_dir), p))[:limit]
     return tuple(sorted(nearest))
 
 
