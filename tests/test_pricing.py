@@ -1,15 +1,25 @@
-"""Prices of model calls from the genai-prices catalog; unknown paid models are refused."""
+"""Prices of model calls from the genai-prices catalog and overrides; unknown paid models are refused."""
 
 from __future__ import annotations
 
+import tomllib
+from datetime import date
 from decimal import Decimal
 
 import genai_prices
 import pytest
 
 from frugalflow.errors import ConfigurationError, PricingError
-from frugalflow.pricing import ModelAddress, parse_address, price_call
+from frugalflow.pricing import (
+    CATALOG_VERSION,
+    ModelAddress,
+    PriceCatalog,
+    parse_address,
+    price_call,
+    subscription_cost_per_day,
+)
 from frugalflow.schemas import Tier
+from frugalflow.settings import PriceOverride
 
 
 @pytest.mark.parametrize(
@@ -112,3 +122,207 @@ def test_cached_tokens_are_priced_at_the_cache_rate() -> None:
 def test_unknown_paid_model_is_refused_not_free(address: str) -> None:
     with pytest.raises(PricingError, match=f"no price is known for {address}"):
         price_call(parse_address(address), input_tokens=10, output_tokens=10)
+
+
+# --- the price catalog: overrides, private models, tiers, version --------------------------
+
+GEMINI_PRO = "gemini:gemini-2.5-pro"  # genai-prices tiers it above 200K input tokens
+
+
+def _override(input_: str, output: str, cached: str | None = None) -> PriceOverride:
+    return PriceOverride(
+        input_per_mtok=Decimal(input_),
+        output_per_mtok=Decimal(output),
+        cached_input_per_mtok=None if cached is None else Decimal(cached),
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "catalog_provider", "model"),
+    [
+        ("openai:gpt-4o-mini", "openai", "gpt-4o-mini"),
+        ("anthropic:claude-3-5-haiku-latest", "anthropic", "claude-3-5-haiku-latest"),
+        ("gemini:gemini-2.0-flash", "google", "gemini-2.0-flash"),
+    ],
+)
+def test_catalog_prices_and_rates_are_genai_prices_own(
+    address: str, catalog_provider: str, model: str
+) -> None:
+    usage = genai_prices.Usage(input_tokens=40_000, output_tokens=900, cache_read_tokens=30_000)
+    calculation = genai_prices.calc_price(usage, model_ref=model, provider_id=catalog_provider)
+    catalog = PriceCatalog()
+    assert (
+        catalog.price_call(address, input_tokens=40_000, output_tokens=900, cached_tokens=30_000)
+        == calculation.total_price
+    )
+    price = catalog.price_of(address)
+    assert price is not None
+    assert price.source == "catalog"
+    assert price.input_per_mtok == calculation.model_price.input_mtok
+    assert price.output_per_mtok == calculation.model_price.output_mtok
+    assert price.cached_input_per_mtok == calculation.model_price.cache_read_mtok
+    assert not price.has_tiers
+
+
+def test_override_beats_the_catalog() -> None:
+    catalog = PriceCatalog({"openai:gpt-4o-mini": _override("1", "2")})
+    price = catalog.price_call("openai:gpt-4o-mini", input_tokens=1_000_000, output_tokens=500_000)
+    assert price == Decimal(2)  # 1 M x $1 + 0.5 M x $2
+    assert price != PriceCatalog().price_call(
+        "openai:gpt-4o-mini", input_tokens=1_000_000, output_tokens=500_000
+    )
+    of = catalog.price_of("openai:gpt-4o-mini")
+    assert of is not None
+    assert of.source == "override"
+    assert (of.input_per_mtok, of.output_per_mtok) == (Decimal(1), Decimal(2))
+    # the module-level function still uses the catalog alone
+    assert price_call(
+        parse_address("openai:gpt-4o-mini"), input_tokens=1_000_000, output_tokens=500_000
+    ) == PriceCatalog().price_call(
+        "openai:gpt-4o-mini", input_tokens=1_000_000, output_tokens=500_000
+    )
+
+
+def test_override_replaces_catalog_tiers() -> None:
+    catalog = PriceCatalog({GEMINI_PRO: _override("1", "1")})
+    assert catalog.price_call(GEMINI_PRO, input_tokens=500_000, output_tokens=500_000) == 1
+    of = catalog.price_of(GEMINI_PRO)
+    assert of is not None
+    assert not of.has_tiers
+
+
+def test_private_model_is_priced_by_its_override_only() -> None:
+    with pytest.raises(PricingError):
+        PriceCatalog().price_call("openai:my-finetune", input_tokens=10, output_tokens=10)
+    assert PriceCatalog().price_of("openai:my-finetune") is None
+    catalog = PriceCatalog({"openai:My-Finetune": _override("0.5", "1.5")})
+    assert catalog.price_call(
+        "openai:my-finetune", input_tokens=2_000_000, output_tokens=1_000_000
+    ) == Decimal("2.5")
+
+
+def test_override_cache_rate_and_its_absence() -> None:
+    with_cache = PriceCatalog({"openai:my-ft": _override("1", "0", cached="0.1")})
+    assert with_cache.price_call(
+        "openai:my-ft", input_tokens=1_000_000, output_tokens=0, cached_tokens=600_000
+    ) == Decimal("0.46")  # 0.4 M x $1 + 0.6 M x $0.1
+    without = PriceCatalog({"openai:my-ft": _override("1", "0")})
+    assert without.price_call(
+        "openai:my-ft", input_tokens=1_000_000, output_tokens=0, cached_tokens=600_000
+    ) == Decimal(1)  # no cache rate: cached tokens cost what input costs
+
+
+def test_unknown_paid_model_error_carries_a_working_toml_hint() -> None:
+    with pytest.raises(PricingError) as caught:
+        PriceCatalog().price_call("openai:my-model", input_tokens=10, output_tokens=10)
+    message = str(caught.value)
+    assert '[prices."openai:my-model"]' in message
+    hint = message[message.index("[prices.") :].split("\n\n")[0]
+    parsed = tomllib.loads(hint)
+    catalog = PriceCatalog(
+        {key: PriceOverride.model_validate(value) for key, value in parsed["prices"].items()}
+    )
+    assert catalog.price_call("openai:my-model", input_tokens=10, output_tokens=10) > 0
+
+
+def test_version_names_the_catalog_and_hashes_the_overrides() -> None:
+    assert PriceCatalog().version == CATALOG_VERSION == f"genai-prices {genai_prices.__version__}"
+    one = PriceCatalog({"openai:a": _override("0.5", "1.5")})
+    assert one.version.startswith(CATALOG_VERSION)
+    assert one.version != CATALOG_VERSION
+    # the same prices written differently give the same version ...
+    assert PriceCatalog({"openai:A": _override("0.50", "1.5")}).version == one.version
+    two = {"openai:a": _override("0.5", "1.5"), "anthropic:b": _override("1", "2")}
+    assert PriceCatalog(two).version == PriceCatalog(dict(reversed(list(two.items())))).version
+    # ... and any change of a price, a cache rate or a model changes it
+    versions = {
+        one.version,
+        PriceCatalog({"openai:a": _override("0.6", "1.5")}).version,
+        PriceCatalog({"openai:a": _override("0.5", "1.5", cached="0.1")}).version,
+        PriceCatalog({"openai:b": _override("0.5", "1.5")}).version,
+        PriceCatalog(two).version,
+    }
+    assert len(versions) == 5
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("llamacpp:qwen", "costs \\$0 per call"),
+        ("claude-code:sonnet", "costs \\$0 per call"),
+        ("acme:model", "unknown provider 'acme'"),
+        ("gpt-4o", "is not 'provider:model'"),
+    ],
+)
+def test_bad_override_keys_are_configuration_errors(key: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        PriceCatalog({key: _override("1", "1")})
+
+
+def test_override_given_twice_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="given twice"):
+        PriceCatalog({"openai:x": _override("1", "1"), "openai:X": _override("2", "2")})
+
+
+@pytest.mark.parametrize("address", ["llamacpp:qwen2.5-coder-0.5b-instruct", "claude-code:x"])
+def test_free_tiers_cost_nothing_even_with_a_catalog(address: str) -> None:
+    catalog = PriceCatalog({"openai:x": _override("1", "1")})
+    assert catalog.price_call(address, input_tokens=10**6, output_tokens=10**6) == 0
+    price = catalog.price_of(address)
+    assert price is not None
+    assert price.source == "free"
+    assert price.input_per_mtok == price.output_per_mtok == 0
+
+
+def test_long_context_tier_costs_more_per_token() -> None:
+    catalog = PriceCatalog()
+    price = catalog.price_of(GEMINI_PRO)
+    assert price is not None
+    assert price.has_tiers
+    tier = price.tiers[0]
+    assert tier.input_per_mtok > price.input_per_mtok
+    assert tier.output_per_mtok > price.output_per_mtok
+    threshold = tier.above_input_tokens
+    below_in, above_in, output = threshold - 1_000, threshold + 1_000, 1_000
+    below = catalog.price_call(GEMINI_PRO, input_tokens=below_in, output_tokens=output)
+    above = catalog.price_call(GEMINI_PRO, input_tokens=above_in, output_tokens=output)
+    assert above / (above_in + output) > below / (below_in + output)
+    # every token of the long call is billed at the tier's rates ("cliff" tiers)
+    assert above == (above_in * tier.input_per_mtok + output * tier.output_per_mtok) / 10**6
+    assert below == (below_in * price.input_per_mtok + output * price.output_per_mtok) / 10**6
+    assert (
+        above
+        == genai_prices.calc_price(
+            genai_prices.Usage(input_tokens=above_in, output_tokens=output),
+            model_ref="gemini-2.5-pro",
+            provider_id="google",
+        ).total_price
+    )
+
+
+@pytest.mark.parametrize(
+    ("input_tokens", "output_tokens", "cached_tokens"), [(-1, 0, 0), (0, -1, 0), (10, 0, 11)]
+)
+def test_impossible_usage_is_a_value_error(
+    input_tokens: int, output_tokens: int, cached_tokens: int
+) -> None:
+    with pytest.raises(ValueError):
+        PriceCatalog().price_call(
+            "openai:gpt-4o-mini",
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_tokens=cached_tokens,
+        )
+
+
+def test_subscription_cost_per_day_depends_on_the_month() -> None:
+    fees = {"claude-code": Decimal(200), "other": Decimal("31")}
+    february = subscription_cost_per_day(fees, date(2025, 2, 10))
+    march = subscription_cost_per_day(fees, date(2025, 3, 10))
+    assert february["claude-code"] == Decimal(200) / 28
+    assert march["claude-code"] == Decimal(200) / 31
+    assert march["other"] == 1
+    assert february["claude-code"] > march["claude-code"]
+    assert subscription_cost_per_day(fees, date(2024, 2, 1))["claude-code"] == Decimal(200) / 29
+    assert abs(march["claude-code"] * 31 - 200) < Decimal("1e-20")
+    assert subscription_cost_per_day({}, date(2025, 3, 1)) == {}

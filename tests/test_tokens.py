@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from frugalflow.errors import ConfigurationError
-from frugalflow.tokens import DEFAULT_ENCODING, count_tokens, get_encoding
+from frugalflow.tokens import DEFAULT_ENCODING, count_tokens, get_encoding, openai_encoding
 
 
 def test_cl100k_known_token_ids() -> None:
@@ -62,3 +62,31 @@ def test_unknown_encoding_is_a_configuration_error(name: str) -> None:
         get_encoding(name)
     with pytest.raises(ConfigurationError):
         count_tokens("hello", name)
+
+
+@pytest.mark.parametrize(
+    ("model", "encoding"),
+    [
+        ("gpt-4o", "o200k_base"),
+        ("gpt-4o-mini-2024-07-18", "o200k_base"),
+        ("chatgpt-4o-latest", "o200k_base"),
+        ("gpt-4.1-nano", "o200k_base"),
+        ("gpt-5", "o200k_base"),
+        ("gpt-5-mini", "o200k_base"),
+        ("o1", "o200k_base"),
+        ("o3-mini", "o200k_base"),
+        ("o4-mini", "o200k_base"),
+        ("ft:gpt-4o-mini:acme::abc123", "o200k_base"),
+        ("GPT-4o", "o200k_base"),
+        ("gpt-4", "cl100k_base"),
+        ("gpt-4-0613", "cl100k_base"),
+        ("gpt-4-turbo", "cl100k_base"),
+        ("gpt-3.5-turbo", "cl100k_base"),
+        ("gpt-oss-120b", None),
+        ("o1x", None),
+        ("text-embedding-3-small", None),
+        ("claude-3-5-haiku-latest", None),
+    ],
+)
+def test_openai_model_families_map_to_their_encoding(model: str, encoding: str | None) -> None:
+    assert openai_encoding(model) == encoding

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import re
 import threading
 from functools import cache
 from importlib import resources
@@ -57,6 +58,14 @@ _SPECS: dict[str, dict[str, object]] = {
 
 DEFAULT_ENCODING = "o200k_base"
 _lock = threading.Lock()
+
+# Which bundled encoding each OpenAI model family uses (tiktoken's own model table, restricted
+# to the two encodings frugalflow ships). First match wins, so "gpt-4o" comes before "gpt-4".
+_OPENAI_FAMILIES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5)"), "o200k_base"),
+    (re.compile(r"(o1|o3|o4)(-|$)"), "o200k_base"),
+    (re.compile(r"(gpt-4|gpt-3\.5|gpt-35)(-|$)"), "cl100k_base"),
+)
 
 
 @cache
@@ -106,3 +115,22 @@ def count_tokens(text: str, encoding: str = DEFAULT_ENCODING) -> int:
         2
     """
     return len(get_encoding(encoding).encode(text, disallowed_special=()))
+
+
+def openai_encoding(model: str) -> str | None:
+    """The bundled encoding an OpenAI model tokenizes with, or None when it is not known.
+
+    ``o200k_base`` for gpt-4o, chatgpt-4o, gpt-4.1, gpt-4.5, gpt-5 and the o1/o3/o4 reasoning
+    models; ``cl100k_base`` for gpt-4, gpt-4-turbo and gpt-3.5. A fine-tune (``ft:gpt-4o-mini:
+    org::id``) uses its base model's encoding. Anything else (gpt-oss, embeddings, legacy
+    completions models) is None.
+
+    Example:
+        >>> openai_encoding("gpt-4o-mini"), openai_encoding("gpt-4-turbo")
+        ('o200k_base', 'cl100k_base')
+    """
+    name = model.strip().lower().removeprefix("ft:")
+    for pattern, encoding in _OPENAI_FAMILIES:
+        if pattern.match(name):
+            return encoding
+    return None
