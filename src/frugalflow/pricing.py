@@ -36,6 +36,7 @@ CATALOG_VERSION = f"genai-prices {genai_prices.__version__}"
 PROVIDER_TIERS: dict[str, Tier] = {
     "llamacpp": Tier.LOCAL,
     "ollama": Tier.LOCAL,
+    "openai-compatible": Tier.LOCAL,  # a llama.cpp / vLLM / LM Studio server of the user's
     "claude-code": Tier.SUBSCRIPTION,
     "openai": Tier.API,
     "anthropic": Tier.API,

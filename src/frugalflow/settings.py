@@ -85,6 +85,17 @@ class Settings(BaseSettings):
         prices: per-model price overrides and private models, ``{"provider:model": {...}}``.
         subscriptions_usd_per_month: monthly fees of subscription tiers, amortised per day in
             reports, ``{"claude-code": 200}``.
+        provider_timeout_seconds: timeout of one model call.
+        provider_concurrency: calls a provider may serve at once (a laptop's local model: 1).
+        circuit_breaker_failures: consecutive transient failures that rest a provider.
+        circuit_breaker_reset_seconds: how long a failing provider rests before a trial call.
+        api_key_blocks: Prefect Secret block holding each provider's key, ``{"openai": "name"}``;
+            otherwise keys come from the vendor's usual environment variable.
+        ollama_host: the Ollama server.
+        openai_base_url: another endpoint for the ``openai`` provider (a proxy, Azure...).
+        openai_compatible_base_url: a local OpenAI-compatible server (llama.cpp server, vLLM,
+            LM Studio) for the free ``openai-compatible`` provider.
+        claude_code_command: the Claude Code CLI executable.
     """
 
     model_config = SettingsConfigDict(
@@ -114,6 +125,17 @@ class Settings(BaseSettings):
     alert_webhook_url: SecretStr | None = None
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     subscriptions_usd_per_month: dict[str, Decimal] = Field(default_factory=dict)
+    provider_timeout_seconds: float = Field(default=120.0, gt=0)
+    provider_concurrency: dict[str, int] = Field(
+        default_factory=lambda: {"llamacpp": 1, "ollama": 2, "openai-compatible": 2}
+    )
+    circuit_breaker_failures: int = Field(default=3, ge=1)
+    circuit_breaker_reset_seconds: float = Field(default=60.0, gt=0)
+    api_key_blocks: dict[str, str] = Field(default_factory=dict)
+    ollama_host: str = "http://127.0.0.1:11434"
+    openai_base_url: str | None = None
+    openai_compatible_base_url: str = "http://127.0.0.1:8080/v1"
+    claude_code_command: str = "claude"
 
     @property
     def ledger_file(self) -> Path:

@@ -7,7 +7,7 @@ retryable or not, so that the router never needs to know which SDK failed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +36,15 @@ class Completion(BaseModel):
     seconds: float = 0.0
 
 
+class Availability(BaseModel):
+    """Whether a provider can be used right now, and if not, what to do about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    usable: bool
+    reason: str
+
+
 @runtime_checkable
 class Provider(Protocol):
     """What the router needs from a model provider."""
@@ -50,11 +59,26 @@ class Provider(Protocol):
         *,
         max_tokens: int,
         temperature: float,
+        on_text: Callable[[str], None] | None = None,
     ) -> Completion:
         """Run one chat completion.
 
+        Args:
+            model: the vendor's model name.
+            messages: the conversation.
+            max_tokens: the most tokens the reply may have (bounds the worst-case cost).
+            temperature: sampling temperature.
+            on_text: when given, the reply is streamed and each piece of text is passed to it
+                as it arrives; the returned Completion still carries the whole text and the
+                usage the provider reported at the end of the stream.
+
         Raises:
             frugalflow.errors.ProviderError: the call failed; ``retryable`` says whether
-                trying again can help.
+                trying again can help, ``retry_after`` how long the provider asked to wait.
         """
+        ...
+
+    def availability(self) -> Availability:
+        """Tell whether the provider is usable now (key present, server answering, CLI
+        logged in), cheaply and without spending money."""
         ...

@@ -16,7 +16,7 @@ import importlib
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from frugalflow.errors import (
     ModelNotInstalledError,
     ProviderError,
 )
-from frugalflow.providers.base import ChatMessage, Completion
+from frugalflow.providers.base import Availability, ChatMessage, Completion
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
 
@@ -149,6 +149,19 @@ class LlamaCppProvider:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
+    def availability(self) -> Availability:
+        """Usable when llama-cpp-python imports and the model file exists or can be assembled."""
+        try:
+            _import_llama()
+            if self._settings.local_model_path is not None:
+                self.model_path(BUNDLED_MODEL)
+            elif not bundled_model_path(self._settings).is_file():
+                for module_name in _CHUNK_MODULES:
+                    importlib.import_module(module_name)
+        except (ModelNotInstalledError, ImportError) as exc:
+            return Availability(usable=False, reason=str(exc))
+        return Availability(usable=True, reason="embedded model installed")
+
     def model_path(self, model: str) -> Path:
         """The GGUF file that serves ``model``."""
         if self._settings.local_model_path is not None:
@@ -172,8 +185,13 @@ class LlamaCppProvider:
         *,
         max_tokens: int,
         temperature: float,
+        on_text: Callable[[str], None] | None = None,
     ) -> Completion:
-        """Run one chat completion on the embedded model (see :class:`Provider`)."""
+        """Run one chat completion on the embedded model (see :class:`Provider`).
+
+        The reply is computed whole (a 0.5B model answers in seconds); ``on_text`` receives it
+        in one piece.
+        """
         llama, call_lock = _load(self.model_path(model), self._settings.local_context_tokens)
         started = time.perf_counter()
         try:
@@ -201,8 +219,11 @@ class LlamaCppProvider:
             ) from exc
         choice = response["choices"][0]
         usage = response.get("usage") or {}
+        text = choice["message"].get("content") or ""
+        if on_text is not None:
+            on_text(text)
         return Completion(
-            text=choice["message"].get("content") or "",
+            text=text,
             model=model,
             input_tokens=int(usage.get("prompt_tokens", 0)),
             output_tokens=int(usage.get("completion_tokens", 0)),

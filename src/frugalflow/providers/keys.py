@@ -1,0 +1,63 @@
+"""API keys: from a Prefect Secret block when one is configured, else the vendor's variable.
+
+A key is handled as ``SecretStr`` until the moment it is given to the SDK, so it never reaches
+a log line, an exception message, the ledger or an artifact.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import SecretStr
+
+from frugalflow.errors import AuthenticationError, ConfigurationError
+from frugalflow.settings import Settings
+
+# The variables each vendor's own SDK reads, in order of preference.
+KEY_VARIABLES: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+}
+
+
+def find_api_key(provider: str, settings: Settings) -> SecretStr | None:
+    """The provider's key, or None when none is configured.
+
+    Raises:
+        ConfigurationError: a Secret block is configured but cannot be loaded.
+    """
+    block_name = settings.api_key_blocks.get(provider)
+    if block_name:
+        try:
+            from prefect.blocks.system import Secret
+
+            value = Secret.load(block_name).get()
+        except Exception as exc:
+            raise ConfigurationError(
+                f"cannot load the Prefect Secret block {block_name!r} configured for {provider} "
+                f"in api_key_blocks: {type(exc).__name__}; create it with "
+                f"`Secret(value=...).save({block_name!r})` or remove it from the settings"
+            ) from None
+        return SecretStr(str(value))
+    for variable in KEY_VARIABLES.get(provider, ()):
+        if os.environ.get(variable):
+            return SecretStr(os.environ[variable])
+    return None
+
+
+def require_api_key(provider: str, settings: Settings) -> SecretStr:
+    """The provider's key.
+
+    Raises:
+        AuthenticationError: no key is configured; the message names the variable to set.
+    """
+    key = find_api_key(provider, settings)
+    if key is None:
+        variables = " or ".join(KEY_VARIABLES.get(provider, (f"{provider.upper()}_API_KEY",)))
+        raise AuthenticationError(
+            f"{variables} is not set; export it, put the key in a Prefect Secret block named in "
+            f"api_key_blocks, or remove {provider} models from the 'models' setting",
+            provider=provider,
+        )
+    return key
