@@ -13,7 +13,8 @@ from frugalflow.errors import ConfigurationError
 from frugalflow.ledger import CostLedger, ModelCall
 from frugalflow.schemas import CandidateCost, CodeRequest, Complexity, TaskEstimate, TaskType, Tier
 from frugalflow.settings import Settings, load_settings
-from frugalflow.tasks.budget import check_budget, day_window
+from frugalflow.budget import day_window
+from frugalflow.tasks.budget import check_budget
 from frugalflow.tasks.estimate import estimate_request
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -166,6 +167,9 @@ def estimate_of(**worst_cases: str) -> TaskEstimate:
             CandidateCost(
                 model=names[key],
                 tier=Tier.LOCAL if key == "local" else Tier.API,
+                input_tokens=1_900,
+                expected_output_tokens=200,
+                exact_count=key != "local",
                 expected_cost_usd=Decimal(cost) / 2,
                 worst_case_cost_usd=Decimal(cost),
             )

@@ -15,9 +15,15 @@ PROJECT = Path(__file__).resolve().parent.parent
 def test_every_deployment_entrypoint_loads_the_flow_it_names() -> None:
     config = yaml.safe_load((PROJECT / "prefect.yaml").read_text())
     entrypoints = {d["name"]: d["entrypoint"] for d in config["deployments"]}
-    assert entrypoints == {"codegen": "src/frugalflow/flows/codegen.py:codegen"}
+    assert entrypoints == {
+        "codegen": "src/frugalflow/flows/codegen.py:codegen",
+        "rerun-deferred": "src/frugalflow/flows/deferred.py:rerun_deferred",
+    }
+    for name, entrypoint in entrypoints.items():
+        # Each deployment is named after the flow it runs.
+        assert load_flow_from_entrypoint(str(PROJECT / entrypoint)).name == name
     loaded = load_flow_from_entrypoint(str(PROJECT / entrypoints["codegen"]))
-    assert loaded.name == codegen.name
+    assert loaded is not None and loaded.name == codegen.name
     # The UI builds its run form from this schema: the request must be one typed parameter.
     schema = loaded.parameters.model_dump()
     assert schema["required"] == ["request"]

@@ -9,7 +9,8 @@ import genai_prices
 import pytest
 
 from frugalflow.errors import PricingError
-from frugalflow.schemas import CodeRequest, Complexity, TaskType, Tier
+from frugalflow.estimation import count_message_tokens
+from frugalflow.schemas import CodeRequest, Complexity, GenerationContext, TaskType, Tier
 from frugalflow.settings import Settings
 from frugalflow.tasks.estimate import (
     CONTEXT_ALLOWANCE_TOKENS,
@@ -17,6 +18,7 @@ from frugalflow.tasks.estimate import (
     complexity_of,
     estimate_request,
 )
+from frugalflow.tasks.generate import build_messages
 from frugalflow.tokens import count_tokens
 
 LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
@@ -79,8 +81,13 @@ def test_free_local_candidate_costs_nothing_and_api_candidate_is_priced(tmp_path
     request = make_request(tmp_path, examples=("assert add(1, 2) == 3",))
     estimate = estimate_request(request, settings)
 
-    request_tokens = count_tokens(request.description) + count_tokens(request.examples[0])
-    assert estimate.input_tokens == request_tokens + CONTEXT_ALLOWANCE_TOKENS
+    # Exact for the OpenAI model: the prompt generation will send, plus the context allowance.
+    empty = GenerationContext(language="python", file_layout=(), source_dir=".")
+    prompt = [(m.role, m.content) for m in build_messages(request, empty)]
+    exact = count_message_tokens("openai:gpt-4o-mini", prompt).tokens + CONTEXT_ALLOWANCE_TOKENS
+    assert estimate.candidates[1].input_tokens == exact
+    assert estimate.candidates[1].exact_count
+    assert estimate.input_tokens >= exact
     assert estimate.complexity is Complexity.TRIVIAL
     assert estimate.expected_output_tokens == 200
     assert estimate.max_output_tokens == 768
@@ -111,7 +118,8 @@ def test_examples_count_towards_the_input(tmp_path: Path) -> None:
     bare = estimate_request(make_request(tmp_path), settings)
     example = "assert add(10, 20) == 30 and add(-1, 1) == 0"
     with_example = estimate_request(make_request(tmp_path, examples=(example,)), settings)
-    assert with_example.input_tokens - bare.input_tokens == count_tokens(example)
+    # The example itself, plus the line that frames it in the prompt.
+    assert with_example.input_tokens - bare.input_tokens > count_tokens(example)
 
 
 def test_expected_output_is_capped_by_max_output_tokens(tmp_path: Path) -> None:
@@ -145,3 +153,35 @@ def test_unpriced_paid_model_raises_pricing_error(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, models=[LOCAL, "openai:gpt-does-not-exist"])
     with pytest.raises(PricingError, match="openai:gpt-does-not-exist"):
         estimate_request(make_request(tmp_path), settings)
+
+
+def test_recorded_usage_teaches_the_input_correction_and_the_reply_length(tmp_path: Path) -> None:
+    from frugalflow.ledger import CostLedger, ModelCall
+
+    settings = Settings(home=tmp_path, models=[LOCAL], max_output_tokens=768)
+    before = estimate_request(make_request(tmp_path), settings).candidates[0]
+    # Five earlier local calls: the o200k count was 100 where the model counted 150, and the
+    # replies were 40-60 tokens long.
+    CostLedger(settings.ledger_file).record_many(
+        [
+            ModelCall(
+                request_id=f"r{index}",
+                project="p",
+                step="generate",
+                provider="llamacpp",
+                model="qwen2.5-coder-0.5b-instruct",
+                tier=Tier.LOCAL,
+                task_type="code_generation",
+                estimated_input_tokens=100,
+                input_tokens=150,
+                output_tokens=output,
+            )
+            for index, output in enumerate([40, 45, 50, 55, 60])
+        ]
+    )
+
+    after = estimate_request(make_request(tmp_path), settings).candidates[0]
+
+    assert before.expected_output_tokens == 200  # the fallback for a trivial request
+    assert after.expected_output_tokens == 50  # the recorded median
+    assert after.input_tokens == pytest.approx(before.input_tokens * 1.5, abs=2)

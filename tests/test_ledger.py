@@ -1,4 +1,5 @@
-"""The DuckDB cost ledger, against real files: round trips, sums, ordering, locking, errors."""
+"""The DuckDB cost ledger, against real files: round trips, sums, ordering, locking, errors,
+the schema 2 migration and the transaction/query seam the budget modules use."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pytest
 from pydantic import ValidationError
 
 from frugalflow.errors import LedgerError
-from frugalflow.ledger import SCHEMA_VERSION, CostLedger, ModelCall
+from frugalflow.ledger import _MIGRATIONS, SCHEMA_VERSION, CostLedger, ModelCall
 from frugalflow.schemas import Tier
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -287,3 +288,112 @@ def test_an_unversioned_database_is_migrated_before_use(ledger: CostLedger) -> N
     assert ledger.schema_version() == SCHEMA_VERSION
     ledger.record(call())
     assert len(ledger.recent()) == 1
+
+
+def make_schema_1_ledger(path: Path, calls: list[ModelCall]) -> None:
+    """A ledger file exactly as frugalflow wrote it before schema version 2."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = [column for column in ModelCall.model_fields if column in _MIGRATIONS[0][0]]
+    placeholders = ", ".join("?" * len(columns))
+    with duckdb.connect(str(path)) as con:
+        for statement in _MIGRATIONS[0]:
+            con.execute(statement)
+        con.execute("CREATE TABLE schema_info (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO schema_info VALUES (1)")
+        for old in calls:
+            con.execute(
+                f"INSERT INTO model_calls ({', '.join(columns)}) VALUES ({placeholders})",
+                [getattr(old, column) for column in columns],
+            )
+
+
+def test_a_schema_1_ledger_is_migrated_and_old_rows_read_back_with_none(
+    ledger: CostLedger,
+) -> None:
+    make_schema_1_ledger(ledger.path, [call(call_id="old", actual_cost_usd=Decimal("0.5"))])
+    assert ledger.schema_version() == 1
+
+    [old] = ledger.recent()
+
+    assert ledger.schema_version() == SCHEMA_VERSION == 2
+    assert old.call_id == "old"
+    assert old.actual_cost_usd == Decimal("0.5")
+    assert (old.task_type, old.estimated_input_tokens, old.estimated_output_tokens) == (None,) * 3
+    assert old.reservation_id is None
+    tables = {row[0] for row in ledger.query("SELECT table_name FROM duckdb_tables()")}
+    assert {"model_calls", "reservations", "deferred_requests", "alerts"} <= tables
+    ledger.record(call(call_id="new", task_type="analysis", reservation_id="res-1"))
+    assert {c.call_id: c.reservation_id for c in ledger.recent()} == {"old": None, "new": "res-1"}
+
+
+def test_schema_2_fields_round_trip(ledger: CostLedger) -> None:
+    original = call(
+        task_type="code_generation",
+        estimated_input_tokens=1200,
+        estimated_output_tokens=350,
+        reservation_id="r-42",
+    )
+    ledger.record(original)
+    assert ledger.calls_for_request("req1") == [original]
+
+
+def test_usage_history_is_successful_uncached_calls_filtered_newest_first(
+    ledger: CostLedger,
+) -> None:
+    def at(seconds: int, **changes: Any) -> ModelCall:
+        values = {"provider": "openai", "model": "gpt-4o", "task_type": "analysis"}
+        return call(ts=T0 + timedelta(seconds=seconds), **{**values, **changes})
+
+    ledger.record_many(
+        [
+            at(1, call_id="old"),
+            at(2, call_id="failed", success=False),
+            at(3, call_id="cached", cache_hit=True),
+            at(4, call_id="other-model", model="gpt-4o-mini"),
+            at(5, call_id="other-provider", provider="anthropic"),
+            at(6, call_id="other-task", task_type="documentation"),
+            at(7, call_id="new"),
+        ]
+    )
+
+    def ids(**filters: Any) -> list[str]:
+        return [c.call_id for c in ledger.usage_history(**filters)]
+
+    assert ids() == ["new", "other-task", "other-provider", "other-model", "old"]
+    assert ids(provider="openai", model="gpt-4o", task_type="analysis") == ["new", "old"]
+    assert ids(model="gpt-4o-mini") == ["other-model"]
+    assert ids(task_type="documentation") == ["other-task"]
+    assert ids(provider="openai", limit=2) == ["new", "other-task"]
+    assert CostLedger(ledger.path.with_name("missing.duckdb")).usage_history() == []
+
+
+def test_transaction_commits_on_success_and_rolls_back_on_error(ledger: CostLedger) -> None:
+    with ledger.transaction() as con:
+        con.execute("INSERT INTO alerts VALUES ('k', 50, ?, 1, 2)", [T0])
+
+    with pytest.raises(RuntimeError, match="boom"), ledger.transaction() as con:
+        con.execute("INSERT INTO alerts VALUES ('k', 80, ?, 1, 2)", [T0])
+        raise RuntimeError("boom")
+
+    assert ledger.query("SELECT window_key, threshold_percent FROM alerts") == [("k", 50)]
+
+
+def test_transaction_holds_the_exclusive_lock_for_its_whole_block(ledger: CostLedger) -> None:
+    impatient = CostLedger(ledger.path, lock_timeout_seconds=0.2)
+    with ledger.transaction():
+        with pytest.raises(LedgerError, match="busy"):
+            impatient.query("SELECT count(*) FROM model_calls")
+        with pytest.raises(LedgerError, match="busy"):
+            impatient.record(call())
+    assert impatient.query("SELECT count(*) FROM model_calls") == [(0,)]
+
+
+def test_query_of_a_missing_ledger_is_empty_and_query_cannot_write(ledger: CostLedger) -> None:
+    assert ledger.query("SELECT 1", []) == []
+    assert not ledger.path.parent.exists()
+
+    ledger.record(call())
+    assert ledger.query("SELECT count(*) FROM model_calls WHERE project = ?", ["demo"]) == [(1,)]
+    with pytest.raises(LedgerError):
+        ledger.query("DELETE FROM model_calls")
+    assert count_rows(ledger.path) == 1

@@ -183,9 +183,9 @@ def ledger(
     ] = None,
 ) -> None:
     """Show recent model calls and today's spend."""
+    from frugalflow.budget import day_window
     from frugalflow.ledger import CostLedger
     from frugalflow.settings import load_settings
-    from frugalflow.tasks.budget import day_window
 
     try:
         settings = load_settings(repo)

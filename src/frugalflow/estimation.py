@@ -15,7 +15,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -193,4 +193,89 @@ def estimate_call(
         ),
         exact=counted.exact and correction == 1.0,
         correction=correction,
+    )
+
+
+class UsageHistory(Protocol):
+    """The part of the cost ledger that estimates learn from."""
+
+    def usage_history(
+        self,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        task_type: str | None = None,
+        limit: int = 200,
+    ) -> Sequence[RecordedUsage]: ...
+
+
+class RecordedUsage(Protocol):
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def estimated_input_tokens(self) -> int | None: ...
+
+
+def learned_estimate(
+    address: ModelAddress | str,
+    prompt_text: str | Sequence[tuple[str, str]],
+    *,
+    history: UsageHistory,
+    task_type: str,
+    fallback_output: int,
+    max_output: int,
+    catalog: PriceCatalog,
+    extra_input_tokens: int = 0,
+) -> CallEstimate:
+    """Estimate a call with what the ledger has learned about this provider and model.
+
+    The input correction comes from the provider's recorded (counted, actual) input pairs; the
+    expected reply length from this model's recorded replies for the same task type.
+
+    Args:
+        address: the model the call would go to.
+        prompt_text: the prompt, as text or ``(role, content)`` messages.
+        history: the cost ledger (anything with ``usage_history``).
+        task_type: the request's task type.
+        fallback_output: the reply length to expect until there is history.
+        max_output: the call's ``max_tokens``.
+        catalog: the prices.
+        extra_input_tokens: tokens the prompt will gain later (the repository context), counted
+            as if they were part of it.
+    """
+    address = _address(address)
+    pairs = [
+        (call.estimated_input_tokens, call.input_tokens)
+        for call in history.usage_history(provider=address.provider)
+        if call.estimated_input_tokens
+    ]
+    outputs = [
+        call.output_tokens
+        for call in history.usage_history(
+            provider=address.provider, model=address.model, task_type=task_type
+        )
+    ]
+    estimate = estimate_call(
+        address,
+        prompt_text,
+        correction=learn_correction(pairs),
+        expected_output=expected_output_tokens(outputs, fallback_output, cap=max_output),
+        max_output=max_output,
+        catalog=catalog,
+    )
+    if not extra_input_tokens:
+        return estimate
+    input_tokens = estimate.input_tokens + math.ceil(extra_input_tokens * estimate.correction)
+    return estimate.model_copy(
+        update={
+            "input_tokens": input_tokens,
+            "expected_cost_usd": catalog.price_call(
+                address, input_tokens=input_tokens, output_tokens=estimate.expected_output_tokens
+            ),
+            "worst_case_cost_usd": catalog.price_call(
+                address, input_tokens=input_tokens, output_tokens=estimate.max_output_tokens
+            ),
+        }
     )

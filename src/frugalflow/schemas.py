@@ -107,10 +107,13 @@ class CodeRequest(Frozen):
 
 
 class CandidateCost(Frozen):
-    """What one model would cost for this request."""
+    """What one model would use and cost for this request."""
 
     model: str
     tier: Tier
+    input_tokens: int
+    expected_output_tokens: int
+    exact_count: bool
     expected_cost_usd: Usd
     worst_case_cost_usd: Usd
 

@@ -9,10 +9,12 @@ its result is a :class:`~frugalflow.schemas.CodeResult`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -22,9 +24,12 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from frugalflow.errors import FrugalflowError
+from frugalflow.alerts import check_alerts
+from frugalflow.budget import BudgetManager, day_window
+from frugalflow.deferred import DeferredStore
+from frugalflow.errors import BudgetExceededError, FrugalflowError
 from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.pricing import CATALOG_VERSION, parse_address
+from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.routing import route_attempt
 from frugalflow.schemas import (
     Candidate,
@@ -33,6 +38,7 @@ from frugalflow.schemas import (
     RoutingDecision,
     RunStatus,
     StepTiming,
+    TaskEstimate,
     ValidationReport,
 )
 from frugalflow.settings import Settings, load_settings
@@ -48,6 +54,7 @@ from frugalflow.tasks.place import place
 from frugalflow.tasks.validate import validate
 
 T = TypeVar("T")
+logger = logging.getLogger("frugalflow.codegen")
 
 
 @dataclass(frozen=True)
@@ -127,21 +134,29 @@ class _Run:
 
 
 async def _generate_validated(
-    run: _Run, context: Any, allowed: tuple[str, ...], workdir: Path
+    run: _Run,
+    context: Any,
+    estimated: TaskEstimate,
+    allowed: tuple[str, ...],
+    workdir: Path,
 ) -> Candidate | None:
     """Attempts until one validates; None when every attempt failed validation."""
     request, settings = run.request, run.settings
+    expected_output = {c.model: c.expected_output_tokens for c in estimated.candidates}
+    generate_with_retries = generate.with_options(retries=settings.provider_retries)
     candidate: Candidate | None = None
     for attempt in range(1, settings.max_attempts + 1):
         decision = route_attempt(attempt, settings.models, allowed, run.validation)
         run.routing.append(decision)
         candidate = await run.step(
-            generate,
+            generate_with_retries,
             request,
             context,
             decision,
             settings,
             workdir,
+            task_type=estimated.task_type.value,
+            expected_output_tokens=expected_output.get(decision.model),
             flow_run_id=run.flow_run_id,
             previous_code=candidate.code if candidate else None,
             feedback=run.validation,
@@ -169,7 +184,7 @@ def _restore_cached(candidate: Candidate, run: _Run, workdir: Path) -> Candidate
             model=address.model,
             tier=address.tier,
             cache_hit=True,
-            price_catalog=CATALOG_VERSION,
+            price_catalog=PriceCatalog(run.settings.prices).version,
         )
     )
     path = workdir / f"attempt-{candidate.attempt}" / "candidate.txt"
@@ -181,6 +196,16 @@ def _restore_cached(candidate: Candidate, run: _Run, workdir: Path) -> Candidate
 Outcome = tuple[RunStatus, str, dict[str, Any]]
 
 
+def _defer(run: _Run, reason: str, retry_at: datetime | None) -> Outcome:
+    """Keep the request to run again once its budget window has money; never drop it."""
+    if retry_at is None:  # it will never fit this window: try again tomorrow, settings may change
+        retry_at = day_window(datetime.now(UTC), run.settings.timezone)[1]
+    DeferredStore(CostLedger(run.settings.ledger_file)).add(
+        run.request, reason=reason, retry_at=retry_at
+    )
+    return RunStatus.DEFERRED, reason, {"retry_at": retry_at}
+
+
 async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Outcome:
     """Every step, cleanup last whatever happens; raises on a step's error."""
     workdir = Path(tempfile.mkdtemp(prefix=f"frugalflow-{request.request_id}-"))
@@ -188,9 +213,14 @@ async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Ou
         estimated = await run.step(estimate, request, settings)
         decision = await run.step(budget_gate, request, estimated, settings)
         if not decision.admitted:
-            return RunStatus.DEFERRED, decision.reason, {"retry_at": decision.retry_at}
+            return _defer(run, decision.reason, decision.retry_at)
         context = await run.step(fetch_context_task, request)
-        candidate = await _generate_validated(run, context, decision.allowed_models, workdir)
+        try:
+            candidate = await _generate_validated(
+                run, context, estimated, decision.allowed_models, workdir
+            )
+        except BudgetExceededError as exc:
+            return _defer(run, f"the budget ran out while this request ran: {exc}", exc.retry_at)
         if candidate is None or run.validation is None:
             feedback = run.validation.feedback() if run.validation else ""
             reason = (
@@ -218,6 +248,14 @@ async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Ou
         )
     finally:
         await run.step(cleanup, workdir, request.repo)
+
+
+def _raise_alerts(settings: Settings, project: str) -> None:
+    """Budget alerts (50/80/100%, once per window); they must never fail the run."""
+    try:
+        check_alerts(BudgetManager(CostLedger(settings.ledger_file), settings), project)
+    except FrugalflowError as exc:
+        logger.warning("could not check budget alerts: %s", exc)
 
 
 def _summary_markdown(result: CodeResult) -> str:
@@ -252,6 +290,7 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
     except FrugalflowError as exc:
         status, reason, fields = RunStatus.FAILED, str(exc), {}
     result = run.result(status, reason, **fields)
+    _raise_alerts(settings, request.project_name)
     await acreate_markdown_artifact(
         key=f"codegen-{request.request_id.lower().replace('_', '-')}",
         markdown=_summary_markdown(result),

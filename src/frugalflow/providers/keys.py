@@ -7,6 +7,7 @@ a log line, an exception message, the ledger or an artifact.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -32,7 +33,9 @@ def find_api_key(provider: str, settings: Settings) -> SecretStr | None:
         try:
             from prefect.blocks.system import Secret
 
-            value = Secret.load(block_name).get()
+            # _sync: steps run inside the flow's event loop, where load() would be a coroutine.
+            secret: Secret[Any] = Secret.load(block_name, _sync=True)  # type: ignore[call-arg,assignment]
+            value = secret.get()
         except Exception as exc:
             raise ConfigurationError(
                 f"cannot load the Prefect Secret block {block_name!r} configured for {provider} "

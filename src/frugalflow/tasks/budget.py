@@ -1,40 +1,23 @@
 """Step 2, budget gate: may this request spend anything, and on which models?
 
-Today's spend is summed from the ledger for the budget day in the configured timezone, so the
-window needs no reset job and cannot fail to reset. Free tiers are always allowed; paid ones
-only while their worst case fits what is left, and never in emergency mode (less than
-``emergency_threshold_usd`` left). A request with no allowed model is deferred, not dropped.
+Spend is summed from the ledger for each budget window (the day in the configured timezone,
+the month, the project's day), so windows need no reset job and cannot fail to reset. Free
+tiers are always allowed; paid ones only while their worst case fits what is left in every
+window (spend plus live reservations of concurrent runs), and never in emergency mode (less
+than ``emergency_threshold_usd`` left). A request with no allowed model is deferred, not
+dropped. The gate only reads: the atomic reservation happens right before each paid call.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from frugalflow.errors import ConfigurationError
+from frugalflow.budget import BudgetManager
 from frugalflow.ledger import CostLedger
 from frugalflow.schemas import BudgetDecision, CodeRequest, TaskEstimate
 from frugalflow.settings import Settings
 from frugalflow.tasks import step
-
-
-def day_window(now: datetime, timezone: str) -> tuple[datetime, datetime]:
-    """The budget day containing ``now``: local midnight to the next local midnight.
-
-    Raises:
-        ConfigurationError: the timezone is not an IANA zone name.
-    """
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigurationError(
-            f"timezone {timezone!r} is not an IANA zone name such as 'Europe/Paris' or 'UTC'"
-        ) from exc
-    local = now.astimezone(zone)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    # Arithmetic on zoneinfo datetimes is wall-clock: a DST day comes out 23 or 25 hours long.
-    return start, start + timedelta(days=1)
 
 
 def check_budget(
@@ -49,13 +32,19 @@ def check_budget(
     Args:
         request: the request (its own cap, if any, applies too).
         estimate: the candidates and their worst-case costs.
-        settings: the daily budget, timezone and emergency threshold.
+        settings: the budgets, timezone and emergency threshold.
         now: the current time (for tests); aware.
     """
-    now = now or datetime.now().astimezone()
-    start, end = day_window(now, settings.timezone)
-    spent = CostLedger(settings.ledger_file).spend_between(start, end)
-    remaining = max(settings.daily_budget_usd - spent, Decimal(0))
+    ledger = CostLedger(settings.ledger_file)
+    manager = (
+        BudgetManager(ledger, settings, clock=lambda: now)
+        if now
+        else BudgetManager(ledger, settings)
+    )
+    windows = manager.windows(request.project_name)
+    daily = windows[0]
+    tightest = min(windows, key=lambda window: window.remaining_usd)
+    remaining = tightest.remaining_usd
     emergency = remaining < settings.emergency_threshold_usd
     cap = request.budget_cap_usd
     allowed = tuple(
@@ -68,25 +57,24 @@ def check_budget(
             and (cap is None or candidate.worst_case_cost_usd <= cap)
         )
     )
+    left = f"${remaining:.2f} left in {tightest.key}"
     if allowed:
-        reason = f"${remaining:.2f} of ${settings.daily_budget_usd:.2f} left today" + (
-            "; emergency mode: free tiers only" if emergency else ""
-        )
+        reason = left + ("; emergency mode: free tiers only" if emergency else "")
     else:
         reason = (
-            f"no candidate model fits: ${remaining:.2f} left today"
+            f"no candidate model fits: {left}"
             + (" (emergency mode: free tiers only)" if emergency else "")
-            + f"; deferred until the budget day ends at {end.isoformat()}"
+            + f"; deferred until {tightest.end.isoformat()}"
         )
     return BudgetDecision(
         admitted=bool(allowed),
-        spent_today_usd=spent,
-        daily_budget_usd=settings.daily_budget_usd,
-        remaining_usd=remaining,
+        spent_today_usd=daily.spent_usd,
+        daily_budget_usd=daily.limit_usd,
+        remaining_usd=max(remaining, Decimal(0)),
         emergency=emergency,
         allowed_models=allowed,
         reason=reason,
-        retry_at=None if allowed else end,
+        retry_at=None if allowed else tightest.end,
     )
 
 

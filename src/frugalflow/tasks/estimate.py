@@ -7,10 +7,20 @@ from __future__ import annotations
 
 import re
 
-from frugalflow.pricing import parse_address, price_call
-from frugalflow.schemas import CandidateCost, CodeRequest, Complexity, TaskEstimate, TaskType
+from frugalflow.estimation import learned_estimate
+from frugalflow.ledger import CostLedger
+from frugalflow.pricing import PriceCatalog, parse_address
+from frugalflow.schemas import (
+    CandidateCost,
+    CodeRequest,
+    Complexity,
+    GenerationContext,
+    TaskEstimate,
+    TaskType,
+)
 from frugalflow.settings import Settings
 from frugalflow.tasks import step
+from frugalflow.tasks.generate import build_messages
 from frugalflow.tokens import count_tokens
 
 # The seed's thresholds, in tokens of the whole prompt.
@@ -20,8 +30,8 @@ COMPLEXITY_THRESHOLDS: tuple[tuple[int, Complexity], ...] = (
     (10_000, Complexity.MEDIUM),
     (50_000, Complexity.COMPLEX),
 )
-# Until the ledger has history (the cost-control issue learns these), a reply is assumed to be
-# about this long for each class.
+# Until the ledger has history for a model and task type, a reply is assumed to be about this
+# long for each class.
 EXPECTED_OUTPUT_TOKENS = {
     Complexity.TRIVIAL: 200,
     Complexity.SIMPLE: 350,
@@ -62,36 +72,52 @@ def complexity_of(tokens: int) -> Complexity:
 def estimate_request(request: CodeRequest, settings: Settings) -> TaskEstimate:
     """Estimate a request's size and its cost on each model of the routing cascade.
 
-    The worst case prices the counted input plus the most output the call may produce; that
-    is what a budget must be able to cover before a paid call starts.
+    Input tokens are counted on the prompt the generation step will send (exactly for OpenAI
+    models), plus an allowance for the repository context it will add, corrected by what the
+    ledger learned about each provider. The worst case prices the most output a call may
+    produce: what a budget must be able to cover before a paid call starts.
     """
+    task_type = request.task_type or classify_task_type(request.description)
     request_tokens = count_tokens(request.description) + sum(
         count_tokens(example) for example in request.examples
     )
     complexity = complexity_of(request_tokens)
-    input_tokens = request_tokens + CONTEXT_ALLOWANCE_TOKENS
-    expected_output = min(EXPECTED_OUTPUT_TOKENS[complexity], settings.max_output_tokens)
+    fallback_output = min(EXPECTED_OUTPUT_TOKENS[complexity], settings.max_output_tokens)
+    empty_context = GenerationContext(language=request.language, file_layout=(), source_dir=".")
+    messages = [
+        (message.role, message.content) for message in build_messages(request, empty_context)
+    ]
+    catalog = PriceCatalog(settings.prices)
+    ledger = CostLedger(settings.ledger_file)
     candidates = []
     for model in settings.models:
-        address = parse_address(model)
+        call = learned_estimate(
+            model,
+            messages,
+            history=ledger,
+            task_type=task_type.value,
+            fallback_output=fallback_output,
+            max_output=settings.max_output_tokens,
+            catalog=catalog,
+            extra_input_tokens=CONTEXT_ALLOWANCE_TOKENS,
+        )
         candidates.append(
             CandidateCost(
                 model=model,
-                tier=address.tier,
-                expected_cost_usd=price_call(
-                    address, input_tokens=input_tokens, output_tokens=expected_output
-                ),
-                worst_case_cost_usd=price_call(
-                    address, input_tokens=input_tokens, output_tokens=settings.max_output_tokens
-                ),
+                tier=parse_address(model).tier,
+                input_tokens=call.input_tokens,
+                expected_output_tokens=call.expected_output_tokens,
+                exact_count=call.exact,
+                expected_cost_usd=call.expected_cost_usd,
+                worst_case_cost_usd=call.worst_case_cost_usd,
             )
         )
     return TaskEstimate(
-        task_type=request.task_type or classify_task_type(request.description),
+        task_type=task_type,
         language=request.language,
         complexity=complexity,
-        input_tokens=input_tokens,
-        expected_output_tokens=expected_output,
+        input_tokens=max((c.input_tokens for c in candidates), default=0),
+        expected_output_tokens=max((c.expected_output_tokens for c in candidates), default=0),
         max_output_tokens=settings.max_output_tokens,
         candidates=tuple(candidates),
     )

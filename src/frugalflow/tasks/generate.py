@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 
+from frugalflow.budget import BudgetManager
 from frugalflow.codeblocks import extract_code
 from frugalflow.errors import FrugalflowError, ProviderError
+from frugalflow.estimation import count_message_tokens, learned_estimate
 from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.pricing import CATALOG_VERSION, parse_address, price_call
+from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import ChatMessage, get_provider
 from frugalflow.schemas import (
     Candidate,
@@ -103,6 +106,12 @@ def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) ->
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+# Reserving for a prompt whose count is not exact (every vendor but OpenAI tokenizes
+# differently) keeps a margin on top of the learned correction: the reservation must be an
+# upper bound, or concurrent runs could overspend.
+INEXACT_COUNT_MARGIN = 1.2
+
+
 def generate_candidate(
     request: CodeRequest,
     context: GenerationContext,
@@ -110,19 +119,50 @@ def generate_candidate(
     settings: Settings,
     workdir: Path,
     *,
+    task_type: str = "code_generation",
+    expected_output_tokens: int | None = None,
     flow_run_id: str | None = None,
     previous_code: str | None = None,
     feedback: ValidationReport | None = None,
 ) -> Candidate:
     """Ask the routed model for code and keep what it wrote in temp storage.
 
+    A paid call first reserves its worst-case cost (atomically, across processes); the
+    reservation is settled with the priced call, or released if the call fails.
+
     Raises:
+        BudgetExceededError: concurrent runs used the money the budget gate saw; the request
+            is deferred.
         ProviderError: the call failed (``retryable`` tells the task whether to retry).
     """
     address = parse_address(decision.model)
     provider = get_provider(address.provider, settings)
     messages = build_messages(request, context, previous_code=previous_code, feedback=feedback)
+    prompt = [(message.role, message.content) for message in messages]
+    catalog = PriceCatalog(settings.prices)
     ledger = CostLedger(settings.ledger_file)
+    manager = BudgetManager(ledger, settings)
+    counted = count_message_tokens(address, prompt)
+    expected = learned_estimate(
+        address,
+        prompt,
+        history=ledger,
+        task_type=task_type,
+        fallback_output=expected_output_tokens or settings.max_output_tokens,
+        max_output=settings.max_output_tokens,
+        catalog=catalog,
+    )
+    margin = 1.0 if counted.exact else max(expected.correction, 1.0) * INEXACT_COUNT_MARGIN
+    reservation = manager.reserve(
+        request_id=request.request_id,
+        project=request.project_name,
+        model=decision.model,
+        amount_usd=catalog.price_call(
+            address,
+            input_tokens=math.ceil(counted.tokens * margin),
+            output_tokens=settings.max_output_tokens,
+        ),
+    )
     call = {
         "flow_run_id": flow_run_id,
         "request_id": request.request_id,
@@ -131,7 +171,11 @@ def generate_candidate(
         "provider": address.provider,
         "model": address.model,
         "tier": address.tier,
-        "price_catalog": CATALOG_VERSION,
+        "task_type": task_type,
+        "estimated_input_tokens": counted.tokens,
+        "estimated_output_tokens": expected.expected_output_tokens,
+        "estimated_cost_usd": expected.expected_cost_usd,
+        "price_catalog": catalog.version,
     }
     started = time.perf_counter()
     try:
@@ -142,6 +186,7 @@ def generate_candidate(
             temperature=settings.temperature,
         )
     except FrugalflowError as exc:
+        manager.release(reservation)
         ledger.record(
             ModelCall(
                 **call,
@@ -153,13 +198,14 @@ def generate_candidate(
         if isinstance(exc, ProviderError) and not exc.provider:
             exc.provider = decision.model
         raise
-    cost = price_call(
+    cost = catalog.price_call(
         address,
         input_tokens=completion.input_tokens,
         output_tokens=completion.output_tokens,
         cached_tokens=completion.cached_tokens,
     )
-    ledger.record(
+    manager.settle(
+        reservation,
         ModelCall(
             **call,
             input_tokens=completion.input_tokens,
@@ -167,7 +213,7 @@ def generate_candidate(
             cached_tokens=completion.cached_tokens,
             actual_cost_usd=cost,
             latency_ms=round(completion.seconds * 1000),
-        )
+        ),
     )
     code = extract_code(completion.text, request.language)
     path = workdir / f"attempt-{decision.attempt}" / "candidate.txt"
