@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from frugalflow.budget import day_window
 from frugalflow.errors import ConfigurationError
 from frugalflow.ledger import CostLedger, ModelCall
 from frugalflow.schemas import CandidateCost, CodeRequest, Complexity, TaskEstimate, TaskType, Tier
 from frugalflow.settings import Settings, load_settings
-from frugalflow.budget import day_window
 from frugalflow.tasks.budget import check_budget
 from frugalflow.tasks.estimate import estimate_request
 
