@@ -98,3 +98,48 @@ def test_messages_are_printed_literally_even_with_brackets(tmp_path: Path) -> No
     result = runner.invoke(app, ["generate", "Add a function f", "--repo", str(missing)])
     assert result.exit_code == EXIT_USAGE
     assert "[not-a-rich-tag]" in result.output
+
+
+def test_estimate_prices_each_candidate_before_anything_runs(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    result = runner.invoke(
+        app, ["estimate", "Add a function f() returning 1", "-m", "openai:gpt-4o-mini"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1]: line for line in result.output.splitlines() if "│" in line[:2]}
+    assert "$0.00000" in lines["llamacpp:qwen2.5-coder-0.5b-instruct"]
+    assert "$0.00000" not in lines["openai:gpt-4o-mini"]
+    assert not ledger_path.exists()  # an estimate spends nothing and records nothing
+
+
+def test_estimate_refuses_a_paid_model_without_a_price(tmp_path: Path, ledger_path: Path) -> None:
+    result = runner.invoke(app, ["estimate", "Add f", "-m", "openai:no-such-model-anywhere"])
+    assert result.exit_code == EXIT_USAGE
+    assert "[prices." in result.output  # says how to add a price
+
+
+def test_budget_shows_spend_and_what_is_left(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decimal import Decimal
+
+    from frugalflow.ledger import CostLedger, ModelCall
+    from frugalflow.schemas import Tier
+
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2")
+    CostLedger(ledger_path).record(
+        ModelCall(
+            request_id="r1",
+            project="p",
+            step="generate",
+            provider="openai",
+            model="gpt-4o-mini",
+            tier=Tier.API,
+            actual_cost_usd=Decimal("0.5"),
+        )
+    )
+    result = runner.invoke(app, ["budget"])
+    assert result.exit_code == 0, result.output
+    [daily] = [line for line in result.output.splitlines() if "daily:" in line]
+    assert "$2.00" in daily and "$0.5000" in daily and "$1.5000" in daily and "25%" in daily

@@ -218,6 +218,107 @@ def ledger(
     )
 
 
+@app.command()
+def budget(
+    project: Annotated[
+        str | None, typer.Option(help="Also show this project's own window, if it has one.")
+    ] = None,
+    repo: Annotated[
+        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
+    ] = None,
+) -> None:
+    """Show spend, reservations and what is left in each budget window, and waiting requests."""
+    from frugalflow.budget import BudgetManager
+    from frugalflow.deferred import DeferredStore
+    from frugalflow.ledger import CostLedger
+    from frugalflow.settings import load_settings
+
+    try:
+        settings = load_settings(repo)
+        cost_ledger = CostLedger(settings.ledger_file)
+        windows = BudgetManager(cost_ledger, settings).status(project)
+        waiting = DeferredStore(cost_ledger).pending()
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"budget ({settings.timezone})", title_justify="left")
+    for column in ("window", "limit", "spent", "reserved", "remaining", "used", "resets"):
+        table.add_column(column, justify="left" if column in ("window", "resets") else "right")
+    for window in windows:
+        used = window.spent_usd / window.limit_usd if window.limit_usd else Decimal(1)
+        table.add_row(
+            window.key,
+            f"${window.limit_usd:.2f}",
+            f"${window.spent_usd:.4f}",
+            f"${window.reserved_usd:.4f}",
+            f"${window.remaining_usd:.4f}",
+            f"{used:.0%}",
+            window.end.astimezone().strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+    if any(window.remaining_usd < settings.emergency_threshold_usd for window in windows):
+        console.print("[bold yellow]emergency mode:[/] only free tiers are used until a reset")
+    console.print(f"deferred requests waiting: {len(waiting)}")
+    for deferred in waiting[:10]:
+        console.print(
+            f"  {deferred.request.request_id}  retry at "
+            f"{deferred.retry_at.astimezone():%Y-%m-%d %H:%M}  {escape(deferred.reason)}",
+            highlight=False,
+        )
+
+
+@app.command()
+def estimate(
+    description: Annotated[str, typer.Argument(help="The request, as you would pass to generate.")],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Also price this provider:model (repeatable)."),
+    ] = None,
+    repo: Annotated[
+        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
+    ] = None,
+    example: Annotated[
+        list[str] | None, typer.Option("--example", "-e", help="An assert the code must pass.")
+    ] = None,
+) -> None:
+    """Show what a request would cost on each candidate model, before anything runs."""
+    from frugalflow.settings import load_settings
+    from frugalflow.tasks.estimate import estimate_request
+
+    try:
+        settings = load_settings(repo)
+        if model:
+            settings = settings.model_copy(update={"models": [*settings.models, *model]})
+        request = CodeRequest(
+            description=description,
+            repo=(repo or Path(".")).resolve(),
+            examples=tuple(example or ()),
+        )
+        estimated = estimate_request(request, settings)
+    except ValidationError as exc:
+        raise _fail(f"invalid request: {exc.errors()[0]['msg']}") from None
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"{estimated.task_type.value}, {estimated.complexity.value}; at most "
+        f"{estimated.max_output_tokens} output tokens per call"
+    )
+    table = Table(title="cost per candidate model", title_justify="left")
+    table.add_column("model", no_wrap=True)
+    for column in ("tier", "input tok", "expected out", "expected", "worst case"):
+        table.add_column(column, justify="left" if column == "tier" else "right")
+    for candidate in estimated.candidates:
+        table.add_row(
+            candidate.model,
+            candidate.tier.value,
+            f"{candidate.input_tokens}" + ("" if candidate.exact_count else "~"),
+            str(candidate.expected_output_tokens),
+            f"${candidate.expected_cost_usd:.5f}",
+            f"${candidate.worst_case_cost_usd:.5f}",
+        )
+    console.print(table)
+    console.print("[dim]~ estimated: the vendor's tokenizer is not available offline[/]")
+
+
 @app.command("example-repo")
 def example_repo(
     path: Annotated[Path, typer.Argument(help="Where to create the example repository.")],

@@ -1,0 +1,319 @@
+"""Anthropic's Claude models through the official ``anthropic`` SDK (Messages API).
+
+The SDK is imported when the first call needs it, so that a missing or broken SDK only
+affects this provider. The SDK's own retries are off (``max_retries=0``): frugalflow retries
+and escalates, and an SDK retrying underneath would multiply both the wait and the bill.
+
+Choices worth knowing:
+
+* **System prompt.** ``system`` messages go, joined by a blank line, to the ``system``
+  parameter; the others are sent in order as ``messages``.
+* **Temperature is not sent.** SDK 2.x removed ``temperature``/``top_p``/``top_k`` from
+  ``messages.create``, and the API version it speaks (``anthropic-version: 2026-10-21``)
+  answers 400 to any sampling parameter, even at its default. The ``temperature`` argument of
+  :meth:`AnthropicProvider.complete` is therefore accepted and ignored.
+* **Usage.** Anthropic reports ``input_tokens`` *excluding* prompt-cache reads and writes.
+  frugalflow's pricing wants the whole prompt, so ``input_tokens`` here is
+  ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens`` and
+  ``cached_tokens`` is ``cache_read_input_tokens`` (a part of it, billed at the cache rate).
+  Cache *writes* are priced as plain input, slightly under their real 1.25x rate; frugalflow
+  does not ask for caching, so they are normally zero. When streaming, the input count comes
+  from ``message_start`` and the output count from the last ``message_delta`` (whose counts
+  are cumulative and win when present).
+* **Errors** are translated at the edge, by HTTP status and, for errors that arrive inside an
+  already-accepted stream (HTTP 200), by the error ``type`` in the body. The API key never
+  appears in a message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from frugalflow.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ContextTooLongError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from frugalflow.providers.base import Availability, ChatMessage, Completion
+from frugalflow.providers.keys import KEY_VARIABLES, find_api_key, require_api_key
+from frugalflow.schemas import Tier
+from frugalflow.settings import Settings
+
+if TYPE_CHECKING:
+    import anthropic
+    import httpx2
+    from anthropic.types import Message, MessageParam
+
+PROVIDER = "anthropic"
+_KEY_VARIABLES = " or ".join(KEY_VARIABLES[PROVIDER])
+
+# The HTTP status each documented error type stands for, used when the error arrives as an
+# ``event: error`` inside a stream whose HTTP status was already 200.
+_STATUS_OF_ERROR_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+_TOO_LONG_MARKERS = ("prompt is too long", "context limit", "context window", "too many tokens")
+
+
+class AnthropicProvider:
+    """Claude through the Messages API.
+
+    Args:
+        settings: the call timeout and where keys come from.
+        api_key: the key to use; by default ``ANTHROPIC_API_KEY`` or the configured Prefect
+            Secret block, looked up at the first call.
+        http_client: an ``httpx2.Client`` for the SDK to send requests with (a proxy, custom
+            TLS, or a mock transport in tests).
+    """
+
+    name = PROVIDER
+    tier = Tier.API
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api_key: str | SecretStr | None = None,
+        http_client: httpx2.Client | None = None,
+    ) -> None:
+        self._settings = settings
+        self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        self._http_client = http_client
+        self._client: anthropic.Anthropic | None = None
+        self._client_lock = threading.Lock()
+
+    def availability(self) -> Availability:
+        """Usable when a key is configured. Nothing is sent: a wrong key shows up as an
+        :class:`AuthenticationError` at the first call."""
+        if self._api_key is not None:
+            return Availability(usable=True, reason="API key given")
+        try:
+            key = find_api_key(PROVIDER, self._settings)
+        except ConfigurationError as exc:  # a Secret block is configured but cannot be loaded
+            return Availability(usable=False, reason=str(exc))
+        if key is None:
+            return Availability(
+                usable=False,
+                reason=f"{_KEY_VARIABLES} is not set; export it to use Anthropic models",
+            )
+        return Availability(usable=True, reason="API key configured")
+
+    def complete(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
+
+        ``temperature`` is ignored: the Messages API version this SDK speaks rejects it.
+
+        Raises:
+            frugalflow.errors.ProviderError: translated from the SDK's errors.
+        """
+        del temperature  # see the module docstring
+        address = f"{PROVIDER}:{model}"
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        conversation: list[MessageParam] = [
+            {"role": "user", "content": m.content}
+            if m.role == "user"
+            else {"role": "assistant", "content": m.content}
+            for m in messages
+            if m.role != "system"
+        ]
+        if not conversation:
+            raise BadRequestError(
+                "an Anthropic request needs at least one user or assistant message",
+                provider=address,
+            )
+        client = self._get_client()
+        from anthropic import omit
+
+        started = time.perf_counter()
+        try:
+            if on_text is None:
+                message = client.messages.create(
+                    model=model,
+                    max_tokens=max_tokens,
+                    messages=conversation,
+                    system=system or omit,
+                )
+            else:
+                with client.messages.stream(
+                    model=model,
+                    max_tokens=max_tokens,
+                    messages=conversation,
+                    system=system or omit,
+                ) as stream:
+                    for piece in stream.text_stream:
+                        on_text(piece)
+                    message = stream.get_final_message()
+        except Exception as exc:
+            translated = self._translate(exc, address)
+            if translated is None:
+                raise
+            raise translated from exc
+        return _completion(message, model, time.perf_counter() - started)
+
+    def _get_client(self) -> anthropic.Anthropic:
+        with self._client_lock:
+            if self._client is None:
+                import anthropic
+
+                key = self._api_key or require_api_key(PROVIDER, self._settings)
+                self._client = anthropic.Anthropic(
+                    api_key=key.get_secret_value(),
+                    timeout=self._settings.provider_timeout_seconds,
+                    max_retries=0,
+                    http_client=self._http_client,
+                )
+            return self._client
+
+    def _secret(self) -> str | None:
+        if self._client is not None:
+            return self._client.api_key
+        return self._api_key.get_secret_value() if self._api_key is not None else None
+
+    def _translate(self, exc: Exception, address: str) -> ProviderError | None:
+        """The frugalflow error for an SDK or transport error, or None to let it through."""
+        import anthropic
+
+        secret = self._secret()
+
+        def clean(text: str) -> str:
+            return text.replace(secret, "***") if secret else text
+
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ProviderTimeoutError(
+                f"Anthropic did not answer within {self._settings.provider_timeout_seconds:g}s "
+                "(FRUGALFLOW_PROVIDER_TIMEOUT_SECONDS)",
+                provider=address,
+            )
+        if isinstance(exc, anthropic.APIConnectionError):
+            return ProviderUnavailableError(
+                f"cannot reach Anthropic: {clean(str(exc.__cause__ or exc))}", provider=address
+            )
+        if isinstance(exc, anthropic.APIStatusError):
+            return _translate_status(exc, address, clean)
+        if isinstance(exc, anthropic.APIResponseValidationError):
+            return ProviderError(
+                f"Anthropic answered with an unexpected response: {clean(exc.message)}",
+                provider=address,
+            )
+        return _translate_transport(exc, address, clean)
+
+
+def _translate_status(
+    exc: anthropic.APIStatusError, address: str, clean: Callable[[str], str]
+) -> ProviderError:
+    error_type = exc.type or ""
+    status = exc.status_code
+    if status < 400:  # an `event: error` inside a stream that had started with 200
+        status = _STATUS_OF_ERROR_TYPE.get(error_type, 500)
+    detail = clean(exc.api_message or exc.message)
+    label = f"{status} {error_type}".strip()
+    request_id = f" (request id {exc.request_id})" if exc.request_id else ""
+    if status == 429:
+        return RateLimitedError(
+            f"Anthropic rate limit ({label}): {detail}{request_id}",
+            provider=address,
+            retry_after=_retry_after(exc.response.headers),
+        )
+    if status in (401, 402, 403):
+        what = "billing problem" if status == 402 else "the API key was refused"
+        return AuthenticationError(
+            f"Anthropic: {what} ({label}): {detail}; check {_KEY_VARIABLES} and the "
+            "account's plan and credits",
+            provider=address,
+        )
+    if status in (400, 413) and (
+        status == 413 or any(marker in detail.lower() for marker in _TOO_LONG_MARKERS)
+    ):
+        return ContextTooLongError(
+            f"the prompt does not fit {address}'s context ({label}): {detail}",
+            provider=address,
+        )
+    if status == 408:
+        return ProviderTimeoutError(f"Anthropic timed out ({label}): {detail}", provider=address)
+    if status >= 500:
+        return ProviderUnavailableError(
+            f"Anthropic is unavailable ({label}): {detail}{request_id}", provider=address
+        )
+    return BadRequestError(f"Anthropic rejected the request ({label}): {detail}", provider=address)
+
+
+def _translate_transport(
+    exc: Exception, address: str, clean: Callable[[str], str]
+) -> ProviderError | None:
+    """httpx/httpx2 errors that escape the SDK (for instance while a stream is read)."""
+    names = {
+        cls.__name__
+        for cls in type(exc).__mro__
+        if cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
+    }
+    if "TimeoutException" in names:
+        return ProviderTimeoutError(f"Anthropic timed out: {clean(str(exc))}", provider=address)
+    if "TransportError" in names:
+        return ProviderUnavailableError(
+            f"the connection to Anthropic failed: {clean(str(exc))}", provider=address
+        )
+    return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return None
+
+
+def _completion(message: Message, model: str, seconds: float) -> Completion:
+    usage = message.usage
+    cache_read = usage.cache_read_input_tokens or 0
+    cache_write = usage.cache_creation_input_tokens or 0
+    return Completion(
+        text="".join(block.text for block in message.content if block.type == "text"),
+        model=model,
+        input_tokens=usage.input_tokens + cache_read + cache_write,
+        output_tokens=usage.output_tokens,
+        cached_tokens=cache_read,
+        finish_reason=message.stop_reason,
+        seconds=seconds,
+    )

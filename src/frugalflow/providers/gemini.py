@@ -1,0 +1,355 @@
+"""Google's Gemini models through Google's current SDK, ``google-genai`` (Gemini Developer API).
+
+The SDK is imported when the first call needs it. Each :meth:`GeminiProvider.complete` is
+exactly one HTTP request:
+
+* the SDK's retries stay off (``HttpRetryOptions(attempts=1)``): frugalflow retries and
+  escalates itself;
+* the SDK's *automatic continuation* is off: with it, a reply that stops with
+  ``finish_reason=CONTINUATION`` would be followed up by further billed requests, each with its
+  own timeout, beyond what ``max_tokens`` was meant to bound. Such a reply is returned as is,
+  with ``finish_reason="CONTINUATION"``.
+
+Usage follows the API's documented meaning: ``promptTokenCount`` already includes the
+``cachedContentTokenCount`` read from the cache (so ``cached_tokens`` is a part of
+``input_tokens``, as frugalflow's pricing expects); ``toolUsePromptTokenCount`` is input too;
+``thoughtsTokenCount`` (thinking) is billed as output, so it is added to
+``candidatesTokenCount``. When streaming, each chunk's usage is a running total, so the last
+one reported is used.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from frugalflow.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ContextTooLongError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from frugalflow.providers.base import Availability, ChatMessage, Completion
+from frugalflow.providers.keys import KEY_VARIABLES, find_api_key, require_api_key
+from frugalflow.schemas import Tier
+from frugalflow.settings import Settings
+
+if TYPE_CHECKING:
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
+
+PROVIDER = "gemini"
+_KEY_VARIABLES = " or ".join(KEY_VARIABLES[PROVIDER])
+_TOO_LONG_MARKERS = (
+    "input token count",
+    "exceeds the maximum number of tokens",
+    "context window",
+    "too long",
+)
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)s\s*$")
+
+
+class GeminiProvider:
+    """Gemini through the Gemini Developer API (``generativelanguage.googleapis.com``).
+
+    Args:
+        settings: the call timeout and where keys come from.
+        api_key: the key to use; by default ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY`` or the
+            configured Prefect Secret block, looked up at the first call.
+        http_options: ``google.genai.types.HttpOptions`` to start from (``httpx_client`` for
+            a proxy or a mock transport in tests, ``base_url``...). frugalflow sets
+            ``timeout`` (from ``provider_timeout_seconds``) and ``retry_options`` (one
+            attempt) unless they are given here.
+    """
+
+    name = PROVIDER
+    tier = Tier.API
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        api_key: str | SecretStr | None = None,
+        http_options: types.HttpOptions | None = None,
+    ) -> None:
+        self._settings = settings
+        self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        self._http_options = http_options
+        self._client: genai.Client | None = None
+        self._secret: str | None = None
+        self._client_lock = threading.Lock()
+
+    def availability(self) -> Availability:
+        """Usable when a key is configured; nothing is sent over the network."""
+        if self._api_key is not None:
+            return Availability(usable=True, reason="API key given")
+        try:
+            key = find_api_key(PROVIDER, self._settings)
+        except ConfigurationError as exc:  # a Secret block is configured but cannot be loaded
+            return Availability(usable=False, reason=str(exc))
+        if key is None:
+            return Availability(
+                usable=False,
+                reason=f"{_KEY_VARIABLES} is not set; export one of them to use Gemini models",
+            )
+        return Availability(usable=True, reason="API key configured")
+
+    def complete(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
+
+        Raises:
+            frugalflow.errors.ProviderError: translated from the SDK's and httpx's errors.
+        """
+        address = f"{PROVIDER}:{model}"
+        if not any(m.role != "system" for m in messages):
+            raise BadRequestError(
+                "a Gemini request needs at least one user or model message", provider=address
+            )
+        client = self._get_client()
+        from google.genai import types
+
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        contents: list[types.Content | types.ContentDict] = [
+            types.Content(
+                role="user" if m.role == "user" else "model",
+                parts=[types.Part(text=m.content)],
+            )
+            for m in messages
+            if m.role != "system"
+        ]
+        config = types.GenerateContentConfig(
+            system_instruction=system or None,
+            max_output_tokens=max_tokens,
+            temperature=temperature,
+            automatic_continuation=False,
+        )
+        started = time.perf_counter()
+        text: list[str] = []
+        usage: types.GenerateContentResponseUsageMetadata | None = None
+        finish_reason: str | None = None
+        try:
+            if on_text is None:
+                response = client.models.generate_content(
+                    model=model, contents=contents, config=config
+                )
+                _check_not_blocked(response, address)
+                text.extend(_texts(response))
+                usage = response.usage_metadata
+                finish_reason = _finish_reason(response)
+            else:
+                for chunk in client.models.generate_content_stream(
+                    model=model, contents=contents, config=config
+                ):
+                    _check_not_blocked(chunk, address)
+                    for piece in _texts(chunk):
+                        text.append(piece)
+                        on_text(piece)
+                    usage = chunk.usage_metadata or usage
+                    finish_reason = _finish_reason(chunk) or finish_reason
+        except ProviderError:
+            raise
+        except Exception as exc:
+            translated = self._translate(exc, address)
+            if translated is None:
+                raise
+            raise translated from exc
+        input_tokens, output_tokens, cached_tokens = _usage(usage)
+        return Completion(
+            text="".join(text),
+            model=model,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_tokens=cached_tokens,
+            finish_reason=finish_reason,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _get_client(self) -> genai.Client:
+        with self._client_lock:
+            if self._client is None:
+                from google import genai
+                from google.genai import types
+
+                key = self._api_key or require_api_key(PROVIDER, self._settings)
+                options = (
+                    self._http_options.model_copy()
+                    if self._http_options is not None
+                    else types.HttpOptions()
+                )
+                if options.timeout is None:
+                    options.timeout = round(self._settings.provider_timeout_seconds * 1000)
+                if options.retry_options is None:
+                    options.retry_options = types.HttpRetryOptions(attempts=1)
+                self._secret = key.get_secret_value()
+                self._client = genai.Client(
+                    vertexai=False, api_key=self._secret, http_options=options
+                )
+            return self._client
+
+    def _translate(self, exc: Exception, address: str) -> ProviderError | None:
+        """The frugalflow error for an SDK or transport error, or None to let it through."""
+        from google.genai import errors
+
+        secret = self._secret
+
+        def clean(text: str) -> str:
+            return text.replace(secret, "***") if secret else text
+
+        if isinstance(exc, errors.APIError):
+            return _translate_api_error(exc, address, clean)
+        names = {
+            cls.__name__
+            for cls in type(exc).__mro__
+            if cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
+        }
+        if "TimeoutException" in names:
+            return ProviderTimeoutError(
+                f"Gemini did not answer within {self._settings.provider_timeout_seconds:g}s "
+                f"(FRUGALFLOW_PROVIDER_TIMEOUT_SECONDS): {clean(str(exc))}",
+                provider=address,
+            )
+        if "TransportError" in names:
+            return ProviderUnavailableError(
+                f"cannot reach Gemini: {clean(str(exc))}", provider=address
+            )
+        if isinstance(exc, errors.UnknownApiResponseError):
+            return ProviderError(
+                f"Gemini answered with an unreadable response: {clean(str(exc))}",
+                provider=address,
+            )
+        return None
+
+
+def _translate_api_error(
+    exc: genai_errors.APIError, address: str, clean: Callable[[str], str]
+) -> ProviderError:
+    code = exc.code
+    status = exc.status or ""
+    detail = clean(str(exc.message or status or "no message"))
+    details = _error_details(exc.details)
+    reasons = {str(item.get("reason", "")) for item in details}
+    label = f"{code} {status}".strip()
+    if code == 429:
+        return RateLimitedError(
+            f"Gemini rate limit or quota ({label}): {detail}",
+            provider=address,
+            retry_after=_retry_delay(details) or _retry_after_header(exc),
+        )
+    if code in (401, 403) or "API_KEY_INVALID" in reasons or status == "UNAUTHENTICATED":
+        return AuthenticationError(
+            f"Gemini refused the API key ({label}): {detail}; check {_KEY_VARIABLES}",
+            provider=address,
+        )
+    if code == 400 and any(marker in detail.lower() for marker in _TOO_LONG_MARKERS):
+        return ContextTooLongError(
+            f"the prompt does not fit {address}'s context ({label}): {detail}", provider=address
+        )
+    if code == 408:
+        return ProviderTimeoutError(f"Gemini timed out ({label}): {detail}", provider=address)
+    if isinstance(code, int) and code >= 500:
+        return ProviderUnavailableError(
+            f"Gemini is unavailable ({label}): {detail}", provider=address
+        )
+    if isinstance(code, int) and 400 <= code < 500:
+        return BadRequestError(f"Gemini rejected the request ({label}): {detail}", provider=address)
+    return ProviderError(f"Gemini call failed ({label}): {detail}", provider=address)
+
+
+def _error_details(body: Any) -> list[dict[str, Any]]:
+    """The ``error.details`` list of a Google API error body (``[]`` when absent)."""
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    if not isinstance(body, dict):
+        return []
+    error = body.get("error", body)
+    details = error.get("details") if isinstance(error, dict) else None
+    if not isinstance(details, list):
+        return []
+    return [item for item in details if isinstance(item, dict)]
+
+
+def _retry_delay(details: list[dict[str, Any]]) -> float | None:
+    """Seconds from a ``google.rpc.RetryInfo`` detail's ``retryDelay`` (a Duration, "7s")."""
+    for item in details:
+        if item.get("@type") == _RETRY_INFO:
+            match = _DURATION.match(str(item.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _retry_after_header(exc: genai_errors.APIError) -> float | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if not isinstance(headers, Mapping):
+        return None
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _check_not_blocked(response: types.GenerateContentResponse, address: str) -> None:
+    """A prompt the API refused outright comes back as 200 with no candidates."""
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None and not response.candidates:
+        reason = getattr(feedback.block_reason, "value", feedback.block_reason)
+        message = f": {feedback.block_reason_message}" if feedback.block_reason_message else ""
+        raise BadRequestError(f"Gemini blocked the prompt ({reason}){message}", provider=address)
+
+
+def _texts(response: types.GenerateContentResponse) -> list[str]:
+    """The reply's text parts, without thought summaries."""
+    if not response.candidates:
+        return []
+    content = response.candidates[0].content
+    if content is None or not content.parts:
+        return []
+    return [part.text for part in content.parts if part.text and not part.thought]
+
+
+def _finish_reason(response: types.GenerateContentResponse) -> str | None:
+    if not response.candidates or response.candidates[0].finish_reason is None:
+        return None
+    reason = response.candidates[0].finish_reason
+    return str(getattr(reason, "value", reason))
+
+
+def _usage(usage: types.GenerateContentResponseUsageMetadata | None) -> tuple[int, int, int]:
+    """(input, output, cached) tokens as frugalflow's pricing counts them."""
+    if usage is None:
+        return 0, 0, 0
+    input_tokens = (usage.prompt_token_count or 0) + (usage.tool_use_prompt_token_count or 0)
+    output_tokens = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+    cached_tokens = min(usage.cached_content_token_count or 0, input_tokens)
+    return input_tokens, output_tokens, cached_tokens
