@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -122,12 +125,11 @@ def test_estimate_refuses_a_paid_model_without_a_price(tmp_path: Path, ledger_pa
 def test_budget_shows_spend_and_what_is_left(
     tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from decimal import Decimal
-
     from frugalflow.ledger import CostLedger, ModelCall
     from frugalflow.schemas import Tier
 
     monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2")
+    monkeypatch.setenv("FRUGALFLOW_SUBSCRIPTIONS_USD_PER_MONTH", '{"claude-code": 310}')
     CostLedger(ledger_path).record(
         ModelCall(
             request_id="r1",
@@ -143,3 +145,5 @@ def test_budget_shows_spend_and_what_is_left(
     assert result.exit_code == 0, result.output
     [daily] = [line for line in result.output.splitlines() if "daily:" in line]
     assert "$2.00" in daily and "$0.5000" in daily and "$1.5000" in daily and "25%" in daily
+    days = calendar.monthrange(*datetime.now().astimezone().timetuple()[:2])[1]
+    assert f"subscription claude-code: ${Decimal(310) / days:.2f} per day" in result.output

@@ -231,6 +231,7 @@ def budget(
     from frugalflow.budget import BudgetManager
     from frugalflow.deferred import DeferredStore
     from frugalflow.ledger import CostLedger
+    from frugalflow.pricing import subscription_cost_per_day
     from frugalflow.settings import load_settings
 
     try:
@@ -255,6 +256,11 @@ def budget(
             window.end.astimezone().strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
+    fees = subscription_cost_per_day(
+        settings.subscriptions_usd_per_month, datetime.now().astimezone().date()
+    )
+    for provider, per_day in fees.items():
+        console.print(f"subscription {provider}: ${per_day:.2f} per day (amortised, not budgeted)")
     if any(window.remaining_usd < settings.emergency_threshold_usd for window in windows):
         console.print("[bold yellow]emergency mode:[/] only free tiers are used until a reset")
     console.print(f"deferred requests waiting: {len(waiting)}")
