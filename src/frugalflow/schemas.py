@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -75,6 +75,12 @@ class CodeRequest(Frozen):
         project: name the costs are booked under; the repository's directory name by default.
         budget_cap_usd: the most this one request may spend.
         examples: executable examples (for Python, ``assert`` statements) the code must pass.
+        allow_dangerous: place code that validation flags as dangerous (shell calls with input,
+            deleting files outside temp, eval of input, secrets in code) instead of refusing it.
+        on_name_clash: when the target module already defines a generated name: ``stop`` with
+            a message, or place the code ``beside`` it in a new module.
+        merge: after committing on the work branch, fast-forward the checked-out branch to it
+            when that is safe (clean tree, no merge in progress, not detached).
         request_id: unique id; also names the work branch ``frugalflow/<request_id>``.
     """
 
@@ -87,6 +93,9 @@ class CodeRequest(Frozen):
     project: str | None = None
     budget_cap_usd: Usd | None = Field(default=None, ge=0)
     examples: tuple[str, ...] = ()
+    allow_dangerous: bool = False
+    on_name_clash: Literal["stop", "beside"] = "stop"
+    merge: bool = False
     request_id: str = Field(default_factory=new_request_id, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @field_validator("description")
