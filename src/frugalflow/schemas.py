@@ -229,6 +229,7 @@ class Placement(Frozen):
     commit: str
     files: tuple[str, ...]
     merged_into_existing: bool = False
+    merged: bool = False
 
 
 class NamingFinding(Frozen):
