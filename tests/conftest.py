@@ -83,3 +83,13 @@ def make_git_repo(tmp_path: Path) -> Callable[..., Path]:
         return repo
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def fresh_provider_pools() -> Iterator[None]:
+    """Circuit breakers and slots are per process: no test inherits another's open breaker."""
+    from frugalflow.providers.pool import reset_pools
+
+    reset_pools()
+    yield
+    reset_pools()

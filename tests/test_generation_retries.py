@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,13 @@ class ScriptedProvider:
         self.calls = 0
 
     def complete(
-        self, model: str, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
     ) -> Completion:
         self.calls += 1
         if self.errors:
@@ -41,7 +47,7 @@ class ScriptedProvider:
 
 
 def run(repo: Path, provider: ScriptedProvider, monkeypatch: pytest.MonkeyPatch) -> CodeResult:
-    monkeypatch.setattr(generate_module, "get_provider", lambda name, settings: provider)
+    monkeypatch.setattr(generate_module, "get_provider", lambda name, settings, **_: provider)
     request = CodeRequest(
         description=f"Add a function add(a, b) that adds two numbers ({repo.name})",
         repo=repo,

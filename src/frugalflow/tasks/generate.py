@@ -24,6 +24,7 @@ from frugalflow.estimation import count_message_tokens, learned_estimate
 from frugalflow.ledger import CostLedger, ModelCall
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import ChatMessage, get_provider
+from frugalflow.providers.pool import get_pool
 from frugalflow.schemas import (
     Candidate,
     CodeRequest,
@@ -136,7 +137,8 @@ def generate_candidate(
         ProviderError: the call failed (``retryable`` tells the task whether to retry).
     """
     address = parse_address(decision.model)
-    provider = get_provider(address.provider, settings)
+    provider = get_provider(address.provider, settings, repo=Path(request.repo))
+    pool = get_pool(settings, lambda name, pool_settings: get_provider(name, pool_settings))
     messages = build_messages(request, context, previous_code=previous_code, feedback=feedback)
     prompt = [(message.role, message.content) for message in messages]
     catalog = PriceCatalog(settings.prices)
@@ -179,11 +181,15 @@ def generate_candidate(
     }
     started = time.perf_counter()
     try:
-        completion = provider.complete(
+        # Through the pool: its circuit breaker rests a failing provider, and its slots keep a
+        # laptop's local model to the calls it can serve at once.
+        completion = pool.call(
+            address.provider,
             address.model,
             messages,
             max_tokens=settings.max_output_tokens,
             temperature=settings.temperature,
+            provider=provider,
         )
     except FrugalflowError as exc:
         manager.release(reservation)

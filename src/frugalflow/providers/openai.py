@@ -1,0 +1,490 @@
+"""OpenAI's Chat Completions API, and any OpenAI-compatible server, through the official SDK.
+
+Two flavours share this adapter:
+
+* ``openai`` (paid API tier): the key comes from :func:`require_api_key` (``OPENAI_API_KEY`` or
+  a Prefect Secret block), the endpoint from ``openai_base_url`` (the SDK's default when unset).
+* ``openai-compatible`` (free local tier): a llama.cpp server, vLLM or LM Studio at
+  ``openai_compatible_base_url``. A key is sent only when a Secret block is configured for
+  ``openai-compatible``; otherwise a placeholder. ``OPENAI_API_KEY`` is never sent to it: a
+  local server has no business seeing the real OpenAI key.
+
+The SDK is imported only when the provider is first used, and its own retries are off
+(``max_retries=0``): frugalflow retries, with its budget and circuit breaker in the loop.
+Usage is what the server reported. A stream whose server sends no usage (llama-cpp-python's
+server does not honour ``stream_options.include_usage``; a proxy may strip it) is counted
+instead, with tiktoken (exact for OpenAI models) and a warning in the log: a call that cost
+money is never recorded as free.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import importlib.util
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from frugalflow.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ContextTooLongError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
+from frugalflow.providers.base import Availability, ChatMessage, Completion
+from frugalflow.providers.keys import KEY_VARIABLES, find_api_key, require_api_key
+from frugalflow.schemas import Tier
+from frugalflow.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx2
+    import openai
+    from openai.types import CompletionUsage
+
+logger = logging.getLogger(__name__)
+
+OPENAI = "openai"
+OPENAI_COMPATIBLE = "openai-compatible"
+_TIERS = {OPENAI: Tier.API, OPENAI_COMPATIBLE: Tier.LOCAL}
+# Sent to a local server that needs no key (the SDK refuses to run without one).
+PLACEHOLDER_KEY = "not-needed"
+AVAILABILITY_TIMEOUT_SECONDS = 2.0
+_INSTALL_HINT = "install it with: pip install 'frugalflow[apis]'"
+_CONTEXT_MESSAGE = re.compile(
+    r"context[ _](length|window)|maximum context|prompt is too long|too many tokens",
+    re.IGNORECASE,
+)
+_DETAIL_CHARS = 500
+
+
+def _sdk() -> Any:
+    """The ``openai`` module, imported on first use."""
+    try:
+        import openai
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the openai package is not installed, so the openai providers cannot run; "
+            f"{_INSTALL_HINT}"
+        ) from exc
+    return openai
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` in seconds or as an HTTP date.
+
+    Returns None when neither header is present or readable.
+    """
+    lowered = {key.lower(): value for key, value in headers.items()}
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lowered.get(header)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    value = lowered.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - datetime.now(tz=UTC)).total_seconds())
+    return None
+
+
+class OpenAIProvider:
+    """Chat completions through the official ``openai`` SDK.
+
+    Args:
+        settings: timeouts, endpoints and where keys come from.
+        name: ``openai`` (paid API) or ``openai-compatible`` (a local server, $0).
+        base_url: another endpoint; by default ``settings.openai_base_url`` (``openai``) or
+            ``settings.openai_compatible_base_url`` (``openai-compatible``).
+        api_key: a key to use instead of the configured one.
+        http_client: an ``httpx2.Client`` for the SDK (a proxy, a test transport).
+
+    Raises:
+        ConfigurationError: ``name`` is not one of the two flavours.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str = OPENAI,
+        base_url: str | None = None,
+        api_key: str | SecretStr | None = None,
+        http_client: httpx2.Client | None = None,
+    ) -> None:
+        if name not in _TIERS:
+            raise ConfigurationError(
+                f"OpenAIProvider serves {OPENAI!r} or {OPENAI_COMPATIBLE!r}, not {name!r}"
+            )
+        self.name = name
+        self.tier = _TIERS[name]
+        self._settings = settings
+        if base_url is None:
+            base_url = (
+                settings.openai_base_url if name == OPENAI else settings.openai_compatible_base_url
+            )
+        self.base_url = base_url
+        self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
+        self._http_client = http_client
+        self._client: openai.OpenAI | None = None
+        self._key_used: SecretStr | None = None
+        self._client_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(name={self.name!r}, base_url={self.base_url!r})"
+
+    # -- the SDK client --------------------------------------------------------------------
+
+    def _key(self) -> SecretStr:
+        if self._api_key is not None:
+            return self._api_key
+        if self.name == OPENAI:
+            return require_api_key(OPENAI, self._settings)
+        return find_api_key(OPENAI_COMPATIBLE, self._settings) or SecretStr(PLACEHOLDER_KEY)
+
+    def _sdk_client(self) -> openai.OpenAI:
+        """The SDK client, built on first use (so that a missing key or SDK only fails here)."""
+        with self._client_lock:
+            if self._client is None:
+                key = self._key()
+                self._key_used = key
+                self._client = _sdk().OpenAI(
+                    api_key=key.get_secret_value(),
+                    base_url=self.base_url,
+                    timeout=self._settings.provider_timeout_seconds,
+                    max_retries=0,
+                    http_client=self._http_client,
+                )
+            return self._client
+
+    # -- Provider ----------------------------------------------------------------------------
+
+    def availability(self) -> Availability:
+        """``openai``: whether a key is configured (no network call). ``openai-compatible``:
+        whether a server answers ``GET {base_url}/models`` within 2 seconds."""
+        if importlib.util.find_spec("openai") is None:
+            return Availability(
+                usable=False, reason=f"the openai package is not installed; {_INSTALL_HINT}"
+            )
+        if self.name == OPENAI:
+            return self._key_availability()
+        return self._server_availability()
+
+    def _key_availability(self) -> Availability:
+        if self._api_key is not None:
+            return Availability(usable=True, reason="an API key was given to the provider")
+        try:
+            key = find_api_key(OPENAI, self._settings)
+        except ConfigurationError as exc:
+            return Availability(usable=False, reason=str(exc))
+        variable = KEY_VARIABLES[OPENAI][0]
+        if key is None:
+            return Availability(
+                usable=False,
+                reason=f"{variable} is not set; export it or put the key in a Prefect Secret "
+                "block named in api_key_blocks",
+            )
+        block = self._settings.api_key_blocks.get(OPENAI)
+        if block:
+            return Availability(usable=True, reason=f"the key is in the Secret block {block!r}")
+        return Availability(usable=True, reason=f"{variable} is set")
+
+    def _server_availability(self) -> Availability:
+        sdk = _sdk()
+        try:
+            client = self._sdk_client().with_options(timeout=AVAILABILITY_TIMEOUT_SECONDS)
+            models = [model.id for model in client.models.list()]
+        except sdk.APIConnectionError:  # timeouts included
+            return Availability(usable=False, reason=self._no_server_message())
+        except sdk.InternalServerError as exc:
+            return Availability(
+                usable=False,
+                reason=f"the server at {self.base_url} fails (GET /models: HTTP "
+                f"{exc.status_code}); see its log",
+            )
+        except (sdk.AuthenticationError, sdk.PermissionDeniedError):
+            return Availability(
+                usable=False,
+                reason=f"the server at {self.base_url} refused the key; put the right one in a "
+                f"Prefect Secret block named in api_key_blocks[{OPENAI_COMPATIBLE!r}]",
+            )
+        except sdk.APIStatusError as exc:
+            return Availability(
+                usable=False,
+                reason=f"a server answers at {self.base_url} but not as an OpenAI-compatible "
+                f"API (GET /models: HTTP {exc.status_code}); check openai_compatible_base_url "
+                "(it usually ends in /v1)",
+            )
+        except sdk.APIError as exc:
+            return Availability(
+                usable=False,
+                reason=f"the server at {self.base_url} does not answer like an OpenAI-compatible "
+                f"API ({type(exc).__name__}); check openai_compatible_base_url",
+            )
+        except ConfigurationError as exc:
+            return Availability(usable=False, reason=str(exc))
+        listed = ", ".join(models[:10]) or "none listed"
+        return Availability(
+            usable=True, reason=f"an OpenAI-compatible server answers at {self.base_url} ({listed})"
+        )
+
+    def _no_server_message(self) -> str:
+        parts = urlsplit(self.base_url or "")
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or 8080
+        return (
+            f"no server answers at {self.base_url}; start one (e.g. python -m llama_cpp.server "
+            f"--model PATH.gguf --host {host} --port {port}) or fix openai_compatible_base_url"
+        )
+
+    def complete(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
+
+        Raises:
+            frugalflow.errors.ProviderError: the SDK's error translated (see :meth:`_translate`).
+            frugalflow.errors.AuthenticationError: no key is configured for ``openai``.
+        """
+        address = f"{self.name}:{model}"
+        client = self._sdk_client()
+        sdk = _sdk()
+        payload: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "temperature": temperature,
+        }
+        # OpenAI deprecated max_tokens (its reasoning models refuse it); local servers
+        # (llama-cpp-python's among them) only know max_tokens.
+        payload["max_completion_tokens" if self.name == OPENAI else "max_tokens"] = max_tokens
+        started = time.perf_counter()
+        try:
+            if on_text is None:
+                response = client.chat.completions.create(**payload)
+                return self._from_response(response, model, started)
+            stream = client.chat.completions.create(
+                **payload, stream=True, stream_options={"include_usage": True}
+            )
+            with stream:
+                return self._from_stream(stream, model, started, on_text, messages)
+        except sdk.OpenAIError as exc:
+            self._translate(exc, address)
+
+    def _from_response(self, response: Any, model: str, started: float) -> Completion:
+        choice = response.choices[0] if response.choices else None
+        text = (choice.message.content or "") if choice is not None else ""
+        usage = _usage(response.usage)
+        return Completion(
+            text=text,
+            model=model,
+            input_tokens=usage[0],
+            output_tokens=usage[1],
+            cached_tokens=usage[2],
+            finish_reason=choice.finish_reason if choice is not None else None,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _from_stream(
+        self,
+        stream: Any,
+        model: str,
+        started: float,
+        on_text: Callable[[str], None],
+        messages: Sequence[ChatMessage],
+    ) -> Completion:
+        pieces: list[str] = []
+        finish_reason: str | None = None
+        usage: CompletionUsage | None = None
+        for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                if choice.index != 0:
+                    continue
+                piece = choice.delta.content if choice.delta is not None else None
+                if piece:
+                    pieces.append(piece)
+                    on_text(piece)
+                if choice.finish_reason is not None:
+                    finish_reason = choice.finish_reason
+        text = "".join(pieces)
+        if usage is None:
+            logger.warning(
+                "%s:%s streamed no usage (the server ignores stream_options.include_usage); "
+                "recording counted tokens instead",
+                self.name,
+                model,
+            )
+            counts = _counted_usage(f"{self.name}:{model}", messages, text)
+        else:
+            counts = _usage(usage)
+        return Completion(
+            text=text,
+            model=model,
+            input_tokens=counts[0],
+            output_tokens=counts[1],
+            cached_tokens=counts[2],
+            finish_reason=finish_reason,
+            seconds=time.perf_counter() - started,
+        )
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the key, should a server echo it back."""
+        if self._key_used is not None:
+            key = self._key_used.get_secret_value()
+            if len(key) >= 8:
+                text = text.replace(key, "[redacted]")
+        return text
+
+    def _translate(self, exc: BaseException, address: str) -> NoReturn:
+        """Raise the frugalflow error for an SDK error, chained to it."""
+        sdk = _sdk()
+        if isinstance(exc, sdk.APITimeoutError):
+            raise ProviderTimeoutError(
+                f"{address} did not answer within {self._settings.provider_timeout_seconds:g} s "
+                "(provider_timeout_seconds)",
+                provider=address,
+            ) from exc
+        if isinstance(exc, sdk.APIConnectionError):
+            where = self.base_url or "the OpenAI API"
+            hint = (
+                self._no_server_message()
+                if self.name == OPENAI_COMPATIBLE
+                else f"cannot reach {where}"
+            )
+            raise ProviderUnavailableError(f"{address}: {hint}", provider=address) from exc
+        if isinstance(exc, sdk.APIStatusError):
+            self._translate_status(exc, address)
+        if isinstance(exc, sdk.APIError):
+            # An error event inside a stream, or a reply the SDK could not read.
+            detail = self._detail(exc)
+            if _is_context_error(exc.code, detail):
+                raise ContextTooLongError(
+                    f"{address}: the prompt does not fit the model's context: {detail}",
+                    provider=address,
+                ) from exc
+            raise ProviderUnavailableError(
+                f"{address} failed mid-reply: {detail}", provider=address
+            ) from exc
+        raise ProviderError(
+            f"{address}: the openai SDK failed: {self._redact(str(exc))[:_DETAIL_CHARS]}",
+            provider=address,
+        ) from exc
+
+    def _detail(self, exc: openai.APIError) -> str:
+        message = exc.message
+        body = exc.body
+        if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+            message = body["message"]
+        return self._redact(str(message))[:_DETAIL_CHARS]
+
+    def _translate_status(self, exc: openai.APIStatusError, address: str) -> NoReturn:
+        status = exc.status_code
+        code = exc.code
+        detail = self._detail(exc)
+        tag = f"HTTP {status}" + (f", {code}" if code else "")
+        retry_after = parse_retry_after(exc.response.headers)
+        if status in (401, 403):
+            # The server's message may quote part of the key: it is left out.
+            where = (
+                "OPENAI_API_KEY (or the Secret block in api_key_blocks['openai'])"
+                if self.name == OPENAI
+                else f"the Secret block in api_key_blocks[{OPENAI_COMPATIBLE!r}]"
+            )
+            what = "refused the key" if status == 401 else "denied the key access"
+            raise AuthenticationError(
+                f"{address} {what} ({tag}); check {where}", provider=address
+            ) from exc
+        if status == 429:
+            if code == "insufficient_quota":
+                raise AuthenticationError(
+                    f"{address}: the account has no quota left ({tag}); check its plan and "
+                    "billing, or remove openai models from the 'models' setting",
+                    provider=address,
+                ) from exc
+            wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+            raise RateLimitedError(
+                f"{address} is rate limited ({tag}){wait}: {detail}",
+                provider=address,
+                retry_after=retry_after,
+            ) from exc
+        if status == 408:
+            raise ProviderTimeoutError(
+                f"{address} timed out on the server ({tag})",
+                provider=address,
+                retry_after=retry_after,
+            ) from exc
+        if status == 409 or status >= 500:
+            raise ProviderUnavailableError(
+                f"{address} failed on the server ({tag}): {detail}",
+                provider=address,
+                retry_after=retry_after,
+            ) from exc
+        if _is_context_error(code, detail):
+            raise ContextTooLongError(
+                f"{address}: the prompt does not fit the model's context ({tag}): {detail}; "
+                "shorten the request or use a model with a larger context",
+                provider=address,
+            ) from exc
+        if status == 404:
+            raise BadRequestError(
+                f"{address}: no such model or endpoint at {self.base_url or 'OpenAI'} "
+                f"({tag}): {detail}",
+                provider=address,
+            ) from exc
+        raise BadRequestError(
+            f"{address} rejected the request ({tag}): {detail}", provider=address
+        ) from exc
+
+
+def _is_context_error(code: str | None, message: str) -> bool:
+    return code == "context_length_exceeded" or bool(_CONTEXT_MESSAGE.search(message))
+
+
+def _counted_usage(
+    address: str, messages: Sequence[ChatMessage], text: str
+) -> tuple[int, int, int]:
+    """Usage counted offline, for a stream that reported none."""
+    from frugalflow.estimation import count_input_tokens, count_message_tokens
+
+    prompt = count_message_tokens(address, [(m.role, m.content) for m in messages]).tokens
+    return prompt, count_input_tokens(address, text).tokens, 0
+
+
+def _usage(usage: CompletionUsage | None) -> tuple[int, int, int]:
+    """(input, output, cached) tokens as the server reported them; zeros when it did not."""
+    if usage is None:
+        return 0, 0, 0
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details is not None else 0
+    prompt = usage.prompt_tokens or 0
+    return prompt, usage.completion_tokens or 0, min(cached, prompt)
