@@ -66,6 +66,4 @@ def get_provider(name: str, settings: Settings, *, repo: Path | None = None) -> 
         from frugalflow.providers.claude_code import ClaudeCodeProvider
 
         return ClaudeCodeProvider(settings, cwd=repo)
-    raise ConfigurationError(
-        f"unknown provider {name!r}; known: {', '.join(PROVIDER_TIERS)}"
-    )
+    raise ConfigurationError(f"unknown provider {name!r}; known: {', '.join(PROVIDER_TIERS)}")
