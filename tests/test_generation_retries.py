@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from frugalflow.errors import AuthenticationError, ProviderError, RateLimitedError
+from frugalflow.errors import (
+    AuthenticationError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
 from frugalflow.example_repo import create_example_repo
 from frugalflow.flows.codegen import codegen
 from frugalflow.ledger import CostLedger
-from frugalflow.providers.base import ChatMessage, Completion
+from frugalflow.providers.base import Availability, ChatMessage, Completion
 from frugalflow.schemas import CodeRequest, CodeResult, RunStatus, Tier
 from frugalflow.tasks import generate as generate_module
+
+# The package re-exports the flow under the module's name; the module itself is needed here.
+codegen_module = importlib.import_module("frugalflow.flows.codegen")
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
@@ -45,9 +54,22 @@ class ScriptedProvider:
             raise self.errors.pop(0)
         return Completion(text=REPLY, model=model, input_tokens=50, output_tokens=20)
 
+    def availability(self) -> Availability:
+        return Availability(usable=True, reason="scripted")
 
-def run(repo: Path, provider: ScriptedProvider, monkeypatch: pytest.MonkeyPatch) -> CodeResult:
-    monkeypatch.setattr(generate_module, "get_provider", lambda name, settings, **_: provider)
+
+def run(
+    repo: Path,
+    provider: ScriptedProvider | dict[str, ScriptedProvider],
+    monkeypatch: pytest.MonkeyPatch,
+) -> CodeResult:
+    by_name = provider if isinstance(provider, dict) else {"llamacpp": provider}
+
+    def fake_get_provider(name: str, settings: object, **_: object) -> ScriptedProvider:
+        return by_name[name]
+
+    monkeypatch.setattr(generate_module, "get_provider", fake_get_provider)
+    monkeypatch.setattr(codegen_module, "get_provider", fake_get_provider)
     request = CodeRequest(
         description=f"Add a function add(a, b) that adds two numbers ({repo.name})",
         repo=repo,
@@ -88,3 +110,34 @@ def test_an_authentication_error_is_not_retried_and_the_run_says_why(
     assert "the API key was rejected" in result.reason
     [call] = CostLedger(ledger_path).calls_for_request(result.request_id)
     assert not call.success
+
+
+def test_a_provider_that_keeps_failing_hands_the_request_to_the_next_model(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "FRUGALFLOW_MODELS", '["ollama:qwen2.5-coder", "llamacpp:qwen2.5-coder-0.5b-instruct"]'
+    )
+    monkeypatch.setenv("FRUGALFLOW_PROVIDER_RETRIES", "1")
+    down = ProviderUnavailableError("no Ollama server answers at http://127.0.0.1:11434")
+    ollama, local = ScriptedProvider([down, down, down]), ScriptedProvider([])
+
+    result = run(
+        create_example_repo(tmp_path / "failover"),
+        {"ollama": ollama, "llamacpp": local},
+        monkeypatch,
+    )
+
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert (ollama.calls, local.calls) == (2, 1)  # first try + 1 retry, then failover
+    assert [d.model for d in result.routing] == [
+        "ollama:qwen2.5-coder",
+        "llamacpp:qwen2.5-coder-0.5b-instruct",
+    ]
+    assert "failover after ollama:qwen2.5-coder failed" in result.routing[1].reason
+    calls = CostLedger(ledger_path).calls_for_request(result.request_id)
+    assert [(c.provider, c.success) for c in calls] == [
+        ("ollama", False),
+        ("ollama", False),
+        ("llamacpp", True),
+    ]

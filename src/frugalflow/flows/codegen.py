@@ -27,9 +27,11 @@ from prefect.states import Completed, Failed
 from frugalflow.alerts import check_alerts
 from frugalflow.budget import BudgetManager, day_window
 from frugalflow.deferred import DeferredStore
-from frugalflow.errors import BudgetExceededError, FrugalflowError
+from frugalflow.errors import BudgetExceededError, FrugalflowError, ProviderError, RequestError
 from frugalflow.ledger import CostLedger, ModelCall
 from frugalflow.pricing import PriceCatalog, parse_address
+from frugalflow.providers import Availability, get_provider
+from frugalflow.providers.pool import get_pool
 from frugalflow.routing import route_attempt
 from frugalflow.schemas import (
     Candidate,
@@ -133,6 +135,12 @@ class _Run:
         )
 
 
+def model_availability(models: tuple[str, ...], settings: Settings) -> dict[str, Availability]:
+    """Whether each model's provider can be used now (key, server, CLI, breaker closed)."""
+    pool = get_pool(settings, lambda name, pool_settings: get_provider(name, pool_settings))
+    return {model: pool.usable(parse_address(model).provider) for model in models}
+
+
 async def _generate_validated(
     run: _Run,
     context: Any,
@@ -140,27 +148,46 @@ async def _generate_validated(
     allowed: tuple[str, ...],
     workdir: Path,
 ) -> Candidate | None:
-    """Attempts until one validates; None when every attempt failed validation."""
+    """Attempts until one validates; None when every attempt failed validation.
+
+    A provider that still fails with a transient error after its retries is skipped and the
+    next model the router allows takes over (failover); that does not use up an attempt.
+    """
     request, settings = run.request, run.settings
     expected_output = {c.model: c.expected_output_tokens for c in estimated.candidates}
     generate_with_retries = generate.with_options(retries=settings.provider_retries)
     candidate: Candidate | None = None
-    for attempt in range(1, settings.max_attempts + 1):
-        decision = route_attempt(attempt, settings.models, allowed, run.validation)
+    failed: dict[str, str] = {}
+    attempt = 0
+    while attempt < settings.max_attempts:
+        remaining = tuple(model for model in allowed if model not in failed)
+        decision = route_attempt(attempt + 1, settings.models, remaining, run.validation)
+        update: dict[str, Any] = {"attempt": len(run.routing) + 1}
+        if failed:
+            update["reason"] = f"failover after {', '.join(failed)} failed; {decision.reason}"
+        decision = decision.model_copy(update=update)
         run.routing.append(decision)
-        candidate = await run.step(
-            generate_with_retries,
-            request,
-            context,
-            decision,
-            settings,
-            workdir,
-            task_type=estimated.task_type.value,
-            expected_output_tokens=expected_output.get(decision.model),
-            flow_run_id=run.flow_run_id,
-            previous_code=candidate.code if candidate else None,
-            feedback=run.validation,
-        )
+        try:
+            generated = await run.step(
+                generate_with_retries,
+                request,
+                context,
+                decision,
+                settings,
+                workdir,
+                task_type=estimated.task_type.value,
+                expected_output_tokens=expected_output.get(decision.model),
+                flow_run_id=run.flow_run_id,
+                previous_code=candidate.code if candidate else None,
+                feedback=run.validation,
+            )
+        except ProviderError as exc:
+            if not exc.retryable or len(failed) + 1 >= len(allowed):
+                raise
+            failed[decision.model] = str(exc)
+            continue
+        attempt += 1
+        candidate = generated
         if run.steps[-1].cached:
             candidate = _restore_cached(candidate, run, workdir)
         run.validation = await run.step(
@@ -215,10 +242,13 @@ async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Ou
         if not decision.admitted:
             return _defer(run, decision.reason, decision.retry_at)
         context = await run.step(fetch_context_task, request)
+        availability = model_availability(decision.allowed_models, settings)
+        allowed = tuple(model for model, state in availability.items() if state.usable)
+        if not allowed:
+            reasons = "; ".join(f"{model}: {state.reason}" for model, state in availability.items())
+            raise RequestError(f"no allowed model can be used now: {reasons}")
         try:
-            candidate = await _generate_validated(
-                run, context, estimated, decision.allowed_models, workdir
-            )
+            candidate = await _generate_validated(run, context, estimated, allowed, workdir)
         except BudgetExceededError as exc:
             return _defer(run, f"the budget ran out while this request ran: {exc}", exc.retry_at)
         if candidate is None or run.validation is None:
