@@ -325,6 +325,84 @@ def estimate(
     console.print("[dim]~ estimated: the vendor's tokenizer is not available offline[/]")
 
 
+@app.command()
+def providers(
+    repo: Annotated[
+        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
+    ] = None,
+) -> None:
+    """List every provider, whether it is usable now, and why not."""
+    from frugalflow.pricing import PROVIDER_TIERS
+    from frugalflow.providers import get_provider
+    from frugalflow.settings import load_settings
+
+    try:
+        settings = load_settings(repo)
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title="providers", title_justify="left")
+    for column in ("provider", "tier", "usable", "in cascade", "why"):
+        table.add_column(column, overflow="fold")
+    for name, tier in PROVIDER_TIERS.items():
+        availability = get_provider(name, settings).availability()
+        cascade = [model for model in settings.models if model.startswith(f"{name}:")]
+        table.add_row(
+            name,
+            tier.value,
+            "[green]yes[/]" if availability.usable else "[red]no[/]",
+            ", ".join(cascade),
+            escape(availability.reason),
+        )
+    console.print(table)
+
+
+models_app = typer.Typer(help="Local models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("pull")
+def models_pull(
+    repo: Annotated[
+        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
+    ] = None,
+) -> None:
+    """Pull the Ollama models named in the 'models' setting onto the Ollama server."""
+    from rich.progress import DownloadColumn, Progress, TaskID
+
+    from frugalflow.providers.ollama import OllamaProvider
+    from frugalflow.settings import load_settings
+
+    try:
+        settings = load_settings(repo)
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+    wanted = [model.split(":", 1)[1] for model in settings.models if model.startswith("ollama:")]
+    if not wanted:
+        console.print("no ollama models in the 'models' setting; nothing to pull")
+        return
+    provider = OllamaProvider(settings)
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), console=console) as progress:
+        for model in wanted:
+            bar: TaskID = progress.add_task(model, total=None)
+
+            def report(
+                status: str,
+                completed: int | None,
+                total: int | None,
+                bar: TaskID = bar,
+                model: str = model,
+            ) -> None:
+                progress.update(
+                    bar, description=f"{model}: {status}", completed=completed or 0, total=total
+                )
+
+            try:
+                provider.pull(model, report)
+            except FrugalflowError as exc:
+                raise _fail(f"pulling {model} failed: {exc}", EXIT_FAILED) from None
+    console.print(f"pulled {', '.join(wanted)}")
+
+
 @app.command("example-repo")
 def example_repo(
     path: Annotated[Path, typer.Argument(help="Where to create the example repository.")],
