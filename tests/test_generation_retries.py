@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class ScriptedProvider:
     def __init__(self, errors: Sequence[ProviderError]) -> None:
         self.errors = list(errors)
         self.calls = 0
+        self.call_times: list[float] = []
 
     def complete(
         self,
@@ -50,6 +52,7 @@ class ScriptedProvider:
         on_text: Callable[[str], None] | None = None,
     ) -> Completion:
         self.calls += 1
+        self.call_times.append(time.monotonic())
         if self.errors:
             raise self.errors.pop(0)
         return Completion(text=REPLY, model=model, input_tokens=50, output_tokens=20)
@@ -88,11 +91,13 @@ def run(
 def test_a_rate_limited_call_is_retried_and_both_calls_are_in_the_ledger(
     tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    provider = ScriptedProvider([RateLimitedError("429 Too Many Requests", retry_after=1)])
+    provider = ScriptedProvider([RateLimitedError("429 Too Many Requests", retry_after=5)])
     result = run(create_example_repo(tmp_path / "retry"), provider, monkeypatch)
 
     assert result.status is RunStatus.COMPLETED, result.reason
     assert provider.calls == 2
+    # The provider's Retry-After (5 s) was honoured, not just Prefect's fixed 2 s delay.
+    assert provider.call_times[1] - provider.call_times[0] >= 5
     assert result.attempts == 1  # a retry is not an escalation
     calls = CostLedger(ledger_path).calls_for_request(result.request_id)
     assert [call.success for call in calls] == [False, True]

@@ -31,9 +31,23 @@ class Timed(Generic[T]):
     seconds: float
 
 
+# The longest a provider's Retry-After is honoured before retrying anyway.
+MAX_RETRY_AFTER_SECONDS = 120.0
+
+
 def retry_only_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Prefect ``retry_condition_fn``: retry only errors marked retryable (429, 5xx, timeouts)."""
-    return is_retryable(state.data if isinstance(state.data, BaseException) else None)
+    """Prefect ``retry_condition_fn``: retry only errors marked retryable (429, 5xx, timeouts).
+
+    When the provider said how long to wait (``Retry-After``), wait that long first: Prefect's
+    own retry delays are fixed per task, and retrying a 429 early only earns another 429.
+    """
+    error = state.data if isinstance(state.data, BaseException) else None
+    if not is_retryable(error):
+        return False
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after and task_run.run_count <= task.retries:
+        time.sleep(min(float(retry_after), MAX_RETRY_AFTER_SECONDS))
+    return True
 
 
 def step(name: str, **task_options: Any) -> Callable[[Callable[P, T]], Task[P, Timed[T]]]:
