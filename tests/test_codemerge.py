@@ -169,3 +169,62 @@ def test_result_is_additions_only_for_a_tricky_module() -> None:
     assert_only_additions(existing.rstrip("\n") + "\n", merged)
     assert "from typing import Iterable\n" in merged
     assert merged.index("import re") < merged.index("VALUE =")
+
+
+def test_identical_repeated_definitions_are_skipped() -> None:
+    # A small model shown the module often writes it out again before its own function.
+    new = EXISTING + "\n\n# Slug helper.\ndef slug(text: str) -> str:\n    return join(text)\n"
+
+    merged = merge_python_module(EXISTING, new)
+
+    assert_only_additions(EXISTING, merged)
+    assert merged.count("def join(") == 1
+    assert merged.count("SEP = os.sep") == 1
+    assert merged.count("# The default separator.") == 1  # its comment went with it
+    assert (
+        merged
+        == EXISTING + "\n\n# Slug helper.\ndef slug(text: str) -> str:\n    return join(text)\n"
+    )
+
+
+def test_repeats_between_new_definitions_leave_no_gap() -> None:
+    new = (
+        "def first():\n    return 1\n\n\n"
+        "# The default separator.\nSEP = os.sep\n\n\n\n"
+        "def second():\n    return 2\n"
+    )
+
+    merged = merge_python_module(EXISTING, new)
+
+    assert "def first():\n    return 1\n\n\ndef second():\n    return 2\n" in merged
+    assert merged.count("# The default separator.") == 1
+
+
+def test_repeat_with_other_line_endings_is_still_a_repeat() -> None:
+    existing = "def f():\r\n    return 1\r\n"
+    merged = merge_python_module(existing, "def f():\n    return 1\n\n\ndef g():\n    return 2\n")
+    assert merged == "def f():\r\n    return 1\r\n\r\n\r\ndef g():\r\n    return 2\r\n"
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        'def join(*parts: str) -> str:\n    """Join parts."""\n    return SEP.join(parts)\n',
+        "def join(*parts: str) -> str:\n    return '-'.join(parts)\n",
+        "SEP = '/'\n",
+    ],
+)
+def test_same_name_with_a_different_body_still_clashes(new: str) -> None:
+    # The first differs from the existing join only in its last line's comment: not identical.
+    with pytest.raises(NameClashError, match="--on-name-clash beside"):
+        merge_python_module(EXISTING, new)
+
+
+def test_only_repeats_add_nothing() -> None:
+    assert merge_python_module(EXISTING, EXISTING) == EXISTING
+
+
+def test_a_repeated_statement_sharing_a_line_is_kept_with_it() -> None:
+    existing = "A = 1\n"
+    with pytest.raises(NameClashError, match="`A`"):
+        merge_python_module(existing, "A = 1; B = 2\n")

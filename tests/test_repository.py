@@ -12,6 +12,7 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,11 +181,41 @@ def test_merge_in_progress_is_untouched(repo: Path, workdir: Path) -> None:
         git(repo, "merge", "other")
     before = user_state(repo)
 
-    place(repo, {"extra.py": "X = 1\n"}, workdir)
+    placement = place(repo, {"extra.py": "X = 1\n"}, workdir)
 
     assert user_state(repo) == before
     assert (repo / ".git/MERGE_HEAD").exists()
     assert "<<<<<<<" in (repo / "README.md").read_text()
+    assert git(repo, "rev-parse", f"{placement.commit}^") == git(repo, "rev-parse", "HEAD")
+    assert git(repo, "show", f"{BRANCH}:README.md") == "# Main"
+    assert_no_leftovers(repo, workdir)
+
+
+def test_rebase_in_progress_is_untouched(repo: Path, workdir: Path) -> None:
+    conflict_on_readme(repo)
+    with pytest.raises(subprocess.CalledProcessError):
+        git(repo, "rebase", "other")
+    assert (repo / ".git/rebase-merge").is_dir()
+    head = git(repo, "rev-parse", "HEAD")
+    before = user_state(repo)
+
+    placement = place(repo, {"extra.py": "X = 1\n"}, workdir)
+
+    assert user_state(repo) == before
+    assert (repo / ".git/rebase-merge").is_dir()
+    assert git(repo, "rev-parse", f"{placement.commit}^") == head
+    assert git(repo, "show", "--name-only", "--format=", BRANCH) == "extra.py"
+    assert_no_leftovers(repo, workdir)
+
+
+def conflict_on_readme(repo: Path) -> None:
+    """Branches ``other`` and ``main`` (checked out) that both changed README.md."""
+    git(repo, "checkout", "-qb", "other")
+    (repo / "README.md").write_text("# Other\n")
+    git(repo, "commit", "-qam", "other")
+    git(repo, "checkout", "-q", "main")
+    (repo / "README.md").write_text("# Main\n")
+    git(repo, "commit", "-qam", "main")
 
 
 def test_merge_into_existing_module_keeps_code_and_adds_imports_once(
@@ -361,3 +392,38 @@ def test_read_at_head_and_branch_exists(repo: Path) -> None:
     assert not work.branch_exists(BRANCH)
     with pytest.raises(UnsafePathError):
         work.read_at_head("../secret")
+
+
+def test_branch_appears_only_with_the_finished_commit(
+    repo: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import frugalflow.repository as repository
+
+    seen: list[str] = []
+    write = repository._write_files
+
+    def spy(worktree: Path, *args: Any) -> bool:
+        merged = write(worktree, *args)
+        seen.append(git(repo, "branch", "--list", BRANCH))
+        seen.append(git(worktree, "status", "--porcelain"))
+        return merged
+
+    monkeypatch.setattr(repository, "_write_files", spy)
+    placement = place(repo, {"new.py": "X = 1\n"}, workdir)
+
+    assert seen == ["", "?? new.py"]  # written in the worktree, no branch yet
+    assert git(repo, "rev-parse", BRANCH) == placement.commit
+    reflog = git(repo, "reflog", "show", "--format=%gs", BRANCH)
+    assert reflog == "frugalflow: Add code"
+
+
+def test_path_in_use(repo: Path) -> None:
+    (repo / "notes.txt").write_text("untracked\n")
+    work = WorkRepository(repo)
+
+    assert work.path_in_use("pkg/util.py")
+    assert work.path_in_use("pkg")
+    assert work.path_in_use("notes.txt")
+    assert not work.path_in_use("pkg/new.py")
+    with pytest.raises(UnsafePathError):
+        work.path_in_use("../x.py")

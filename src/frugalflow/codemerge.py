@@ -9,6 +9,7 @@ text is spliced by line numbers so that comments and formatting survive.
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,11 @@ def merge_python_module(existing: str, new: str) -> str:
     the new module's other top-level statements are appended at the end, after two blank
     lines. The new module's docstring is dropped. Line endings follow ``existing``.
 
+    A top-level statement of the new code whose lines equal those of a top-level statement
+    of ``existing`` (line endings aside) is skipped with the comments directly above it: small
+    models often repeat the module they were shown. A different body under an existing name
+    is still a clash.
+
     Args:
         existing: the current text of the module.
         new: the generated module text.
@@ -72,12 +78,17 @@ def merge_python_module(existing: str, new: str) -> str:
     newline = "\r\n" if "\r\n" in existing else "\n"
     new_lines = _lines(new)
 
+    lines = _lines(existing)
     header = _leading_header(new_tree.body)
     imports = [s for s in new_tree.body if isinstance(s, _Import)]
-    body = [s for s in new_tree.body if not isinstance(s, _Import) and s not in header]
+    repeated = _repeated_statements(old_tree, lines, new_tree, new_lines)
+    body = [
+        s
+        for s in new_tree.body
+        if not isinstance(s, _Import) and s not in header and id(s) not in repeated
+    ]
     missing = _missing_imports(old_tree, imports, _defined_names(body), new_lines)
 
-    lines = _lines(existing)
     if lines and not lines[-1].endswith(("\n", "\r")):
         lines[-1] += newline  # anything added after the last line needs that line ended
     for index, text in sorted(_import_insertions(old_tree, lines, missing), reverse=True):
@@ -249,7 +260,8 @@ def _missing_imports(
         names = ", ".join(f"`{name}`" for name in sorted(clashes))
         raise NameClashError(
             f"the target module already defines {names}; choose another name for the generated "
-            "code, or another --target"
+            "code, another --target, or --on-name-clash beside to put the code in a new module "
+            "next to this one"
         )
     return [
         _NewImport(_import_text(s, wanted[id(s)], new_lines), _is_future(s))
@@ -330,23 +342,59 @@ def _top_index(lines: Sequence[str], body: Sequence[ast.stmt]) -> int:
     return index
 
 
+def _statement_text(lines: Sequence[str], node: ast.stmt) -> tuple[str, ...]:
+    """The whole source lines of a statement, decorators included, without line endings."""
+    return tuple(_strip_newline(line) for line in lines[_start(node) - 1 : _end_line(node)])
+
+
+def _repeated_statements(
+    old_tree: ast.Module, old_lines: Sequence[str], new_tree: ast.Module, new_lines: Sequence[str]
+) -> set[int]:
+    """Ids of the new top-level statements whose lines repeat an existing top-level statement.
+
+    Whole lines are compared, so a statement sharing a line (``a = 1; b = 2``) only counts as
+    repeated when the other statement on that line is repeated too.
+    """
+    existing = {_statement_text(old_lines, node) for node in old_tree.body}
+    return {id(node) for node in new_tree.body if _statement_text(new_lines, node) in existing}
+
+
+def _comment_start(new_lines: Sequence[str], first: int, floor: int) -> int:
+    """Where the block of comment lines directly above line index ``first`` begins."""
+    while first > floor and new_lines[first - 1].lstrip().startswith("#"):
+        first -= 1
+    return first
+
+
 def _body_lines(
     new_lines: Sequence[str], statements: Sequence[ast.stmt], body: Sequence[ast.stmt]
 ) -> list[str]:
-    """The new module's text without its docstring and imports, comments included."""
+    """The new module's text without its docstring, imports and repeats, comments included."""
     if not body:
         return []
+    # Where each statement's comment block may begin: after the previous statement's end (a
+    # line starting with "#" before that could lie inside a string literal).
+    floors = {id(node): _end_line(before) for before, node in itertools.pairwise(statements)}
     # Keep the comments directly above the first definition; drop the header before them.
-    start = _start(body[0]) - 1
-    while start > 0 and new_lines[start - 1].lstrip().startswith("#"):
-        start -= 1
+    start = _comment_start(new_lines, _start(body[0]) - 1, floors.get(id(body[0]), 0))
     keep = set(range(start, len(new_lines)))
     for node in statements:
-        if node not in body:
-            keep -= set(range(_start(node) - 1, _end_line(node)))
+        if node not in body:  # a dropped statement takes the comments directly above it along
+            first = _comment_start(new_lines, _start(node) - 1, floors.get(id(node), 0))
+            keep -= set(range(first, _end_line(node)))
+    inside: set[int] = set()
     for node in body:  # a line shared through `;` with a kept statement stays
-        keep |= set(range(_start(node) - 1, _end_line(node)))
-    out = [_strip_newline(new_lines[i]) for i in sorted(keep)]
+        inside |= set(range(_start(node) - 1, _end_line(node)))
+    keep |= inside
+    out: list[str] = []
+    blank_run = 0
+    for index in sorted(keep):
+        line = _strip_newline(new_lines[index])
+        # Outside statements a blank line is only layout: where a dropped statement was, at
+        # most two stay.
+        blank_run = blank_run + 1 if index not in inside and not line.strip() else 0
+        if blank_run <= 2:
+            out.append(line)
     while out and not out[-1].strip():
         out.pop()
     return out

@@ -1,8 +1,12 @@
 """Every git operation frugalflow performs, in one place.
 
 The user's working tree, index, HEAD and stash must stay byte-for-byte as they were. So code is
-never written there: :meth:`WorkRepository.place` commits in a private ``git worktree`` on a new
-branch and removes the worktree again; a crash mid-write leaves nothing in the user's tree.
+never written there: :meth:`WorkRepository.place` commits in a private, detached ``git worktree``
+and only then creates the work branch at that commit; a crash (even ``kill -9``) before that
+leaves no file in the user's tree and no branch, only a worktree that cleanup removes. An
+uncommitted change, a merge or rebase in progress, or a detached HEAD are simply not looked at.
+Only :meth:`WorkRepository.fast_forward`, on request, writes to the user's tree (see
+:mod:`frugalflow.fastforward`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import posixpath
 import shutil
 import stat
 import tempfile
@@ -23,6 +26,8 @@ from git.objects import Blob, Tree
 
 from frugalflow.codemerge import merge_python_module
 from frugalflow.errors import NotAGitRepositoryError, PlacementError, UnsafePathError
+from frugalflow.fastforward import fast_forward_branch
+from frugalflow.safepaths import INSIDE, SYMLINK_MODE, resolve_path, tree_entry
 from frugalflow.schemas import Placement
 
 __all__ = ["WorkRepository"]
@@ -44,8 +49,6 @@ _SAFE_CONFIG += ["maintenance.auto=false", "core.fsmonitor=false"]
 _REDIRECTING_ENV = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"]
 _REDIRECTING_ENV += ["GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE"]
 _NO_RAISE: dict[str, Any] = {"with_extended_output": True, "with_exceptions": False}
-_SYMLINK_MODE, _GITLINK_MODE, _MAX_SYMLINK_HOPS = 0o120000, 0o160000, 40
-_INSIDE = "the target path must be inside the repository, relative to its top directory"
 
 
 class WorkRepository:
@@ -110,7 +113,7 @@ class WorkRepository:
                 tree) that leads outside the repository.
         """
         try:
-            return self._resolve(target, self._repo.head.commit.tree)
+            return resolve_path(self.root, target, self._repo.head.commit.tree)
         except _GIT_ERRORS as exc:
             raise PlacementError(f"could not read HEAD to check {target!r}: {exc}") from exc
 
@@ -127,6 +130,24 @@ class WorkRepository:
         status, _, _ = self._repo.git.show_ref("--verify", "--quiet", ref, **_NO_RAISE)
         return bool(status == 0)
 
+    def path_in_use(self, path: str) -> bool:
+        """Tell whether a path exists at HEAD or in the working tree (tracked or not).
+
+        Args:
+            path: a repository-relative path; checked like :meth:`resolve_target`.
+
+        Raises:
+            UnsafePathError: if ``path`` is not safely inside the repository.
+        """
+        try:
+            tree = self._repo.head.commit.tree
+            resolved = resolve_path(self.root, path, tree)
+            return tree_entry(tree, resolved.split("/")) is not None or os.path.lexists(
+                self.root / resolved
+            )
+        except _GIT_ERRORS as exc:
+            raise PlacementError(f"could not check {path!r} at HEAD: {exc}") from exc
+
     def read_at_head(self, path: str) -> str | None:
         """Read a file as committed at HEAD, not as it is in the working tree.
 
@@ -141,8 +162,8 @@ class WorkRepository:
         """
         try:
             tree = self._repo.head.commit.tree
-            entry = _entry(tree, self._resolve(path, tree).split("/"))
-            if not isinstance(entry, Blob) or entry.mode == _SYMLINK_MODE:
+            entry = tree_entry(tree, resolve_path(self.root, path, tree).split("/"))
+            if not isinstance(entry, Blob) or entry.mode == SYMLINK_MODE:
                 return None
             data: bytes = entry.data_stream.read()
         except _GIT_ERRORS as exc:
@@ -162,7 +183,8 @@ class WorkRepository:
 
         A Python module that exists at HEAD gets the text merged in (see
         :func:`~frugalflow.codemerge.merge_python_module`); the user's uncommitted changes to
-        it are not included, as the branch starts from HEAD.
+        it are not included, as the branch starts from HEAD. The files are written and
+        committed in a detached worktree; the branch is created last, at the finished commit.
 
         Args:
             files: repository-relative path to full text (new file) or code to merge.
@@ -186,12 +208,9 @@ class WorkRepository:
             raise PlacementError(f"could not read HEAD of {self.root}: {exc}") from exc
         targets, worktree = self._preflight(files, head.tree, branch, Path(workdir))
         full_message = _commit_message(message, trailers)
-        created = added = committed = False
-        try:
-            self._repo.git.branch("--no-track", branch, head.hexsha)
-            created = added = True  # from here on a half-made worktree may exist and must go
-            self._repo.git.worktree("add", "--quiet", str(worktree), branch)
-            merged = _write_files(worktree, targets)
+        try:  # from here on a half-made worktree may exist and must go
+            self._repo.git.worktree("add", "--quiet", "--detach", str(worktree), head.hexsha)
+            merged = _write_files(worktree, targets, _at_head(head.tree, targets))
             wt = git.Git(worktree)
             wt.set_persistent_git_options(c=_SAFE_CONFIG)
             wt.add("--force", "--", *targets)
@@ -200,18 +219,34 @@ class WorkRepository:
             wt.commit(
                 "--quiet", "--no-verify", "--cleanup=whitespace", "-m", full_message, env=_IDENTITY
             )
-            committed = True
             commit = str(wt.rev_parse("HEAD")).strip()
+            # The branch appears only now, at the finished commit; "" = it must not exist yet.
+            reflog = f"frugalflow: {message.strip().splitlines()[0]}"
+            self._repo.git.update_ref("-m", reflog, f"refs/heads/{branch}", commit, "")
         except _GIT_ERRORS as exc:
             raise PlacementError(f"could not place the code on branch {branch}: {exc}") from exc
         finally:
-            if added:
-                self._remove_worktree(worktree)
-            if created and not committed:
-                self._delete_branch(branch, head.hexsha)
+            self._remove_worktree(worktree)
         return Placement(
             branch=branch, commit=commit, files=tuple(targets), merged_into_existing=merged
         )
+
+    def fast_forward(self, placement: Placement) -> Placement:
+        """Fast-forward the checked-out branch to a placement's commit, if nothing can be lost.
+
+        Args:
+            placement: what :meth:`place` returned.
+
+        Returns:
+            The placement with ``merged=True``.
+
+        Raises:
+            FastForwardRefusedError: if it is not safe (see
+                :func:`~frugalflow.fastforward.fast_forward_branch`); nothing was changed.
+            PlacementError: if git failed half-way.
+        """
+        fast_forward_branch(self._repo.git, self.root, placement.branch, placement.commit)
+        return placement.model_copy(update={"merged": True})
 
     def _preflight(
         self, files: Mapping[str, str], tree: Tree, branch: str, workdir: Path
@@ -219,7 +254,7 @@ class WorkRepository:
         """Refuse before anything is created: bad paths, branch, or work directory."""
         targets: dict[str, str] = {}
         for target, text in files.items():
-            resolved = self._resolve(target, tree)
+            resolved = resolve_path(self.root, target, tree)
             if resolved in targets:
                 raise PlacementError(f"{target!r} names the same file as another target")
             targets[resolved] = text
@@ -240,27 +275,6 @@ class WorkRepository:
             raise PlacementError(f"{worktree} already exists; use a fresh work directory")
         return targets, worktree
 
-    def _resolve(self, target: str, tree: Tree) -> str:
-        """Lexical checks, then symlinks committed at HEAD, then those in the working tree."""
-        if not target or "\0" in target or "\\" in target:
-            raise UnsafePathError(f"{target!r} is not a usable path; {_INSIDE}")
-        if posixpath.isabs(target):
-            raise UnsafePathError(f"{target!r} is absolute; {_INSIDE}")
-        parts = posixpath.normpath(target).split("/")
-        if parts[0] in ("..", "."):
-            raise UnsafePathError(f"{target!r} leads outside the repository; {_INSIDE}")
-        resolved = _follow_symlinks(tree, parts, target)
-        if not resolved or ".git" in (part.lower() for part in resolved):
-            raise UnsafePathError(f"{target!r} points into git's own data (.git/); {_INSIDE}")
-        on_disk = Path(os.path.realpath(self.root / target))
-        inside = on_disk.is_relative_to(self.root)
-        if not inside or ".git" in str(on_disk.relative_to(self.root)).lower().split("/"):
-            raise UnsafePathError(
-                f"{target!r} passes through a symlink in the working tree that leads outside; "
-                f"{_INSIDE}"
-            )
-        return "/".join(resolved)
-
     def _remove_worktree(self, worktree: Path) -> None:
         try:
             self._repo.git.worktree("remove", "--force", str(worktree))
@@ -278,56 +292,12 @@ class WorkRepository:
                 "could not prune worktree %s; run `git worktree prune`: %s", worktree, exc
             )
 
-    def _delete_branch(self, branch: str, expected: str) -> None:
-        try:
-            # Only if it still points where we created it, so a concurrent commit survives.
-            self._repo.git.update_ref("-d", f"refs/heads/{branch}", expected)
-        except _GIT_ERRORS as exc:
-            logger.warning("could not delete the unused branch %s: %s", branch, exc)
+
+def _at_head(tree: Tree, targets: Mapping[str, str]) -> set[str]:
+    return {target for target in targets if tree_entry(tree, target.split("/")) is not None}
 
 
-def _entry(tree: Tree, parts: list[str]) -> Any:
-    """The tree entry at ``parts``, or None; a path below a file does not exist."""
-    item: Any = tree
-    for part in parts:
-        if not isinstance(item, Tree):
-            return None
-        try:
-            item = item / part
-        except KeyError:
-            return None
-    return item
-
-
-def _follow_symlinks(tree: Tree, parts: list[str], target: str) -> list[str]:
-    """Resolve ``parts`` against the committed tree the way the filesystem would."""
-    outside = f"{target!r} passes through a committed symlink that leads outside; {_INSIDE}"
-    done: list[str] = []
-    todo = list(parts)
-    hops = 0
-    while todo:
-        part = todo.pop(0)
-        if part == ".." and not done:
-            raise UnsafePathError(outside)
-        if part in ("", ".", ".."):
-            done = done[:-1] if part == ".." else done
-            continue
-        entry = _entry(tree, [*done, part])
-        mode = getattr(entry, "mode", None)
-        if mode == _GITLINK_MODE:
-            raise UnsafePathError(f"{target!r} lies in a submodule; {_INSIDE} itself")
-        if mode == _SYMLINK_MODE:
-            hops += 1
-            link = entry.data_stream.read().decode("utf-8", errors="surrogateescape")
-            if hops > _MAX_SYMLINK_HOPS or link.startswith("/"):
-                raise UnsafePathError(outside)
-            todo[:0] = link.split("/")
-            continue
-        done.append(part)
-    return done
-
-
-def _write_files(worktree: Path, targets: Mapping[str, str]) -> bool:
+def _write_files(worktree: Path, targets: Mapping[str, str], at_head: set[str]) -> bool:
     """Write every target into the worktree; True if any was merged into an existing module."""
     merged = False
     real_root = Path(os.path.realpath(worktree))
@@ -335,7 +305,13 @@ def _write_files(worktree: Path, targets: Mapping[str, str]) -> bool:
         path = worktree / relative
         # Holds as targets were resolved against HEAD; refuse rather than write through a link.
         if Path(os.path.realpath(path)) != real_root / relative:
-            raise UnsafePathError(f"{relative!r} resolves elsewhere in the checkout; {_INSIDE}")
+            raise UnsafePathError(f"{relative!r} resolves elsewhere in the checkout; {INSIDE}")
+        if (relative in at_head) != os.path.lexists(path):
+            # A sparse checkout leaves files out: writing one anew would replace it unseen.
+            raise PlacementError(
+                f"{relative} is not checked out as at HEAD in frugalflow's worktree (sparse "
+                "checkout?); choose another --target"
+            )
         if os.path.lexists(path):
             if not relative.endswith(".py") or not path.is_file():
                 raise PlacementError(

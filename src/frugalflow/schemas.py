@@ -230,6 +230,7 @@ class Placement(Frozen):
     files: tuple[str, ...]
     merged_into_existing: bool = False
     merged: bool = False
+    notes: tuple[str, ...] = ()
 
 
 class NamingFinding(Frozen):
