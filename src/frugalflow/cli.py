@@ -124,6 +124,17 @@ def generate(
     budget_cap: Annotated[
         Decimal | None, typer.Option(help="Most this request may spend, in USD.")
     ] = None,
+    merge: Annotated[
+        bool, typer.Option(help="Fast-forward your branch to the result when that is safe.")
+    ] = False,
+    on_name_clash: Annotated[
+        str,
+        typer.Option(help="When the target already defines a generated name: stop, or beside."),
+    ] = "stop",
+    allow_dangerous: Annotated[
+        bool,
+        typer.Option(help="Place code that validation flags as dangerous instead of refusing."),
+    ] = False,
 ) -> None:
     """Generate code for DESCRIPTION and commit it on a work branch of --repo."""
     _quiet_prefect()
@@ -137,6 +148,9 @@ def generate(
             quality=quality,
             examples=tuple(example or ()),
             budget_cap_usd=budget_cap,
+            merge=merge,
+            on_name_clash=on_name_clash,  # validated by pydantic: stop or beside
+            allow_dangerous=allow_dangerous,
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -166,7 +180,8 @@ def generate(
     if result.status is RunStatus.COMPLETED:
         console.print(f"[bold green]done:[/] {escape(result.reason)}")
         console.print(f"  see it:   git -C {request.repo} show {result.branch}")
-        console.print(f"  take it:  git -C {request.repo} merge {result.branch}")
+        if "fast-forwarded" not in result.reason:
+            console.print(f"  take it:  git -C {request.repo} merge {result.branch}")
         return
     if result.status is RunStatus.DEFERRED:
         console.print(f"[bold yellow]deferred:[/] {escape(result.reason)}")

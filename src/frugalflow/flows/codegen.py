@@ -265,6 +265,9 @@ async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Ou
         naming = await run.step(name, code, context)
         documentation = await run.step(document, code)
         reason = f"committed {', '.join(placement.files)} on branch {placement.branch}"
+        if placement.merged:
+            reason += ", and fast-forwarded your branch to it"
+        reason += "".join(f"\n{note}" for note in placement.notes)
         return (
             RunStatus.COMPLETED,
             reason,
