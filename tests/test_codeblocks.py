@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from frugalflow.codeblocks import extract_code, keep_python_definitions
+from frugalflow.codeblocks import extract_code, extract_files, keep_python_definitions
 
 
 def defined_names(code: str) -> list[str]:
@@ -154,3 +154,121 @@ def test_guarded_optional_import_is_kept() -> None:
         "    return np is not None\n"
     )
     assert "import numpy as np" in keep_python_definitions(code)
+
+
+# -- robust fences ------------------------------------------------------------------------------
+
+
+def test_unclosed_last_fence_is_read_to_the_end() -> None:
+    reply = "Here you go:\n```python\ndef f():\n    return 1\n"  # the model ran out of tokens
+    assert extract_code(reply) == "def f():\n    return 1\n"
+
+
+def test_indented_fence_in_a_list_item_is_dedented() -> None:
+    reply = "1. Add this:\n   ```python\n   def f():\n       return 1\n   ```\n"
+    assert extract_code(reply) == "def f():\n    return 1\n"
+
+
+def test_tilde_fences_and_longer_backtick_fences() -> None:
+    reply = "~~~python\ndef f():\n    return '```'\n~~~\n````py\ndef g():\n    return 2\n````\n"
+    assert defined_names(extract_code(reply)) == ["f", "g"]
+
+
+def test_unfenced_code_loses_the_prose_around_it() -> None:
+    reply = (
+        "Sure, here is the function you asked for:\n\n"
+        "MAX = 3\n\n\ndef clamp(x):\n    return min(x, MAX)\n\n"
+        "This function returns x, but never more than MAX.\nHope this helps!\n"
+    )
+    assert extract_code(reply) == "MAX = 3\n\n\ndef clamp(x):\n    return min(x, MAX)\n"
+
+
+def test_unfenced_code_with_a_real_syntax_error_is_kept_whole_for_validation() -> None:
+    reply = "Here it is:\ndef f(:\n    return 1\nThat is all.\n"
+    assert extract_code(reply) == reply
+
+
+# -- several files ------------------------------------------------------------------------------
+
+
+def test_files_named_in_many_ways_are_returned_in_order() -> None:
+    reply = (
+        "I split the work into modules.\n\n"
+        "# file: src/shop/prices.py\n"
+        "```python\nTAX = 0.2\n```\n"
+        "**src/shop/cart.py**\n"
+        "```python\nfrom shop.prices import TAX\n\n\ndef total(xs):\n    return sum(xs) * (1 + TAX)\n"
+        "\n\nprint(total([1]))\n```\n"
+        "### `src/shop/__init__.py`:\n"
+        "```py\nfrom shop.cart import total\n```\n"
+        "```python title=\"src/shop/format.py\"\ndef money(x):\n    return f'{x:.2f}'\n```\n"
+        "```python:src/shop/parse.py\ndef parse(s):\n    return float(s)\n```\n"
+        "```python\n# src/shop/round.py\ndef cents(x):\n    return round(x, 2)\n```\n"
+        "Create `src/shop/empty.py`:\n"
+        "```python\nprint('only an example')\n```\n"
+        "Run it:\n```bash\npython -m shop\n```\n"
+    )
+    files = extract_files(reply)
+    assert list(files) == [
+        "src/shop/prices.py",
+        "src/shop/cart.py",
+        "src/shop/__init__.py",
+        "src/shop/format.py",
+        "src/shop/parse.py",
+        "src/shop/round.py",
+    ]  # empty.py had only an example call: nothing to place
+    assert files["src/shop/prices.py"] == "TAX = 0.2\n"
+    assert "print" not in files["src/shop/cart.py"]
+    assert files["src/shop/round.py"] == "def cents(x):\n    return round(x, 2)\n"
+
+
+def test_blocks_naming_the_same_file_are_joined() -> None:
+    reply = (
+        "**a.py**\n```python\ndef f():\n    return 1\n```\n"
+        "And also in **a.py**:\n```python\ndef g():\n    return 2\n```\n"
+    )
+    files = extract_files(reply)
+    assert list(files) == ["a.py"]
+    assert defined_names(files["a.py"]) == ["f", "g"]
+
+
+def test_unnamed_code_beside_named_files_is_under_the_empty_key() -> None:
+    reply = (
+        "**helpers.py**\n```python\ndef h():\n    return 1\n```\n"
+        "Then:\n```python\ndef main():\n    return 2\n```\n"
+    )
+    files = extract_files(reply)
+    assert list(files) == ["helpers.py", ""]
+    assert defined_names(files[""]) == ["main"]
+
+
+def test_reply_without_file_names_is_one_unnamed_file() -> None:
+    reply = "```python\ndef f():\n    return 1\n```\n"
+    assert extract_files(reply) == {"": "def f():\n    return 1\n"}
+    assert extract_files("Sorry, I cannot help with that.") == {}
+
+
+def test_files_of_other_languages_are_left_out() -> None:
+    reply = (
+        "**src/add.ts**\n```ts\nexport const add = (a: number, b: number) => a + b;\n```\n"
+        "**pyproject.toml**\n```toml\n[project]\nname = 'x'\n```\n"
+        "**src/add.js**\n```\nexport const add = (a, b) => a + b;\n```\n"
+    )
+    assert extract_files(reply, "typescript") == {
+        "src/add.ts": "export const add = (a: number, b: number) => a + b;\n"
+    }
+    assert list(extract_files(reply, "javascript")) == ["src/add.js"]
+    assert extract_files(reply, "python") == {}
+
+
+def test_path_like_chatter_is_not_a_file_name() -> None:
+    reply = (
+        "Here is src/x.py with the change, see the README.md for details.\n"
+        "```python\n# e.g\ndef f():\n    return 1\n```\n"
+    )
+    assert list(extract_files(reply)) == [""]
+
+
+def test_reply_with_only_other_languages_gives_no_python() -> None:
+    reply = "Install it first:\n```bash\npip install thing\n```\nThen run `thing`.\n"
+    assert extract_code(reply) == "\n"

@@ -1,21 +1,40 @@
-"""Validation of candidate code: syntax, ruff, and the request's examples in a sandbox."""
+"""Validation of candidate code: syntax, the project's ruff and mypy, safety, examples and
+doctests in a sandbox, and JavaScript/TypeScript syntax with node."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from frugalflow import sandbox
 from frugalflow.schemas import CodeRequest, ValidationReport
 from frugalflow.settings import Settings
-from frugalflow.tasks.validate import validate_code
+from frugalflow.tasks.validate import project_config, validate_code
 
 ADD = "def add(a, b):\n    return a + b\n"
+ISOLATION = sandbox.NETNS if sandbox.isolation_command() else sandbox.NO_NETNS
+needs_netns = pytest.mark.skipif(
+    not sandbox.isolation_command(), reason="this machine cannot make network namespaces"
+)
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def node_strips_types() -> bool:
+    node = shutil.which("node")
+    if node is None:
+        return False
+    probe = "process.exit(typeof require('node:module').stripTypeScriptTypes === 'function' ? 0:3)"
+    return subprocess.run([node, "-e", probe], capture_output=True, check=False).returncode == 0
 
 
 @pytest.fixture
@@ -24,18 +43,30 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def validate(
-    code: str, tmp_path: Path, settings: Settings, *examples: str, language: str = "python"
+    code: str,
+    tmp_path: Path,
+    settings: Settings,
+    *examples: str,
+    language: str = "python",
+    repo: Path | None = None,
+    allow_dangerous: bool = False,
+    target: str | None = None,
 ) -> ValidationReport:
     request = CodeRequest(
-        description="Write the code", repo=tmp_path, examples=examples, language=language
+        description="Write the code",
+        repo=repo or tmp_path,
+        examples=examples,
+        language=language,
+        allow_dangerous=allow_dangerous,
+        target=target,
     )
-    return validate_code(code, request, settings, tmp_path / "scratch")
+    return validate_code(code, request, settings, tmp_path / "scratch", repo=repo)
 
 
 def test_good_code_with_passing_examples_passes(tmp_path: Path, settings: Settings) -> None:
     report = validate(ADD, tmp_path, settings, "assert add(1, 2) == 3", "assert add(-1, 1) == 0")
     assert report.passed
-    assert report.checks == ("syntax", "ruff", "examples")
+    assert report.checks == ("syntax", "ruff", "safety", f"examples({ISOLATION})")
     assert report.issues == ()
     assert report.code == ADD
 
@@ -55,7 +86,7 @@ def test_undefined_name_is_a_ruff_f821_issue(tmp_path: Path, settings: Settings)
     code = "def add(a, b):\n    return a + c\n"
     report = validate(code, tmp_path, settings, "assert add(1, 2) == 3")
     assert not report.passed
-    assert report.checks == ("syntax", "ruff")  # examples are not run on broken code
+    assert report.checks == ("syntax", "ruff", "safety")  # examples are not run on broken code
     (issue,) = report.issues
     assert issue.check == "ruff"
     assert issue.message.startswith("F821")
@@ -133,6 +164,7 @@ def test_interpreter_crash_is_reported(tmp_path: Path, settings: Settings) -> No
     (issue,) = report.issues
     assert issue.check == "examples"
     assert "crashed" in issue.message
+    assert "exit status 3" in issue.message
 
 
 def test_child_does_not_see_the_parents_secrets(
@@ -159,6 +191,32 @@ def test_examples_run_in_the_scratch_directory_not_the_repo(
     assert not (Path.cwd() / "written.txt").exists()
 
 
+def test_examples_cannot_read_the_users_repo_by_relative_path(
+    tmp_path: Path, settings: Settings, make_git_repo: Callable[..., Path]
+) -> None:
+    repo = make_git_repo({"secret.txt": "hunter2\n", "pyproject.toml": "[tool.ruff]\n"})
+    report = validate(ADD, tmp_path, settings, "open('secret.txt').read()", repo=repo)
+    assert not report.passed
+    (issue,) = report.issues
+    assert issue.message.startswith("open('secret.txt').read() -> FileNotFoundError")
+
+
+@needs_netns
+def test_examples_cannot_reach_the_network_not_even_loopback(
+    tmp_path: Path, settings: Settings
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        # the same connection from this process works: the server is really listening
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        example = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)"
+        report = validate(ADD, tmp_path, settings, example)
+    assert not report.passed
+    assert "examples(netns)" in report.checks
+    (issue,) = report.issues
+    assert "OSError" in issue.message  # Network is unreachable
+
+
 @pytest.mark.parametrize("code", ["print('hello')\n", "import os\n", "", "# just a comment\n"])
 def test_code_without_definitions_is_an_issue(
     code: str, tmp_path: Path, settings: Settings
@@ -180,12 +238,305 @@ def test_annotated_constant_counts_as_a_definition(tmp_path: Path, settings: Set
     assert report.passed, report.feedback()
 
 
-def test_other_languages_are_not_checked(tmp_path: Path, settings: Settings) -> None:
-    code = "function add(a, b) { return a + ; }\n"
-    report = validate(code, tmp_path, settings, language="javascript")
+# -- the project's own ruff and mypy configuration ----------------------------------------------
+
+LONG_LINE = "def greeting(name):\n    return 'Hello, ' + name + ', welcome back!'\n"
+
+
+def test_project_ruff_rules_are_honoured(
+    tmp_path: Path, settings: Settings, make_git_repo: Callable[..., Path]
+) -> None:
+    strict = "[tool.ruff]\nline-length = 40\n\n[tool.ruff.lint]\nselect = ['E501']\n"
+    repo = make_git_repo({"pyproject.toml": strict})
+    assert validate(LONG_LINE, tmp_path / "default", settings).passed  # default rules pass it
+    report = validate(LONG_LINE, tmp_path, settings, repo=repo)
+    assert not report.passed
+    (issue,) = report.issues
+    assert issue.check == "ruff"
+    assert issue.message.startswith("E501")
+    assert issue.line == 2
+    assert git_status(repo) == ""  # the repository is only read
+
+
+def test_project_that_ignores_f401_keeps_its_unused_import(
+    tmp_path: Path, settings: Settings, make_git_repo: Callable[..., Path]
+) -> None:
+    repo = make_git_repo({"ruff.toml": "[lint]\nignore = ['F401']\n"})
+    report = validate("import os\n\n\n" + ADD, tmp_path, settings, repo=repo)
+    assert report.passed, report.feedback()
+    assert report.code.startswith("import os\n")
+
+
+def test_per_file_ignores_apply_at_the_target_path(
+    tmp_path: Path, settings: Settings, make_git_repo: Callable[..., Path]
+) -> None:
+    config = (
+        "[tool.ruff]\nline-length = 40\n\n[tool.ruff.lint]\nselect = ['E501']\n"
+        "per-file-ignores = {'scripts/*' = ['E501']}\n"
+    )
+    repo = make_git_repo({"pyproject.toml": config})
+    assert not validate(LONG_LINE, tmp_path / "a", settings, repo=repo, target="src/g.py").passed
+    assert validate(LONG_LINE, tmp_path / "b", settings, repo=repo, target="scripts/g.py").passed
+
+
+def test_unusable_project_ruff_config_falls_back_to_default_rules(
+    tmp_path: Path, settings: Settings, make_git_repo: Callable[..., Path]
+) -> None:
+    repo = make_git_repo({"ruff.toml": "extend = '../elsewhere/ruff.toml'\n"})
+    report = validate("import os\n\n\n" + ADD, tmp_path, settings, repo=repo)
+    assert report.passed, report.feedback()
+    assert "ruff(default rules: project config unusable)" in report.checks
+    assert "import os" not in report.code
+
+
+def test_pyproject_without_ruff_table_means_default_rules(
+    tmp_path: Path, make_git_repo: Callable[..., Path]
+) -> None:
+    repo = make_git_repo({"pyproject.toml": "[project]\nname = 'x'\n"})
+    assert project_config(repo).ruff == ()
+
+
+TYPE_ERROR = "def label(count: int) -> str:\n    return count\n"
+
+
+def test_mypy_runs_when_the_project_configures_it(
+    tmp_path: Path, settings: Settings, make_git_repo: Callable[..., Path]
+) -> None:
+    repo = make_git_repo({"pyproject.toml": "[tool.mypy]\nstrict = true\n"})
+    report = validate(TYPE_ERROR, tmp_path, settings, repo=repo)
+    assert not report.passed
+    assert report.checks == ("syntax", "ruff", "safety", "types")
+    (issue,) = report.issues
+    assert issue.check == "types"
+    assert issue.line == 2
+    assert "Incompatible return value type" in issue.message
+    assert "[return-value]" in issue.message
+
+
+def test_mypy_strictness_comes_from_the_project(
+    tmp_path: Path, settings: Settings, make_git_repo: Callable[..., Path]
+) -> None:
+    untyped = "def add(a, b):\n    return a + b\n"
+    lax = make_git_repo({"mypy.ini": "[mypy]\n"}, name="lax")
+    strict = make_git_repo({"setup.cfg": "[metadata]\nname = x\n\n[mypy]\nstrict = True\n"})
+    assert validate(untyped, tmp_path / "lax", settings, repo=lax).passed
+    report = validate(untyped, tmp_path / "strict", settings, repo=strict)
+    assert [issue.message for issue in report.issues] == [
+        "Function is missing a type annotation [no-untyped-def]"
+    ]
+
+
+def test_mypy_is_not_run_without_project_configuration(
+    tmp_path: Path, settings: Settings, make_git_repo: Callable[..., Path]
+) -> None:
+    repo = make_git_repo({"pyproject.toml": "[tool.ruff]\n", "setup.cfg": "[flake8]\n"})
+    report = validate(TYPE_ERROR, tmp_path, settings, repo=repo)
     assert report.passed
-    assert report.checks == ()
+    assert "types" not in report.checks
+
+
+def test_mypy_leaves_out_modules_it_cannot_find(
+    tmp_path: Path, settings: Settings, make_git_repo: Callable[..., Path]
+) -> None:
+    """The project's own modules and its dependencies are not beside the candidate: what mypy
+    says about them (not found, so Any, so "Returning Any") is not the candidate's fault."""
+    repo = make_git_repo({"pyproject.toml": "[tool.mypy]\nstrict = true\n"})
+    code = (
+        "from myproject.helpers import double\n\n\n"
+        "def quad(x: int) -> int:\n"
+        "    return double(double(x))\n"
+    )
+    report = validate(code, tmp_path / "a", settings, repo=repo)
+    assert report.passed, report.feedback()
+    report = validate(code + "\n\nWRONG: str = 1\n", tmp_path / "b", settings, repo=repo)
+    assert [(issue.check, issue.line) for issue in report.issues] == [("types", 8)]
+
+
+# -- doctests -------------------------------------------------------------------------------------
+
+DOCTESTED = '''def double(x):
+    """Double x.
+
+    >>> double(2)
+    4
+    >>> double(3)
+    {expected}
+    """
+    return 2 * x
+'''
+
+
+def test_failing_doctest_is_reported_with_its_line(tmp_path: Path, settings: Settings) -> None:
+    report = validate(DOCTESTED.format(expected=7), tmp_path, settings)
+    assert not report.passed
+    assert report.checks == ("syntax", "ruff", "safety", f"doctests({ISOLATION})")
+    (issue,) = report.issues
+    assert issue.check == "doctests"
+    assert issue.message == "double(3) -> expected 7, got 6"
+    assert issue.line == 6
+
+
+def test_passing_doctests_pass(tmp_path: Path, settings: Settings) -> None:
+    report = validate(DOCTESTED.format(expected=6), tmp_path, settings, "assert double(5) == 10")
+    assert report.passed, report.feedback()
+    assert report.checks[-2:] == (f"examples({ISOLATION})", f"doctests({ISOLATION})")
+
+
+def test_doctest_raising_is_reported(tmp_path: Path, settings: Settings) -> None:
+    code = 'def inverse(x):\n    """\n    >>> inverse(0)\n    0\n    """\n    return 1 / x\n'
+    (issue,) = validate(code, tmp_path, settings).issues
+    assert issue.message == "inverse(0) -> raised ZeroDivisionError: division by zero"
+    assert issue.line == 3
+
+
+# -- dangerous code -------------------------------------------------------------------------------
+
+SHELL = "import subprocess\n\n\ndef run(command):\n    return subprocess.run(command, shell=True)\n"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        SHELL,
+        "def calculate(user_input):\n    return eval(user_input)\n",
+        "import shutil\n\n\ndef clean(path):\n    shutil.rmtree(path)\n",
+        "API_KEY = '" + "sk-" + "Zq8Wm2Lr5Tx9Kp3Vn7Bc4Hd" + "'\n",
+    ],
+    ids=["shell", "eval", "rmtree", "api-key"],
+)
+def test_dangerous_code_is_refused_with_how_to_allow_it(
+    code: str, tmp_path: Path, settings: Settings
+) -> None:
+    report = validate(code, tmp_path, settings, "assert True")
+    assert not report.passed
+    assert report.checks == ("syntax", "ruff", "safety")  # not run in the sandbox
+    (issue,) = report.issues
+    assert issue.check == "safety"
+    assert issue.line == code.count("\n")
+    assert "--allow-dangerous" in issue.message
+    assert "allow_dangerous" in issue.message
+
+
+def test_dangerous_code_passes_with_its_issues_when_allowed(
+    tmp_path: Path, settings: Settings
+) -> None:
+    report = validate(SHELL, tmp_path, settings, "assert callable(run)", allow_dangerous=True)
+    assert report.passed
+    assert report.checks == ("syntax", "ruff", "safety", f"examples({ISOLATION})")
+    (issue,) = report.issues
+    assert issue.check == "safety"
+    assert "shell=True" in issue.message
+    assert "--allow-dangerous" not in issue.message
+    assert "allow_dangerous" in issue.message
+
+
+def test_allowed_dangerous_code_still_fails_on_other_issues(
+    tmp_path: Path, settings: Settings
+) -> None:
+    report = validate(SHELL, tmp_path, settings, "assert run is None", allow_dangerous=True)
+    assert not report.passed
+    assert [issue.check for issue in report.issues] == ["safety", "examples"]
+
+
+def test_benign_subprocess_call_is_not_flagged(tmp_path: Path, settings: Settings) -> None:
+    code = (
+        "import subprocess\n\n\ndef status():\n"
+        "    return subprocess.run(['git', 'status'], capture_output=True, check=False)\n"
+    )
+    report = validate(code, tmp_path, settings)
+    assert report.passed, report.feedback()
+    assert "safety" in report.checks
+
+
+# -- JavaScript and TypeScript -------------------------------------------------------------------
+
+
+@needs_node
+def test_javascript_syntax_error_is_found_with_node(tmp_path: Path, settings: Settings) -> None:
+    code = "function add(a, b) {\n  return a + ;\n}\n"
+    report = validate(code, tmp_path, settings, language="javascript")
+    assert not report.passed
+    assert report.checks == ("syntax", "safety")
+    (issue,) = report.issues
+    assert issue.check == "syntax"
+    assert issue.message == "SyntaxError: Unexpected token ';'"
+    assert issue.line == 2
     assert report.code == code
+
+
+@needs_node
+@pytest.mark.parametrize(
+    "code",
+    [
+        "function add(a, b) { return a + b; }\nmodule.exports = { add };\n",
+        "import { join } from 'node:path';\nexport const add = (a, b) => join(a, b);\n",
+    ],
+    ids=["commonjs", "esm"],
+)
+def test_valid_javascript_passes(code: str, tmp_path: Path, settings: Settings) -> None:
+    report = validate(code, tmp_path, settings, language="javascript")
+    assert report.passed, report.feedback()
+    assert report.checks == ("syntax", "safety")
+
+
+def test_javascript_without_node_is_skipped_and_says_so(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    report = validate("function f( {\n", tmp_path, settings, language="javascript")
+    assert report.passed
+    assert report.checks == ("syntax(skipped: node missing)", "safety")
+
+
+@needs_node
+@pytest.mark.skipif(node_strips_types(), reason="this node can strip TypeScript types")
+def test_typescript_is_skipped_by_a_node_that_cannot_strip_types(
+    tmp_path: Path, settings: Settings
+) -> None:
+    report = validate("const x: number = ;\n", tmp_path, settings, language="typescript")
+    assert report.passed
+    assert report.checks == ("syntax(skipped: node cannot strip TypeScript types)", "safety")
+
+
+@pytest.mark.skipif(not node_strips_types(), reason="node cannot strip TypeScript types")
+def test_typescript_syntax_is_checked_when_node_can_strip_types(
+    tmp_path: Path, settings: Settings
+) -> None:
+    good = "export function add(a: number, b: number): number {\n  return a + b;\n}\n"
+    assert validate(good, tmp_path / "good", settings, language="typescript").passed
+    report = validate(
+        "export function add(a: number): number {\n  return a + ;\n}\n",
+        tmp_path / "bad",
+        settings,
+        language="typescript",
+    )
+    assert not report.passed
+    assert report.issues[0].check == "syntax"
+
+
+def test_secrets_are_found_in_any_language(tmp_path: Path, settings: Settings) -> None:
+    code = 'package main\n\nconst token = "ghp_' + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" + '"\n'
+    report = validate(code, tmp_path, settings, language="go")
+    assert not report.passed
+    assert report.checks == ("safety",)
+    (issue,) = report.issues
+    assert issue.line == 3
+    assert "GitHub token" in issue.message
+    assert "A1b2C3" not in issue.message  # the secret itself is never repeated
+
+
+# -- processes the examples start ---------------------------------------------------------------
+
+
+def git_status(repo: Path) -> str:
+    done = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
 
 
 def is_running(pid: int) -> bool:
@@ -202,27 +553,59 @@ def grandchild_pid_file(tmp_path: Path) -> Iterator[Path]:
     pid_file = tmp_path / "grandchild.pid"
     yield pid_file
     if pid_file.is_file():  # end the process this test started, whatever the outcome
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
-def test_timeout_also_ends_processes_the_examples_started(
-    tmp_path: Path, grandchild_pid_file: Path
-) -> None:
-    settings = Settings(home=tmp_path / "home", sandbox_timeout_seconds=1, sandbox_memory_mb=512)
-    example = (
-        "import subprocess\n"
-        "p = subprocess.Popen(['sleep', '30'])\n"
-        f"open({str(grandchild_pid_file)!r}, 'w').write(str(p.pid))\n"
+def start_grandchild(pid_file: Path, *, new_session: bool) -> str:
+    """An example that starts a sleeping process which writes its pid as this machine sees it
+    (``/proc/self`` is the host's, even inside a PID namespace), then spins."""
+    sleeper = (
+        "import os, time; "
+        f"open({str(pid_file)!r}, 'w').write(os.readlink('/proc/self')); "
+        "time.sleep(30)"
+    )
+    return (
+        "import subprocess, sys, time, os\n"
+        f"subprocess.Popen([sys.executable, '-c', {sleeper!r}], start_new_session={new_session})\n"
+        f"while not os.path.exists({str(pid_file)!r}):\n"
+        "    time.sleep(0.01)\n"
         "while True:\n"
         "    pass\n"
     )
-    report = validate(ADD, tmp_path, settings, example)
-    assert "did not finish" in report.issues[0].message
-    pid = int(grandchild_pid_file.read_text())
-    deadline = time.monotonic() + 1
+
+
+def assert_ends_soon(pid: int) -> None:
+    deadline = time.monotonic() + 2
     alive = True
     while alive and time.monotonic() < deadline:
         alive = is_running(pid)
         time.sleep(0.05)
     assert not alive
+
+
+def test_timeout_also_ends_processes_the_examples_started(
+    tmp_path: Path, grandchild_pid_file: Path
+) -> None:
+    settings = Settings(home=tmp_path / "home", sandbox_timeout_seconds=2, sandbox_memory_mb=512)
+    example = start_grandchild(grandchild_pid_file, new_session=False)
+    report = validate(ADD, tmp_path, settings, example)
+    assert "did not finish" in report.issues[0].message
+    assert_ends_soon(int(grandchild_pid_file.read_text()))
+
+
+@needs_netns
+def test_processes_that_left_the_process_group_end_too(
+    tmp_path: Path, grandchild_pid_file: Path
+) -> None:
+    settings = Settings(home=tmp_path / "home", sandbox_timeout_seconds=2, sandbox_memory_mb=512)
+    example = start_grandchild(grandchild_pid_file, new_session=True)
+    report = validate(ADD, tmp_path, settings, example)
+    assert "did not finish" in report.issues[0].message
+    assert_ends_soon(int(grandchild_pid_file.read_text()))
+
+
+def test_the_sandbox_runs_this_python(tmp_path: Path, settings: Settings) -> None:
+    example = f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable"
+    report = validate(ADD, tmp_path, settings, example)
+    assert report.passed, report.feedback()

@@ -3,33 +3,178 @@
 Small models wrap code in chatter, split it over several fenced blocks, and append example
 calls, prints and self-tests. Only the definitions belong in the user's repository: examples
 and tests that come with the request are run by validation, in a sandbox, not placed.
+
+Fences are read line by line, as Markdown does: backtick or tilde fences, indented fences (in
+list items), and a last fence that the model never closed (it ran out of tokens). A block may
+name its file, and :func:`extract_files` then returns one entry per file:
+
+- in the fence's info string: ```` ```python title="src/x.py" ````, ```` ```python:src/x.py ````,
+  ```` ```src/x.py ````;
+- on its first line, as a comment holding only the path: ``# file: src/x.py``, ``# src/x.py``,
+  ``// src/x.js`` (the line is removed from the code);
+- on the last line of chatter before it, holding only the path: ``# file: src/x.py``,
+  ``**src/x.py**``, ``### `src/x.py` ``, ``src/x.py:``, or ending with it: ``Create `src/x.py`:``.
 """
 
 from __future__ import annotations
 
 import ast
+import keyword
 import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 
-_FENCE = re.compile(r"^```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _LANGUAGE_TAGS = {
     "python": {"python", "py", "python3"},
-    "javascript": {"javascript", "js", "jsx", "node"},
+    "javascript": {"javascript", "js", "jsx", "node", "mjs", "cjs"},
     "typescript": {"typescript", "ts", "tsx"},
 }
+_EXTENSION_LANGUAGES = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascript",
+    ".ts": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".tsx": "typescript",
+}
+_ALL_TAGS = frozenset(tag for tags in _LANGUAGE_TAGS.values() for tag in tags)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+_OPEN_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
+_PATH = r"(?:\./)?(?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z][A-Za-z0-9]*"
+_PATH_ONLY = re.compile(_PATH)
+_PATH_ATTRIBUTE = re.compile(r"""(?:title|file(?:name)?|path)\s*=\s*["']?([^"'\s]+)""")
+_FILE_PREFIX = re.compile(r"(?i)^(?:file(?:name)?|path)\s*:")
+_LINE_PREFIX = re.compile(r"^(?:#{1,6}\s+|//+\s*|<!--\s*|[-*+]\s+|\d+[.)]\s+)")
+_ENDS_WITH_PATH = re.compile(rf"(?:`|\*\*)({_PATH})(?:`|\*\*)\s*:?\s*$")
+_PATH_COMMENT = re.compile(
+    rf"^\s*(?:#|//|/\*|<!--)\s*(?:(?:file(?:name)?|path)\s*:\s*)?({_PATH})\s*(?:\*/|-->)?\s*$",
+    re.IGNORECASE,
+)
+_PYTHON_KEYWORDS = frozenset([*keyword.kwlist, *keyword.softkwlist])
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced block of a reply.
+
+    Attributes:
+        tag: the language tag, lower-cased (``""`` for none).
+        body: the code, dedented by the fence's own indentation.
+        path: the file the reply says the block belongs to, if it says so.
+    """
+
+    tag: str
+    body: str
+    path: str | None = None
+
+
+def _normal_path(text: str) -> str | None:
+    text = text.strip().replace("\\", "/")
+    if not _PATH_ONLY.fullmatch(text):
+        return None
+    return PurePosixPath(text).as_posix()
+
+
+def _path_in_heading(text: str) -> str | None:
+    """The file a line of chatter announces, when the line is (or ends with) only a path."""
+    line = text.strip()
+    if not line:
+        return None
+    bare = _LINE_PREFIX.sub("", line).strip("*_` ")
+    bare = _FILE_PREFIX.sub("", bare).strip("*_`: ")
+    bare = re.sub(r"\s*-->$", "", bare).strip("*_`: ")
+    path = _normal_path(bare)
+    if path:
+        return path
+    ending = _ENDS_WITH_PATH.search(line)
+    return _normal_path(ending.group(1)) if ending and len(line) <= 100 else None
+
+
+def _parse_info(info: str) -> tuple[str, str | None]:
+    """The language tag and the file path an info string gives."""
+    info = info.strip()
+    if not info:
+        return "", None
+    first = info.split()[0].strip("{}").lstrip(".")
+    path: str | None = None
+    attribute = _PATH_ATTRIBUTE.search(info)
+    if attribute:
+        path = _normal_path(attribute.group(1))
+    tag = first
+    if ":" in first:  # ```python:src/x.py
+        tag, _, rest = first.partition(":")
+        path = path or _normal_path(rest)
+    elif first.lower() not in _ALL_TAGS and _normal_path(first):  # ```src/x.py
+        path, tag = path or _normal_path(first), ""
+    return tag.lower(), path
+
+
+def parse_blocks(reply: str) -> list[Block]:
+    """Every fenced block of ``reply``, in order, with the file each one names (if any)."""
+    lines = reply.replace("\r\n", "\n").split("\n")
+    blocks: list[Block] = []
+    chatter: list[str] = []
+    index = 0
+    while index < len(lines):
+        opening = _OPEN_FENCE.match(lines[index])
+        if not opening:
+            chatter.append(lines[index])
+            index += 1
+            continue
+        indent, fence = opening.group("indent"), opening.group("fence")
+        tag, path = _parse_info(opening.group("info"))
+        closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        body: list[str] = []
+        index += 1
+        while index < len(lines) and not closing.match(lines[index]):
+            line = lines[index]
+            body.append(line[len(indent) :] if line.startswith(indent) else line.lstrip())
+            index += 1
+        index += 1  # the closing fence, or past the end of an unclosed block
+        if body:
+            comment = _PATH_COMMENT.match(body[0])
+            named = _normal_path(comment.group(1)) if comment else None
+            if named and PurePosixPath(named).suffix.lower() in _EXTENSION_LANGUAGES:
+                path = path or named
+                body = body[1:]
+        if path is None:
+            last = next((line for line in reversed(chatter) if line.strip()), "")
+            path = _path_in_heading(last)
+        text = "\n".join(body)
+        blocks.append(Block(tag, text + "\n" if text else "", path))
+        chatter = []
+    return blocks
 
 
 def fenced_blocks(reply: str) -> list[tuple[str, str]]:
     """Return ``(language tag, body)`` for each fenced block in ``reply``, in order."""
-    return [(tag.lower(), body) for tag, body in _FENCE.findall(reply)]
+    return [(block.tag, block.body) for block in parse_blocks(reply)]
+
+
+def _block_language(block: Block) -> str:
+    for language, tags in _LANGUAGE_TAGS.items():
+        if block.tag in tags:
+            return language
+    if block.path:
+        by_extension = _EXTENSION_LANGUAGES.get(PurePosixPath(block.path).suffix.lower())
+        if by_extension and not block.tag:
+            return by_extension
+    return block.tag
 
 
 def extract_code(reply: str, language: str = "python") -> str:
     """Return the code a reply proposes, without chatter, examples or self-tests.
 
-    Blocks tagged with the language win over untagged ones; with no fence at all the whole
-    reply is taken. For Python, several blocks are joined and then reduced to imports,
-    definitions and module-level constants.
+    Blocks tagged with the language win over untagged ones (blocks of other languages, by tag
+    or by the file they name, are never taken); with no fence at all the whole reply is taken
+    (for Python, without the lines of prose before and after the code). For
+    Python, several blocks are joined and then reduced to imports, definitions and
+    module-level constants.
 
     Example:
         >>> extract_code("Sure!\\n```python\\ndef f():\\n    return 1\\n\\nprint(f())\\n```\\n")
@@ -37,14 +182,93 @@ def extract_code(reply: str, language: str = "python") -> str:
     """
     reply = reply.replace("\r\n", "\n")
     tags = _LANGUAGE_TAGS.get(language, {language})
-    blocks = fenced_blocks(reply)
-    chosen = [body for tag, body in blocks if tag in tags] or [
-        body for tag, body in blocks if not tag
+    blocks = parse_blocks(reply)
+    chosen = [block.body for block in blocks if block.tag in tags] or [
+        block.body
+        for block in blocks
+        if not block.tag and _block_language(block) in ("", language)  # not a.js for Python
     ]
-    code = "\n\n".join(chosen) if chosen else reply
+    code = "\n\n".join(chosen)
+    if not blocks:
+        code = trim_prose(reply) if language == "python" else reply
     if language == "python":
         code = keep_python_definitions(code)
     return code.strip("\n") + "\n"
+
+
+def extract_files(reply: str, language: str = "python") -> dict[str, str]:
+    """Return the code a reply proposes, file by file, in the order the reply gives them.
+
+    A block belongs to ``language`` by its tag or, untagged, by its file's extension. Blocks
+    that name the same file are joined. Code the reply does not attribute to a file is under
+    the key ``""`` (the request's target is for the caller to choose); with no named block at
+    all that is everything :func:`extract_code` returns. Python files are reduced to their
+    definitions, and files left empty are dropped. Paths are returned as written (``./``
+    removed): whoever places them must still refuse absolute paths and ``..``.
+
+    Example:
+        >>> extract_files("**a.py**\\n```python\\nX = 1\\n```\\n# file: b.py\\n```py\\nY = 2\\n```\\n")
+        {'a.py': 'X = 1\\n', 'b.py': 'Y = 2\\n'}
+    """
+    blocks = parse_blocks(reply)
+    mine = [block for block in blocks if _block_language(block) == language]
+    if not any(block.path for block in mine):
+        code = extract_code(reply, language)
+        return {"": code} if code.strip() else {}
+    joined: dict[str, list[str]] = {}
+    for block in mine:
+        joined.setdefault(block.path or "", []).append(block.body)
+    files: dict[str, str] = {}
+    for path, bodies in joined.items():
+        code = "\n\n".join(bodies)
+        if language == "python":
+            code = keep_python_definitions(code)
+        if code.strip():
+            files[path] = code.strip("\n") + "\n"
+    return files
+
+
+def _is_prose(line: str) -> bool:
+    """A line of chatter: not Python on its own, not a keyword's start, and several words."""
+    stripped = line.strip()
+    if not stripped:
+        return True
+    if line[:1].isspace() or stripped.split()[0].rstrip(":") in _PYTHON_KEYWORDS:
+        return False
+    if len(stripped.split()) < 2 or stripped.startswith(("@", "#")):
+        return False
+    try:
+        ast.parse(stripped)
+    except SyntaxError:
+        return True
+    return False
+
+
+def trim_prose(text: str) -> str:
+    """Drop lines of chatter before and after unfenced Python code.
+
+    Only when the whole text does not parse, and only whole lines of prose at either end;
+    when the rest still does not parse the text is returned unchanged, so that validation
+    reports the real syntax error instead of a silently shortened module.
+    """
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        pass
+    else:
+        return text
+    lines = text.split("\n")
+    start, end = 0, len(lines)
+    while start < end and _is_prose(lines[start]):
+        start += 1
+    while end > start and _is_prose(lines[end - 1]):
+        end -= 1
+    trimmed = "\n".join(lines[start:end])
+    try:
+        ast.parse(trimmed)
+    except SyntaxError:
+        return text
+    return trimmed
 
 
 def _calls_local_name(node: ast.AST, local_names: set[str]) -> bool:
@@ -60,9 +284,10 @@ def keep_python_definitions(code: str) -> str:
     """Drop module-level statements that exercise the code rather than define it.
 
     Kept: imports (also inside ``try``, for optional dependencies), functions, classes, and
-    assignments that do not call the module's own functions (constants). Dropped: module docstrings, prints and other bare expressions,
-    asserts, ``if __name__ == "__main__":`` blocks, loops, and ``x = f(...)`` example calls.
-    Code that does not parse is returned unchanged for validation to report.
+    assignments that do not call the module's own functions (constants). Dropped: module
+    docstrings, prints and other bare expressions, asserts, ``if __name__ == "__main__":``
+    blocks, loops, and ``x = f(...)`` example calls. Code that does not parse is returned
+    unchanged for validation to report.
     """
     try:
         tree = ast.parse(code)

@@ -191,7 +191,12 @@ async def _generate_validated(
         if run.steps[-1].cached:
             candidate = _restore_cached(candidate, run, workdir)
         run.validation = await run.step(
-            validate, candidate.code, request, settings, workdir / f"validate-{attempt}"
+            validate,
+            candidate.code,
+            request,
+            settings,
+            workdir / f"validate-{attempt}",
+            repo=Path(request.repo),
         )
         if run.validation.passed:
             return candidate

@@ -1,31 +1,80 @@
-"""Step 5, validate: does the candidate parse, lint clean, and pass the request's examples?
+"""Step 5, validate: is the candidate correct, in the project's own terms, and safe to place?
 
-The report is structured so that the router can hand it to the next model as feedback. Safe
-automatic fixes (``ruff check --fix``, for example an unused import) are applied and the fixed
-code is what gets placed. Examples run in a child process in a scratch directory, with a time
-and memory limit and an environment stripped of secrets.
+The report is structured so that the router can hand it to the next model as feedback: every
+issue has a ``check``, a message that says what to change, and the line when one is known.
+Safe automatic fixes (``ruff check --fix``, for example an unused import) are applied and the
+fixed code is what gets placed.
+
+Python, in order:
+
+1. ``syntax``: the code parses and defines something. Nothing else runs on code that fails.
+2. ``ruff``: ``ruff check --fix`` with the target project's own configuration (its
+   ``.ruff.toml``, ``ruff.toml`` or ``pyproject.toml`` with ``[tool.ruff]``, copied into the
+   scratch directory beside the candidate, which is written at its target path so that
+   per-file rules apply); without one, ruff's default rules. ``ruff(default rules: project
+   config unusable)`` when the project's configuration does not load on its own (``extend``
+   of a file outside it, say).
+3. ``safety``: dangerous constructs and secrets (:mod:`frugalflow.safety`).
+4. ``types``: mypy, only when the project configures it (``mypy.ini``, ``.mypy.ini``,
+   ``[tool.mypy]`` in ``pyproject.toml``, ``[mypy]`` in ``setup.cfg``), with that
+   configuration, on the candidate alone: errors about modules it cannot find (the project's
+   own, or packages not installed beside frugalflow) are left out. ``types(skipped: ...)``
+   when mypy cannot run with that configuration (a plugin that is not installed).
+5. ``examples(<isolation>)``: the request's examples, in a sandbox (:mod:`frugalflow.sandbox`);
+6. ``doctests(<isolation>)``: the doctests in the candidate's docstrings, in a sandbox.
+
+Examples and doctests run only when the steps before found nothing blocking. ``<isolation>``
+is ``netns`` (no network at all) or ``no-netns`` (the machine cannot make a network namespace).
+
+JavaScript: ``syntax`` is ``node --check`` (as an ES module when the code has ``import`` or
+``export`` statements); TypeScript: the types are stripped with node's own
+``module.stripTypeScriptTypes`` (node 22.13+), then ``node --check``; this needs no package.
+Without node, or with a node too old to strip types, the check is skipped and named so:
+``syntax(skipped: node missing)``, ``syntax(skipped: node cannot strip TypeScript types)``.
+Every language gets the secret scan of ``safety``.
+
+Report names, kept stable: ``ValidationReport.checks`` lists the checks that ran, with the
+variants above; ``ValidationIssue.check`` is the bare name (``syntax``, ``ruff``, ``safety``,
+``types``, ``examples``, ``doctests``).
+
+``passed`` is True when no issue blocks. Safety issues block unless the request sets
+``allow_dangerous``: the code then passes *with* its safety issues in the report, and their
+messages say they were kept because the request allows it.
 """
 
 from __future__ import annotations
 
 import ast
+import configparser
 import contextlib
+import doctest
+import functools
 import json
-import os
-import resource
-import signal
+import re
+import shutil
 import subprocess
 import sys
-from pathlib import Path
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ruff.__main__ import find_ruff_bin
 
+from frugalflow import safety, sandbox
 from frugalflow.schemas import CodeRequest, ValidationIssue, ValidationReport
 from frugalflow.settings import Settings
 from frugalflow.tasks import step
 
 # ruff's default rule set: syntax errors, undefined names, unused imports, bad comparisons.
 RUFF_RULES = "E4,E7,E9,F"
+RUFF_CONFIG_FILES = (".ruff.toml", "ruff.toml", "pyproject.toml")  # ruff's own precedence
+MYPY_CONFIG_FILES = ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg")  # mypy's
+TOOL_TIMEOUT_SECONDS = 120
+MAX_ISSUES_PER_CHECK = 20
+MAX_MESSAGE_CHARS = 600
+_MAX_CONFIG_BYTES = 1 << 20
+_IGNORED_MYPY_CODES = frozenset({"import-not-found", "import-untyped", "import"})
 
 _EXAMPLE_RUNNER = """
 import ast, json
@@ -64,6 +113,174 @@ else:
 json.dump(results, open("results.json", "w"))
 """
 
+_DOCTEST_RUNNER = """
+import doctest, importlib.util, json, sys, traceback
+
+results = []
+
+def line_of(test, example):
+    return None if test.lineno is None else test.lineno + example.lineno + 1
+
+class Collect(doctest.DocTestRunner):
+    def report_failure(self, out, test, example, got):
+        results.append({
+            "example": example.source.strip(),
+            "error": f"expected {example.want.strip() or '(nothing)'}, got {got.strip() or '(nothing)'}",
+            "line": line_of(test, example),
+        })
+
+    def report_unexpected_exception(self, out, test, example, exc_info):
+        error = traceback.format_exception_only(exc_info[0], exc_info[1])[-1].strip()
+        results.append({"example": example.source.strip(), "error": "raised " + error,
+                        "line": line_of(test, example)})
+
+try:
+    spec = importlib.util.spec_from_file_location("candidate", "candidate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["candidate"] = module
+    spec.loader.exec_module(module)
+except BaseException as exc:
+    results.append({"example": "(loading the code)", "error": f"{type(exc).__name__}: {exc}"})
+else:
+    runner = Collect(verbose=False)
+    for test in doctest.DocTestFinder().find(module, "candidate"):
+        runner.run(test, out=lambda text: None)
+json.dump(results, open("results.json", "w"))
+"""
+
+_STRIP_TYPES = """
+const fs = require("node:fs");
+const { stripTypeScriptTypes } = require("node:module");
+const [source, target] = process.argv.slice(2);
+const code = fs.readFileSync(source, "utf8");
+const fail = (error) => {
+  console.log(JSON.stringify({ message: String((error && error.message) || error) }));
+  process.exit(1);
+};
+let stripped;
+try {
+  stripped = stripTypeScriptTypes(code, { mode: "strip" }); // keeps every line where it was
+} catch (error) {
+  if (!error || error.code !== "ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX") fail(error);
+  try {
+    stripped = stripTypeScriptTypes(code, { mode: "transform" }); // enums, namespaces
+  } catch (again) {
+    fail(again);
+  }
+}
+fs.writeFileSync(target, stripped);
+"""
+_CAN_STRIP_TYPES = (
+    "process.exit(typeof require('node:module').stripTypeScriptTypes === 'function' ? 0 : 3)"
+)
+_ESM = re.compile(r"^\s*(?:import\b(?!\s*[(.])|export\b)", re.MULTILINE)
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- the target project's configuration --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """The target repository's tool configuration files, found at its root.
+
+    Attributes:
+        ruff: the files to copy so that ruff finds the project's settings; empty when the
+            project does not configure ruff.
+        mypy: the file holding the project's mypy settings, if it has one.
+    """
+
+    ruff: tuple[Path, ...] = ()
+    mypy: Path | None = None
+
+
+def _readable(path: Path) -> bool:
+    """A regular file of reasonable size (a symlink could point anywhere)."""
+    try:
+        return path.is_file() and not path.is_symlink() and path.stat().st_size <= _MAX_CONFIG_BYTES
+    except OSError:
+        return False
+
+
+def _toml_table(path: Path, *keys: str) -> bool:
+    try:
+        table: Any = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    for key in keys:
+        if not isinstance(table, dict) or key not in table:
+            return False
+        table = table[key]
+    return True
+
+
+def _has_mypy_section(path: Path) -> bool:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(path.read_text())
+    except (OSError, UnicodeDecodeError, configparser.Error):
+        return False
+    return parser.has_section("mypy")
+
+
+def project_config(repo: Path | None) -> ProjectConfig:
+    """Find the ruff and mypy configuration of the repository at ``repo`` (read only)."""
+    if repo is None or not repo.is_dir():
+        return ProjectConfig()
+    present = {
+        name: repo / name
+        for name in {*RUFF_CONFIG_FILES, *MYPY_CONFIG_FILES}
+        if _readable(repo / name)
+    }
+    pyproject = present.get("pyproject.toml")
+    configures_ruff = any(name in present for name in (".ruff.toml", "ruff.toml")) or (
+        pyproject is not None and _toml_table(pyproject, "tool", "ruff")
+    )
+    ruff = tuple(present[name] for name in RUFF_CONFIG_FILES if name in present)
+    mypy = next(
+        (
+            present[name]
+            for name in MYPY_CONFIG_FILES
+            if name in present
+            and (
+                _toml_table(present[name], "tool", "mypy")
+                if name == "pyproject.toml"
+                else _has_mypy_section(present[name])
+            )
+        ),
+        None,
+    )
+    return ProjectConfig(ruff=ruff if configures_ruff else (), mypy=mypy)
+
+
+def _copy_config(files: tuple[Path, ...], into: Path) -> None:
+    into.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        shutil.copyfile(path, into / path.name)
+
+
+def candidate_path(request: CodeRequest) -> str:
+    """Where the candidate sits inside a scratch copy: its target, when that is a safe
+    relative ``.py`` path (so that the project's per-file rules apply), else ``candidate.py``.
+    """
+    target = (request.target or "").replace("\\", "/")
+    path = PurePosixPath(target)
+    if (
+        not target
+        or path.is_absolute()
+        or ".." in path.parts
+        or path.suffix != ".py"
+        or not all(re.fullmatch(r"[\w.-]+", part) for part in path.parts)
+    ):
+        return "candidate.py"
+    return path.as_posix()
+
+
+# -- Python: syntax, ruff, types -----------------------------------------------------------------
+
 
 def check_syntax(code: str) -> list[ValidationIssue]:
     """Python syntax errors, and code that defines nothing at all."""
@@ -81,125 +298,390 @@ def check_syntax(code: str) -> list[ValidationIssue]:
     return []
 
 
-def run_ruff(code: str, scratch: Path) -> tuple[str, list[ValidationIssue]]:
-    """Apply ruff's safe fixes and return the fixed code and the problems that remain."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    path = scratch / "candidate.py"
-    path.write_text(code)
-    done = subprocess.run(
+def _ruff(scratch: Path, relative: str, *, project: bool) -> subprocess.CompletedProcess[str]:
+    options = [] if project else ["--isolated", "--select", RUFF_RULES]
+    return subprocess.run(
         [
             find_ruff_bin(),
             "check",
-            "--isolated",
+            *options,
             "--no-cache",
             "--fix",
-            "--select",
-            RUFF_RULES,
+            "--no-unsafe-fixes",
             "--output-format",
             "json",
-            str(path),
+            relative,
         ],
+        cwd=scratch,
+        env=sandbox.stripped_environment(),
         capture_output=True,
         text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
         check=False,
     )
+
+
+def run_ruff(
+    code: str,
+    scratch: Path,
+    config: tuple[Path, ...] = (),
+    *,
+    relative: str = "candidate.py",
+) -> tuple[str, list[ValidationIssue], str]:
+    """Apply ruff's safe fixes and return the fixed code, the problems left, and the check name.
+
+    Args:
+        code: the candidate.
+        scratch: a private directory; the candidate and copies of ``config`` are written there.
+        config: the project's ruff configuration files (see :func:`project_config`); empty
+            for ruff's default rules.
+        relative: where the candidate goes inside ``scratch``.
+    """
+    scratch.mkdir(parents=True, exist_ok=True)
+    _copy_config(config, scratch)
+    path = scratch / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(code)
+    name = "ruff"
+    done = _ruff(scratch, relative, project=bool(config))
+    if done.returncode not in (0, 1) and config:
+        name = "ruff(default rules: project config unusable)"
+        path.write_text(code)
+        done = _ruff(scratch, relative, project=False)
     if done.returncode not in (0, 1):
-        return code, [ValidationIssue(check="ruff", message=f"ruff failed: {done.stderr.strip()}")]
+        message = f"ruff failed: {_clip(done.stderr.strip())}"
+        return code, [ValidationIssue(check="ruff", message=message)], name
     issues = [
         ValidationIssue(
             check="ruff",
-            message=f"{item['code']} {item['message']}",
+            message=_clip(f"{item['code'] or 'syntax'} {item['message']}"),
             line=(item.get("location") or {}).get("row"),
         )
         for item in json.loads(done.stdout or "[]")
     ]
-    return path.read_text(), issues
+    return path.read_text(), issues, name
 
 
-def _limit_child(memory_mb: int, cpu_seconds: float) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-    cpu = int(cpu_seconds) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    os.setsid()  # its own process group, so a timeout can kill whatever it started
+def _about_any(item: dict[str, Any]) -> bool:
+    return item.get("code") == "no-any-return" or (
+        item.get("code") == "misc" and '"Any"' in str(item.get("message"))
+    )
+
+
+def run_mypy(code: str, scratch: Path, config: Path) -> tuple[list[ValidationIssue], str]:
+    """Type-check the candidate with the project's mypy configuration.
+
+    Returns:
+        The type errors in the candidate (not those about modules mypy cannot find), and the
+        check's name: ``types``, or ``types(skipped: ...)`` when mypy could not run.
+    """
+    scratch.mkdir(parents=True, exist_ok=True)
+    _copy_config((config,), scratch)
+    (scratch / "candidate.py").write_text(code)
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mypy",
+                "--config-file",
+                config.name,
+                "--cache-dir",
+                "/dev/null",
+                "--no-error-summary",
+                "--output",
+                "json",
+                "candidate.py",
+            ],
+            cwd=scratch,
+            env=sandbox.stripped_environment(),
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return [], "types(skipped: mypy timed out)"
+    if done.returncode not in (0, 1):
+        return [], "types(skipped: mypy cannot run with the project's configuration)"
+    items = []
+    for line in done.stdout.splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            item = json.loads(line)
+            if isinstance(item, dict) and item.get("severity") == "error":
+                items.append(item)
+    # A module mypy cannot find is Any, and strict mode then complains about the Any too.
+    missing = any(item.get("code") in _IGNORED_MYPY_CODES for item in items)
+    issues = []
+    for item in items:
+        if (
+            Path(str(item.get("file"))).name != "candidate.py"
+            or item.get("code") in _IGNORED_MYPY_CODES
+            or (missing and _about_any(item))
+        ):
+            continue
+        hint = f" ({item['hint']})" if item.get("hint") else ""
+        message = f"{item.get('message')} [{item.get('code')}]{hint}"
+        issues.append(ValidationIssue(check="types", message=_clip(message), line=item.get("line")))
+    return issues, "types"
+
+
+# -- Python: examples and doctests in the sandbox -----------------------------------------------
+
+
+def _sandbox_issues(
+    run: sandbox.SandboxRun, check: str, what: str, settings: Settings
+) -> list[ValidationIssue]:
+    if run.timed_out:
+        message = (
+            f"the {what} did not finish within {settings.sandbox_timeout_seconds:g} s"
+            " (an endless loop?)"
+        )
+        return [ValidationIssue(check=check, message=message)]
+    try:
+        results = json.loads((run.workdir / "results.json").read_text())
+        if not isinstance(results, list):
+            raise TypeError(results)
+    except (OSError, ValueError, TypeError):
+        detail = run.stderr.splitlines()[-1] if run.stderr else f"exit status {run.returncode}"
+        message = (
+            f"the {what} crashed the interpreter (out of memory or CPU time?): {_clip(detail)}"
+        )
+        return [ValidationIssue(check=check, message=message)]
+    issues = []
+    for item in results[:MAX_ISSUES_PER_CHECK]:
+        if not isinstance(item, dict):
+            continue
+        line = item.get("line")
+        issues.append(
+            ValidationIssue(
+                check=check,
+                message=_clip(f"{item.get('example')} -> {item.get('error')}"),
+                line=line if isinstance(line, int) else None,
+            )
+        )
+    if len(results) > MAX_ISSUES_PER_CHECK:
+        more = len(results) - MAX_ISSUES_PER_CHECK
+        issues.append(ValidationIssue(check=check, message=f"... and {more} more failures"))
+    return issues
 
 
 def run_examples(
     code: str, examples: tuple[str, ...], scratch: Path, settings: Settings
-) -> list[ValidationIssue]:
-    """Run the request's examples against the code in a limited child process."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    (scratch / "candidate.py").write_text(code)
-    (scratch / "examples.json").write_text(json.dumps(list(examples)))
-    (scratch / "runner.py").write_text(_EXAMPLE_RUNNER)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"}
-    child = subprocess.Popen(
-        [sys.executable, "-I", "runner.py"],
-        cwd=scratch,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: _limit_child(
-            settings.sandbox_memory_mb, settings.sandbox_timeout_seconds
-        ),
+) -> tuple[list[ValidationIssue], str]:
+    """Run the request's examples against the code in the sandbox.
+
+    Returns:
+        One issue per failed example (``got ..., expected ...`` for ``assert a == b``), and the
+        isolation used (``netns`` or ``no-netns``).
+    """
+    (scratch / "results.json").unlink(missing_ok=True)
+    run = sandbox.run_python(
+        _EXAMPLE_RUNNER,
+        scratch,
+        files={"candidate.py": code, "examples.json": json.dumps(list(examples))},
+        timeout_seconds=settings.sandbox_timeout_seconds,
+        memory_mb=settings.sandbox_memory_mb,
     )
+    return _sandbox_issues(run, "examples", "examples", settings), run.isolation
+
+
+def has_doctests(code: str) -> bool:
+    """Whether a docstring of the code holds doctest examples (found without running it)."""
     try:
-        child.wait(timeout=settings.sandbox_timeout_seconds)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        # Kill the whole process group: the child and anything it left running.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
-    if timed_out:
-        return [
-            ValidationIssue(
-                check="examples",
-                message=f"the examples did not finish within {settings.sandbox_timeout_seconds:g} s"
-                " (an endless loop?)",
-            )
-        ]
-    results_file = scratch / "results.json"
-    if not results_file.is_file():
-        return [
-            ValidationIssue(
-                check="examples",
-                message="the examples crashed the interpreter (out of memory or CPU time?)",
-            )
-        ]
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    parser = doctest.DocTestParser()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            docstring = ast.get_docstring(node, clean=True)
+            if docstring and parser.get_examples(docstring):
+                return True
+    return False
+
+
+def run_doctests(code: str, scratch: Path, settings: Settings) -> tuple[list[ValidationIssue], str]:
+    """Run the doctests of the code (as ``doctest.testmod`` would) in the sandbox.
+
+    Returns:
+        One issue per failing doctest example, with its line in the code, and the isolation.
+    """
+    (scratch / "results.json").unlink(missing_ok=True)
+    run = sandbox.run_python(
+        _DOCTEST_RUNNER,
+        scratch,
+        files={"candidate.py": code},
+        timeout_seconds=settings.sandbox_timeout_seconds,
+        memory_mb=settings.sandbox_memory_mb,
+    )
+    return _sandbox_issues(run, "doctests", "doctests", settings), run.isolation
+
+
+# -- JavaScript and TypeScript --------------------------------------------------------------------
+
+
+@functools.cache
+def _node_strips_types(node: str) -> bool:
+    try:
+        done = subprocess.run(
+            [node, "-e", _CAN_STRIP_TYPES],
+            env=sandbox.stripped_environment(),
+            capture_output=True,
+            timeout=TOOL_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def _node_check(node: str, path: Path, shown_as: str) -> list[ValidationIssue]:
+    done = subprocess.run(
+        [node, "--check", path.name],
+        cwd=path.parent,
+        env=sandbox.stripped_environment(),
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if done.returncode == 0:
+        return []
+    output = done.stderr.splitlines()
+    where = next(
+        (found for text in output if (found := re.search(rf"{re.escape(path.name)}:(\d+)", text))),
+        None,
+    )
+    error = next(
+        (text.strip() for text in output if re.match(r"^\w*Error\b", text.strip())),
+        _clip(done.stderr.strip() or f"node --check failed on {shown_as}"),
+    )
     return [
-        ValidationIssue(check="examples", message=f"{item['example']} -> {item['error']}")
-        for item in json.loads(results_file.read_text())
+        ValidationIssue(
+            check="syntax", message=_clip(error), line=int(where.group(1)) if where else None
+        )
+    ]
+
+
+def check_javascript(code: str, scratch: Path, language: str) -> tuple[list[ValidationIssue], str]:
+    """Syntax check of JavaScript, or TypeScript once its types are stripped, with node.
+
+    Returns:
+        The syntax errors and the check's name (``syntax``, or ``syntax(skipped: ...)``).
+    """
+    node = shutil.which("node")
+    if node is None:
+        return [], "syntax(skipped: node missing)"
+    scratch.mkdir(parents=True, exist_ok=True)
+    suffix = ".mjs" if _ESM.search(code) else ".cjs"
+    if language != "typescript":
+        path = scratch / f"candidate{suffix}"
+        path.write_text(code)
+        return _node_check(node, path, "the code"), "syntax"
+    if not _node_strips_types(node):
+        return [], "syntax(skipped: node cannot strip TypeScript types)"
+    (scratch / "candidate.ts").write_text(code)
+    (scratch / "strip.cjs").write_text(_STRIP_TYPES)
+    stripped = scratch / f"candidate.stripped{suffix}"
+    done = subprocess.run(
+        [node, "strip.cjs", "candidate.ts", stripped.name],
+        cwd=scratch,
+        env=sandbox.stripped_environment(),
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if done.returncode != 0:
+        try:
+            message = str(json.loads(done.stdout.strip().splitlines()[-1])["message"])
+        except (ValueError, LookupError, TypeError):
+            message = done.stderr.strip() or "node could not strip the TypeScript types"
+        where = re.search(r"\[(?:[^\]\s]*:)?(\d+):\d+\]", message)
+        first = next((text.strip() for text in message.splitlines() if text.strip()), message)
+        issue = ValidationIssue(
+            check="syntax",
+            message=_clip(f"TypeScript: {first}"),
+            line=int(where.group(1)) if where else None,
+        )
+        return [issue], "syntax"
+    return _node_check(node, stripped, "the TypeScript"), "syntax"
+
+
+# -- the step ------------------------------------------------------------------------------------
+
+
+def _safety_issues(code: str, language: str, allowed: bool) -> list[ValidationIssue]:
+    note = safety.ALLOWED_NOTE if allowed else safety.REFUSED_HINT
+    return [
+        issue.model_copy(update={"message": f"{issue.message} {note}"})
+        for issue in safety.find_dangers(code, language)
     ]
 
 
 def validate_code(
-    code: str, request: CodeRequest, settings: Settings, scratch: Path
+    code: str,
+    request: CodeRequest,
+    settings: Settings,
+    scratch: Path,
+    *,
+    repo: Path | None = None,
 ) -> ValidationReport:
     """Validate candidate code for a request.
 
     Args:
         code: the extracted candidate code.
-        request: the request, whose examples the code must pass.
+        request: the request: its language, examples, target and ``allow_dangerous``.
         settings: sandbox limits.
         scratch: a private directory for this validation's files.
+        repo: the user's repository, read (never written) for its ruff and mypy
+            configuration; without it, ruff's default rules and no type check.
+
+    Returns:
+        The report; its ``code`` is the candidate after ruff's safe fixes.
     """
-    if request.language != "python":
-        # Other languages are placed unchecked until their validators exist; say so.
-        return ValidationReport(passed=True, checks=(), code=code)
-    checks = ["syntax"]
-    issues = check_syntax(code)
-    if not issues:
-        checks.append("ruff")
-        code, issues = run_ruff(code, scratch / "ruff")
-    if not issues and request.examples:
-        checks.append("examples")
-        issues = run_examples(code, request.examples, scratch / "examples", settings)
-    return ValidationReport(
-        passed=not issues, checks=tuple(checks), issues=tuple(issues), code=code
-    )
+    scratch.mkdir(parents=True, exist_ok=True)
+    language = request.language
+    checks: list[str] = []
+    issues: list[ValidationIssue] = []
+    config = ProjectConfig()
+    if language == "python":
+        checks.append("syntax")
+        issues = check_syntax(code)
+        if issues:
+            return ValidationReport(
+                passed=False, checks=tuple(checks), issues=tuple(issues), code=code
+            )
+        config = project_config(repo)
+        code, found, name = run_ruff(
+            code, scratch / "ruff", config.ruff, relative=candidate_path(request)
+        )
+        checks.append(name)
+        issues += found
+    elif language in ("javascript", "typescript"):
+        found, name = check_javascript(code, scratch / "node", language)
+        checks.append(name)
+        issues += found
+    checks.append("safety")
+    dangers = _safety_issues(code, language, request.allow_dangerous)
+    issues += dangers
+    if language == "python":
+        if config.mypy is not None:
+            found, name = run_mypy(code, scratch / "mypy", config.mypy)
+            checks.append(name)
+            issues += found
+        blocking = [i for i in issues if i.check != "safety" or not request.allow_dangerous]
+        if not blocking and request.examples:
+            found, isolation = run_examples(code, request.examples, scratch / "examples", settings)
+            checks.append(f"examples({isolation})")
+            issues += found
+        if not blocking and has_doctests(code):
+            found, isolation = run_doctests(code, scratch / "doctests", settings)
+            checks.append(f"doctests({isolation})")
+            issues += found
+    passed = not [i for i in issues if i.check != "safety" or not request.allow_dangerous]
+    return ValidationReport(passed=passed, checks=tuple(checks), issues=tuple(issues), code=code)
 
 
 validate = step("validate")(validate_code)

@@ -1,0 +1,142 @@
+"""The sandbox that runs untrusted Python: network, environment, limits, working directory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from frugalflow import sandbox
+
+needs_netns = pytest.mark.skipif(
+    not sandbox.isolation_command(), reason="this machine cannot make network namespaces"
+)
+
+
+def run(script: str, workdir: Path, **files: str) -> dict[str, object]:
+    done = sandbox.run_python(
+        script + "\nimport json\njson.dump(result, open('out.json', 'w'))\n",
+        workdir,
+        files=files,
+        timeout_seconds=5,
+        memory_mb=256,
+    )
+    assert not done.timed_out, done
+    assert (workdir / "out.json").is_file(), done.stderr
+    out: dict[str, object] = json.loads((workdir / "out.json").read_text())
+    out["isolation"] = done.isolation
+    return out
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A real server on loopback (the only network pytest-socket lets this process use)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port: int = server.getsockname()[1]
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()  # it does listen
+        yield port
+
+
+CONNECT = """
+import socket
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+    result = {{"connected": True}}
+except OSError as exc:
+    result = {{"connected": False, "error": str(exc)}}
+"""
+
+
+@needs_netns
+def test_no_network_in_the_sandbox(tmp_path: Path, listening_port: int) -> None:
+    out = run(CONNECT.format(port=listening_port), tmp_path)
+    assert out["isolation"] == "netns"
+    assert out["connected"] is False
+    assert "unreachable" in str(out["error"])
+
+
+def test_without_namespaces_the_same_connection_works_and_the_run_says_so(
+    tmp_path: Path, listening_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The control for the test above: the connection is possible, so its failure there is
+    the namespace's doing."""
+    monkeypatch.setattr(sandbox, "isolation_command", lambda: ())
+    out = run(CONNECT.format(port=listening_port), tmp_path)
+    assert out["isolation"] == "no-netns"
+    assert out["connected"] is True
+
+
+def test_isolation_probe_falls_back_when_unshare_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sandbox.isolation_command.cache_clear()
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    try:
+        assert sandbox.isolation_command() == ()
+    finally:
+        monkeypatch.undo()
+        sandbox.isolation_command.cache_clear()
+
+
+def test_environment_is_stripped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-parent-secret")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid")
+    out = run("import os\nresult = {'names': sorted(os.environ)}", tmp_path)
+    # Python itself may add LC_CTYPE (PEP 538) when it starts with the C locale.
+    names = out["names"]
+    assert isinstance(names, list)
+    assert set(names) - {"LC_CTYPE"} == {"PATH", "PYTHONDONTWRITEBYTECODE"}
+
+
+def test_limits_are_set_before_the_code_runs(tmp_path: Path) -> None:
+    out = run(
+        "import resource\nresult = {name: resource.getrlimit(getattr(resource, name))"
+        " for name in ('RLIMIT_AS', 'RLIMIT_CPU', 'RLIMIT_FSIZE')}",
+        tmp_path,
+    )
+    assert out["RLIMIT_AS"] == [256 << 20, 256 << 20]
+    assert out["RLIMIT_CPU"] == [6, 7]
+    assert out["RLIMIT_FSIZE"] == [sandbox.FILE_SIZE_LIMIT_BYTES] * 2
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] != 256 << 20  # not this process's
+
+
+def test_files_written_beyond_the_size_limit_fail(tmp_path: Path) -> None:
+    script = (
+        "try:\n"
+        "    with open('big.bin', 'wb') as f:\n"
+        f"        f.write(b'x' * ({sandbox.FILE_SIZE_LIMIT_BYTES} + 1))\n"
+        "    result = {'error': None}\n"
+        "except OSError as exc:\n"
+        "    result = {'error': exc.errno}\n"
+    )
+    out = run(script, tmp_path)
+    assert out["error"] == 27  # EFBIG
+    assert (tmp_path / "big.bin").stat().st_size <= sandbox.FILE_SIZE_LIMIT_BYTES
+
+
+def test_cwd_is_the_workdir_holding_copies_of_the_files(tmp_path: Path) -> None:
+    out = run(
+        "import os\nresult = {'cwd': os.getcwd(), 'data': open('data.txt').read()}",
+        tmp_path / "work",
+        **{"data.txt": "copied"},
+    )
+    assert out["cwd"] == str(tmp_path / "work")
+    assert out["data"] == "copied"
+
+
+def test_stderr_tail_and_exit_status_are_kept(tmp_path: Path) -> None:
+    done = sandbox.run_python(
+        "import sys\nsys.stderr.write('boom\\n')\nsys.exit(4)\n",
+        tmp_path,
+        files={},
+        timeout_seconds=5,
+        memory_mb=256,
+    )
+    assert done.returncode == 4
+    assert done.stderr == "boom"
+    assert not done.timed_out
