@@ -229,3 +229,24 @@ class _Internal:
     assert report.public_names == ("slugify", "make_slug", "Slugger", "Slugger.slug")
     assert report.missing_docstrings == ("make_slug", "Slugger.slug")
     assert report.completeness == 0.5
+
+
+def test_a_property_and_its_setter_count_once_for_documentation() -> None:
+    code = '''
+class Cart:
+    """A cart."""
+
+    @property
+    def size(self):
+        """How many items."""
+        return 0
+
+    @size.setter
+    def size(self, value):
+        pass
+'''
+
+    report = check_documentation(code)
+
+    assert report.public_names == ("Cart", "Cart.size")
+    assert report.missing_docstrings == ()

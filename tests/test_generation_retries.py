@@ -22,9 +22,11 @@ from frugalflow.ledger import CostLedger
 from frugalflow.providers.base import Availability, ChatMessage, Completion
 from frugalflow.schemas import CodeRequest, CodeResult, RunStatus, Tier
 from frugalflow.tasks import generate as generate_module
+from tests.conftest import git
 
 # The package re-exports the flow under the module's name; the module itself is needed here.
 codegen_module = importlib.import_module("frugalflow.flows.codegen")
+document_module = importlib.import_module("frugalflow.tasks.document")
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
@@ -146,3 +148,64 @@ def test_a_provider_that_keeps_failing_hands_the_request_to_the_next_model(
         ("ollama", False),
         ("llamacpp", True),
     ]
+
+
+class ReplyingProvider(ScriptedProvider):
+    """Answers each call with the next scripted reply."""
+
+    def __init__(self, replies: Sequence[str]) -> None:
+        super().__init__([])
+        self.replies = list(replies)
+
+    def complete(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        self.calls += 1
+        return Completion(text=self.replies.pop(0), model=model, input_tokens=30, output_tokens=9)
+
+
+def test_generated_code_is_renamed_and_documented_before_it_is_committed(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = (
+        "```python\ndef addAll(numbers):\n    return sumOf(numbers)\n\n\n"
+        "def sumOf(values):\n    total = 0\n    for value in values:\n        total += value\n"
+        "    return total\n```"
+    )
+    docstrings = [
+        '"""Add up all the numbers.\n\nArgs:\n    numbers: the numbers to add.\n\n'
+        'Returns:\n    Their sum.\n"""',
+        '"""Sum the values.\n\nArgs:\n    values: the values.\n\nReturns:\n    The total.\n"""',
+    ]
+    provider = ReplyingProvider([code, *docstrings])
+    repo = create_example_repo(tmp_path / "textkit")
+    monkeypatch.setattr(generate_module, "get_provider", lambda name, settings, **_: provider)
+    monkeypatch.setattr(codegen_module, "get_provider", lambda name, settings, **_: provider)
+    monkeypatch.setattr(document_module, "get_provider", lambda name, settings, **_: provider)
+    request = CodeRequest(
+        description="Add a function that adds up a list of numbers",
+        repo=repo,
+        examples=("assert addAll([1, 2, 3]) == 6",),  # a name the user asked for: kept
+    )
+
+    async def go() -> CodeResult:
+        state = await codegen(request, return_state=True)
+        return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
+
+    result = asyncio.run(go())
+
+    assert result.status is RunStatus.COMPLETED, result.reason
+    committed = git(repo, "show", f"{result.branch}:{result.files[0]}")
+    assert "def addAll(numbers):" in committed  # used by the examples: kept
+    assert "def sum_of(values):" in committed and "return sum_of(numbers)" in committed
+    # The example repository writes one-line docstrings; the model's sections are dropped.
+    assert '"""Add up all the numbers."""' in committed and "Args:" not in committed
+    assert result.documentation is not None and result.documentation.completeness == 1.0
+    steps = [call.step for call in CostLedger(ledger_path).calls_for_request(result.request_id)]
+    assert steps == ["generate", "document", "document"]

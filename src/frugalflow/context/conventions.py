@@ -293,7 +293,8 @@ def check_documentation(code: str) -> DocumentationReport:
     """List the public names of new code and those of them that lack a docstring.
 
     Public means no leading underscore: top-level functions and classes, and the methods of
-    public classes (so dunder methods are not counted).
+    public classes (so dunder methods are not counted). A name defined more than once (a
+    property's setter) is listed once, documented when any of its definitions is.
 
     Args:
         code: the new Python code.
@@ -304,13 +305,18 @@ def check_documentation(code: str) -> DocumentationReport:
     tree = _parse(code)
     if tree is None:
         return DocumentationReport(public_names=(), missing_docstrings=())
-    public: list[str] = []
-    missing: list[str] = []
+    documented: dict[str, bool] = {}
     for definition in _definitions(tree):
         # "_Private.method" and "Public._helper" are both private.
         if definition.node is None or "._" in f".{definition.qualified}":
             continue
-        public.append(definition.qualified)
-        if ast.get_docstring(definition.node) is None:
-            missing.append(definition.qualified)
-    return DocumentationReport(public_names=tuple(public), missing_docstrings=tuple(missing))
+        # A name defined twice (a property and its setter, overloads) counts once, documented
+        # when any of its definitions is.
+        has_docstring = ast.get_docstring(definition.node) is not None
+        documented[definition.qualified] = (
+            documented.get(definition.qualified, False) or has_docstring
+        )
+    return DocumentationReport(
+        public_names=tuple(documented),
+        missing_docstrings=tuple(name for name, done in documented.items() if not done),
+    )

@@ -26,21 +26,28 @@ from prefect.states import Completed, Failed
 
 from frugalflow.alerts import check_alerts
 from frugalflow.budget import BudgetManager, day_window
+from frugalflow.codemerge import top_level_names
 from frugalflow.deferred import DeferredStore
+from frugalflow.docstrings import detect_docstring_style
 from frugalflow.errors import BudgetExceededError, FrugalflowError, ProviderError, RequestError
 from frugalflow.ledger import CostLedger, ModelCall
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import Availability, get_provider
 from frugalflow.providers.pool import get_pool
+from frugalflow.renaming import requested_names
 from frugalflow.routing import route_attempt
 from frugalflow.schemas import (
     Candidate,
     CodeRequest,
     CodeResult,
+    DocumentationReport,
+    GenerationContext,
+    NamingReport,
     RoutingDecision,
     RunStatus,
     StepTiming,
     TaskEstimate,
+    Tier,
     ValidationReport,
 )
 from frugalflow.settings import Settings, load_settings
@@ -48,10 +55,10 @@ from frugalflow.tasks import Timed
 from frugalflow.tasks.budget import budget_gate
 from frugalflow.tasks.cleanup import cleanup
 from frugalflow.tasks.context import fetch_context_task
-from frugalflow.tasks.document import document
+from frugalflow.tasks.document import booked_completer, document, review_documentation
 from frugalflow.tasks.estimate import estimate
 from frugalflow.tasks.generate import generate
-from frugalflow.tasks.name import name
+from frugalflow.tasks.name import name, review_naming
 from frugalflow.tasks.place import place
 from frugalflow.tasks.validate import validate
 
@@ -228,6 +235,52 @@ def _restore_cached(candidate: Candidate, run: _Run, workdir: Path) -> Candidate
 Outcome = tuple[RunStatus, str, dict[str, Any]]
 
 
+def _protected_names(request: CodeRequest) -> set[str]:
+    """Names renaming must keep: those the examples use, and those the target already has."""
+    protected = {name for example in request.examples for name in requested_names(example)}
+    if request.target:
+        target = Path(request.repo) / request.target
+        if target.is_file() and target.suffix == ".py":
+            with contextlib.suppress(SyntaxError, UnicodeDecodeError):
+                protected |= top_level_names(target.read_text())
+    return protected
+
+
+async def _conform(
+    run: _Run, context: GenerationContext, allowed: tuple[str, ...], workdir: Path
+) -> tuple[str, NamingReport | None, DocumentationReport]:
+    """Name and document the validated code the project's way, before it is placed.
+
+    Both steps run before ``place`` (not after it, as a first design had it) so that one
+    commit holds the final code. The result is validated again; if renaming or a docstring
+    broke anything, the code as first validated is placed instead.
+    """
+    request, settings = run.request, run.settings
+    assert run.validation is not None
+    validated = run.validation.code
+    if request.language != "python":
+        return validated, None, review_documentation(validated)
+    code, naming = await run.step(
+        name, validated, context, request.description, _protected_names(request)
+    )
+    documentation = review_documentation(code)
+    free = next((m for m in allowed if parse_address(m).tier is not Tier.API), None)
+    if free is not None and documentation.missing_docstrings:
+        style = detect_docstring_style(Path(request.repo), context.file_layout)
+        completer = booked_completer(free, request, settings, flow_run_id=run.flow_run_id)
+        documented = await run.step(document, code, style, completer)
+        code, documentation = documented.code, documented.after
+    if code == validated:
+        return code, naming, documentation
+    recheck = await run.step(
+        validate, code, request, settings, workdir / "validate-final", repo=Path(request.repo)
+    )
+    if recheck.passed:
+        return code, naming, documentation
+    logger.warning("renaming or documenting broke the code; placing it as validated")
+    return validated, review_naming(validated, context), review_documentation(validated)
+
+
 def _defer(run: _Run, reason: str, retry_at: datetime | None) -> Outcome:
     """Keep the request to run again once its budget window has money; never drop it."""
     if retry_at is None:  # it will never fit this window: try again tomorrow, settings may change
@@ -263,12 +316,10 @@ async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Ou
                 f"committed. Last problems:\n{feedback}"
             )
             return RunStatus.FAILED, reason, {}
-        code = run.validation.code
+        code, naming, documentation = await _conform(run, context, allowed, workdir)
         placement = await run.step(
             place, request, context, code, candidate.model, candidate.cost_usd, settings, workdir
         )
-        naming = await run.step(name, code, context)
-        documentation = await run.step(document, code)
         reason = f"committed {', '.join(placement.files)} on branch {placement.branch}"
         if placement.merged:
             reason += ", and fast-forwarded your branch to it"

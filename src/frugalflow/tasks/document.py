@@ -1,9 +1,26 @@
-"""Step 8, document: does every public function and class the run added have a docstring?"""
+"""Step 8, document: give every public function and class the run added a checked docstring.
+
+The docstring text is written by the model the flow passes in (the cheapest adequate one) and
+checked against each signature before it goes in; a wrong docstring is never inserted. Only
+the generated code is handed to this step, so the user's own code is never touched.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+from prefect.cache_policies import NO_CACHE
+
 from frugalflow.context import check_documentation
-from frugalflow.schemas import DocumentationReport
+from frugalflow.docstrings import Complete, DocumentResult, document_code
+from frugalflow.errors import FrugalflowError
+from frugalflow.ledger import CostLedger, ModelCall
+from frugalflow.pricing import PriceCatalog, parse_address
+from frugalflow.providers import ChatMessage, get_provider
+from frugalflow.providers.pool import get_pool
+from frugalflow.schemas import CodeRequest, DocumentationReport, Tier
+from frugalflow.settings import Settings
 from frugalflow.tasks import step
 
 
@@ -12,4 +29,85 @@ def review_documentation(code: str) -> DocumentationReport:
     return check_documentation(code)
 
 
-document = step("document")(review_documentation)
+def document_generated_code(code: str, style: str, complete: Complete) -> DocumentResult:
+    """Document the generated code in the project's docstring style (see ``document_code``).
+
+    Args:
+        code: the generated Python code.
+        style: the project's docstring style, from ``detect_docstring_style``.
+        complete: asks the model; takes the messages and returns the reply's text.
+    """
+    return document_code(code, style, complete)
+
+
+# Not cached: ``complete`` is a callable (its model and spending are not in the inputs), and
+# every call books its own cost.
+document = step("document", cache_policy=NO_CACHE)(document_generated_code)
+
+
+# A docstring is short; a small model that rambles is cut off here.
+DOCSTRING_MAX_TOKENS = 256
+
+
+def booked_completer(
+    model: str, request: CodeRequest, settings: Settings, *, flow_run_id: str | None = None
+) -> Complete:
+    """A ``complete`` callable on a free-tier model that books every call in the ledger.
+
+    Documentation is best effort: a failed call is booked and answers "", which the checker
+    rejects, so a provider hiccup leaves a definition undocumented instead of failing the run.
+
+    Raises:
+        ValueError: ``model`` is on a paid tier (documentation never spends money).
+    """
+    address = parse_address(model)
+    if address.tier is Tier.API:
+        raise ValueError(f"documentation uses free tiers only, not {model}")
+    provider = get_provider(address.provider, settings, repo=Path(request.repo))
+    pool = get_pool(settings, lambda name, pool_settings: get_provider(name, pool_settings))
+    ledger = CostLedger(settings.ledger_file)
+    booked = {
+        "flow_run_id": flow_run_id,
+        "request_id": request.request_id,
+        "project": request.project_name,
+        "step": "document",
+        "provider": address.provider,
+        "model": address.model,
+        "tier": address.tier,
+        "task_type": "documentation",
+        "price_catalog": PriceCatalog(settings.prices).version,
+    }
+
+    def complete(messages: list[ChatMessage]) -> str:
+        started = time.perf_counter()
+        try:
+            completion = pool.call(
+                address.provider,
+                address.model,
+                messages,
+                max_tokens=DOCSTRING_MAX_TOKENS,
+                temperature=0.0,
+                provider=provider,
+            )
+        except FrugalflowError as exc:
+            ledger.record(
+                ModelCall(
+                    **booked,
+                    latency_ms=round((time.perf_counter() - started) * 1000),
+                    success=False,
+                    error=f"{type(exc).__name__}: {exc}"[:500],
+                )
+            )
+            return ""
+        ledger.record(
+            ModelCall(
+                **booked,
+                input_tokens=completion.input_tokens,
+                output_tokens=completion.output_tokens,
+                cached_tokens=completion.cached_tokens,
+                latency_ms=round(completion.seconds * 1000),
+            )
+        )
+        return completion.text
+
+    return complete
