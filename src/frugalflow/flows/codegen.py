@@ -1,7 +1,8 @@
 """The codegen flow: one plain-language request in, validated code committed on a work branch out.
 
-estimate -> budget gate -> context fetch -> routed generation <-> validate -> place -> name ->
-document, and cleanup whatever happens. The flow run ends Completed (code placed), Completed
+estimate -> budget gate -> context fetch -> routed generation <-> validate -> name -> document
+-> place, and cleanup whatever happens (name and document come before place so that one commit
+holds the final code). The flow run ends Completed (code placed), Completed
 named "Deferred" (the budget cannot pay for it now) or Failed (with the reason); in every case
 its result is a :class:`~frugalflow.schemas.CodeResult`.
 """
