@@ -39,7 +39,6 @@ from pydantic import SecretStr
 from frugalflow.errors import (
     AuthenticationError,
     BadRequestError,
-    ConfigurationError,
     ContextTooLongError,
     ProviderError,
     ProviderTimeoutError,
@@ -47,7 +46,7 @@ from frugalflow.errors import (
     RateLimitedError,
 )
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from frugalflow.providers.keys import KEY_VARIABLES, find_api_key, require_api_key
+from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
 
@@ -104,20 +103,8 @@ class AnthropicProvider:
         self._client_lock = threading.Lock()
 
     def availability(self) -> Availability:
-        """Usable when a key is configured. Nothing is sent: a wrong key shows up as an
-        :class:`AuthenticationError` at the first call."""
-        if self._api_key is not None:
-            return Availability(usable=True, reason="API key given")
-        try:
-            key = find_api_key(PROVIDER, self._settings)
-        except ConfigurationError as exc:  # a Secret block is configured but cannot be loaded
-            return Availability(usable=False, reason=str(exc))
-        if key is None:
-            return Availability(
-                usable=False,
-                reason=f"{_KEY_VARIABLES} is not set; export it to use Anthropic models",
-            )
-        return Availability(usable=True, reason="API key configured")
+        """Usable when a key is configured; nothing is sent over the network."""
+        return key_availability(PROVIDER, self._settings, given=self._api_key is not None)
 
     def complete(
         self,

@@ -33,7 +33,6 @@ from pydantic import SecretStr
 from frugalflow.errors import (
     AuthenticationError,
     BadRequestError,
-    ConfigurationError,
     ContextTooLongError,
     ProviderError,
     ProviderTimeoutError,
@@ -41,7 +40,7 @@ from frugalflow.errors import (
     RateLimitedError,
 )
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from frugalflow.providers.keys import KEY_VARIABLES, find_api_key, require_api_key
+from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
 
@@ -94,18 +93,7 @@ class GeminiProvider:
 
     def availability(self) -> Availability:
         """Usable when a key is configured; nothing is sent over the network."""
-        if self._api_key is not None:
-            return Availability(usable=True, reason="API key given")
-        try:
-            key = find_api_key(PROVIDER, self._settings)
-        except ConfigurationError as exc:  # a Secret block is configured but cannot be loaded
-            return Availability(usable=False, reason=str(exc))
-        if key is None:
-            return Availability(
-                usable=False,
-                reason=f"{_KEY_VARIABLES} is not set; export one of them to use Gemini models",
-            )
-        return Availability(usable=True, reason="API key configured")
+        return key_availability(PROVIDER, self._settings, given=self._api_key is not None)
 
     def complete(
         self,

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from frugalflow.errors import AuthenticationError, ConfigurationError
+from frugalflow.providers.base import Availability
 from frugalflow.settings import Settings
 
 # The variables each vendor's own SDK reads, in order of preference.
@@ -64,3 +65,32 @@ def require_api_key(provider: str, settings: Settings) -> SecretStr:
             provider=provider,
         )
     return key
+
+
+def key_availability(provider: str, settings: Settings, *, given: bool = False) -> Availability:
+    """Whether a paid provider has a key, without sending anything over the network.
+
+    A wrong key shows up as an :class:`AuthenticationError` at the first call.
+
+    Args:
+        provider: ``openai``, ``anthropic`` or ``gemini``.
+        settings: where Secret blocks are named.
+        given: a key was passed to the provider directly.
+    """
+    if given:
+        return Availability(usable=True, reason="an API key was given to the provider")
+    try:
+        key = find_api_key(provider, settings)
+    except ConfigurationError as exc:  # a Secret block is configured but cannot be loaded
+        return Availability(usable=False, reason=str(exc))
+    variables = " or ".join(KEY_VARIABLES[provider])
+    if key is None:
+        return Availability(
+            usable=False,
+            reason=f"{variables} is not set; export it or put the key in a Prefect Secret block "
+            "named in api_key_blocks",
+        )
+    block = settings.api_key_blocks.get(provider)
+    if block:
+        return Availability(usable=True, reason=f"the key is in the Secret block {block!r}")
+    return Availability(usable=True, reason=f"{variables} is set")

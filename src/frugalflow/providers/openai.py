@@ -44,7 +44,7 @@ from frugalflow.errors import (
     RateLimitedError,
 )
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from frugalflow.providers.keys import KEY_VARIABLES, find_api_key, require_api_key
+from frugalflow.providers.keys import find_api_key, key_availability, require_api_key
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
 
@@ -188,27 +188,8 @@ class OpenAIProvider:
                 usable=False, reason=f"the openai package is not installed; {_INSTALL_HINT}"
             )
         if self.name == OPENAI:
-            return self._key_availability()
+            return key_availability(OPENAI, self._settings, given=self._api_key is not None)
         return self._server_availability()
-
-    def _key_availability(self) -> Availability:
-        if self._api_key is not None:
-            return Availability(usable=True, reason="an API key was given to the provider")
-        try:
-            key = find_api_key(OPENAI, self._settings)
-        except ConfigurationError as exc:
-            return Availability(usable=False, reason=str(exc))
-        variable = KEY_VARIABLES[OPENAI][0]
-        if key is None:
-            return Availability(
-                usable=False,
-                reason=f"{variable} is not set; export it or put the key in a Prefect Secret "
-                "block named in api_key_blocks",
-            )
-        block = self._settings.api_key_blocks.get(OPENAI)
-        if block:
-            return Availability(usable=True, reason=f"the key is in the Secret block {block!r}")
-        return Availability(usable=True, reason=f"{variable} is set")
 
     def _server_availability(self) -> Availability:
         sdk = _sdk()
