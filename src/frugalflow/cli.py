@@ -30,6 +30,11 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_DEFERRED = 75  # EX_TEMPFAIL: try again later
 
+# The repository whose frugalflow.toml applies, for the commands that only read settings.
+ConfigRepo = Annotated[
+    Path | None, typer.Option("--repo", help="Read this repository's frugalflow.toml too.")
+]
+
 app = typer.Typer(
     help="Generate code with the cheapest model that does the job, within a daily budget.",
     no_args_is_help=True,
@@ -193,9 +198,7 @@ def generate(
 @app.command()
 def ledger(
     limit: Annotated[int, typer.Option(help="How many recent model calls to show.")] = 20,
-    repo: Annotated[
-        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
-    ] = None,
+    repo: ConfigRepo = None,
 ) -> None:
     """Show recent model calls and today's spend."""
     from frugalflow.budget import day_window
@@ -238,9 +241,7 @@ def budget(
     project: Annotated[
         str | None, typer.Option(help="Also show this project's own window, if it has one.")
     ] = None,
-    repo: Annotated[
-        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
-    ] = None,
+    repo: ConfigRepo = None,
 ) -> None:
     """Show spend, reservations and what is left in each budget window, and waiting requests."""
     from frugalflow.budget import BudgetManager
@@ -294,9 +295,7 @@ def estimate(
         list[str] | None,
         typer.Option("--model", "-m", help="Also price this provider:model (repeatable)."),
     ] = None,
-    repo: Annotated[
-        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
-    ] = None,
+    repo: ConfigRepo = None,
     example: Annotated[
         list[str] | None, typer.Option("--example", "-e", help="An assert the code must pass.")
     ] = None,
@@ -342,9 +341,7 @@ def estimate(
 
 @app.command()
 def providers(
-    repo: Annotated[
-        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
-    ] = None,
+    repo: ConfigRepo = None,
 ) -> None:
     """List every provider, whether it is usable now, and why not."""
     from frugalflow.pricing import PROVIDER_TIERS
@@ -377,9 +374,7 @@ app.add_typer(models_app, name="models")
 
 @models_app.command("pull")
 def models_pull(
-    repo: Annotated[
-        Path | None, typer.Option(help="Read this repository's frugalflow.toml too.")
-    ] = None,
+    repo: ConfigRepo = None,
 ) -> None:
     """Pull the Ollama models named in the 'models' setting onto the Ollama server."""
     from rich.progress import DownloadColumn, Progress, TaskID
