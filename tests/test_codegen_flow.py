@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,9 @@ def test_request_is_committed_on_a_work_branch_and_the_users_work_is_untouched(
     assert result.cost_usd == 0
     assert [step.step for step in result.steps][:3] == ["estimate", "budget gate", "context fetch"]
     assert result.steps[-1].step == "cleanup"
+    # The run's temp storage is gone, and so is the worktree it committed from.
+    assert list(Path(tempfile.gettempdir()).glob(f"frugalflow-{result.request_id}-*")) == []
+    assert git(repo, "worktree", "list").count("\n") == 0
 
 
 @pytest.mark.model
@@ -109,6 +113,7 @@ def test_code_that_fails_validation_is_not_committed_and_the_result_says_why(
     assert "no slug looks like this" in result.reason  # the failing example is named
     assert result.validation is not None and not result.validation.passed
     assert git(repo, "branch", "--list") == branches_before
+    assert list(Path(tempfile.gettempdir()).glob(f"frugalflow-{result.request_id}-*")) == []
     assert result.attempts == 2  # the default cascade: first try, then a repair attempt
     assert "validation feedback" in result.routing[1].reason
     assert len(CostLedger(ledger_path).calls_for_request(result.request_id)) == 2

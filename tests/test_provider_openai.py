@@ -579,3 +579,42 @@ def test_importing_the_adapters_does_not_import_the_sdks() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_key_from_a_prefect_secret_block_is_used_and_never_shown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from prefect.blocks.system import Secret
+
+    from frugalflow.providers.keys import key_availability
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    secret = "sk-from-the-secret-block-0123456789abcdef"
+    Secret(value=secret).save("frugalflow-test-openai-key", overwrite=True)
+    settings = {"api_key_blocks": {"openai": "frugalflow-test-openai-key"}}
+    fake = FakeOpenAI(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
+
+    with caplog.at_level(logging.DEBUG):
+        completion = call(api(fake, **settings))
+
+    assert completion.text
+    assert fake.requests[0].headers["authorization"] == f"Bearer {secret}"
+    availability = key_availability("openai", Settings(**settings))
+    assert availability.usable and "frugalflow-test-openai-key" in availability.reason
+    assert secret not in caplog.text and secret not in availability.reason
+    assert secret not in repr(Settings(**settings))
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_missing_secret_block_says_how_to_create_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from frugalflow.providers.keys import key_availability
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    availability = key_availability(
+        "openai", Settings(api_key_blocks={"openai": "no-such-block-here"})
+    )
+    assert not availability.usable
+    assert "no-such-block-here" in availability.reason and "Secret(value=" in availability.reason
