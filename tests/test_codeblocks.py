@@ -272,3 +272,20 @@ def test_path_like_chatter_is_not_a_file_name() -> None:
 def test_reply_with_only_other_languages_gives_no_python() -> None:
     reply = "Install it first:\n```bash\npip install thing\n```\nThen run `thing`.\n"
     assert extract_code(reply) == "\n"
+
+
+def test_forgotten_imports_are_added_only_when_their_origin_is_certain() -> None:
+    from frugalflow.codeblocks import add_missing_imports
+
+    code = (
+        "def slug(text):\n"
+        "    words = normalize_whitespace(text).split()\n"
+        "    return re.sub('-+', '-', '-'.join(words)) + unknown_helper()\n"
+    )
+    fixed = add_missing_imports(code, {"normalize_whitespace": "textkit.strings"})
+
+    assert fixed.startswith("from textkit.strings import normalize_whitespace\nimport re\n")
+    assert "unknown_helper" not in fixed.split("def slug")[0]  # no guess for unknown names
+    assert add_missing_imports(fixed, {"normalize_whitespace": "textkit.strings"}) == fixed
+    bound = "import re\n\n\ndef f(text):\n    re = 1\n    return re\n"
+    assert add_missing_imports(bound, {}) == bound

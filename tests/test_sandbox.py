@@ -6,7 +6,7 @@ import json
 import resource
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -140,3 +140,29 @@ def test_stderr_tail_and_exit_status_are_kept(tmp_path: Path) -> None:
     assert done.returncode == 4
     assert done.stderr == "boom"
     assert not done.timed_out
+
+
+def test_examples_can_import_the_projects_own_modules_from_a_copy(
+    make_git_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    from frugalflow.schemas import CodeRequest
+    from frugalflow.settings import Settings
+    from frugalflow.tasks.validate import validate_code
+
+    repo = make_git_repo(
+        {
+            "src/textkit/__init__.py": "",
+            "src/textkit/strings.py": "def shout(text):\n    return text.upper()\n",
+        }
+    )
+    code = "from textkit.strings import shout\n\n\ndef greet(name):\n    return shout(name)\n"
+    request = CodeRequest(
+        description="Add greet", repo=repo, examples=('assert greet("a") == "A"',)
+    )
+    settings = Settings(home=tmp_path / "home")
+
+    with_copy = validate_code(code, request, settings, tmp_path / "with", repo=repo)
+    without = validate_code(code, request, settings, tmp_path / "without")
+
+    assert with_copy.passed, with_copy.feedback()
+    assert not without.passed and "No module named 'textkit'" in without.feedback()

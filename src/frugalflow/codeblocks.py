@@ -19,8 +19,11 @@ name its file, and :func:`extract_files` then returns one entry per file:
 from __future__ import annotations
 
 import ast
+import builtins
 import keyword
 import re
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -322,3 +325,53 @@ def keep_python_definitions(code: str) -> str:
             out.append("\n" if is_import and previous_import else "\n\n\n")
         out.append(text)
     return "".join(out) + "\n" if out else ""
+
+
+def add_missing_imports(code: str, available: Mapping[str, str]) -> str:
+    """Import the names a small model used but forgot to import.
+
+    A name that the code reads but never binds is imported when its origin is certain: a name
+    that ``available`` maps to a module (the related module the model was shown, whose helpers
+    it tends to call as if they were local), or a standard-library module (``re``, ``math``).
+    Anything else is left for validation to report.
+
+    Example:
+        >>> print(add_missing_imports("def f(s):\\n    return re.sub('a', 'b', s)\\n", {}))
+        import re
+        <BLANKLINE>
+        <BLANKLINE>
+        def f(s):
+            return re.sub('a', 'b', s)
+        <BLANKLINE>
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    bound = set(dir(builtins))
+    used: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                used.append(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    imports: list[str] = []
+    for name in dict.fromkeys(used):
+        if name in bound:
+            continue
+        if name in available:
+            imports.append(f"from {available[name]} import {name}")
+        elif name in sys.stdlib_module_names and not name.startswith("_"):
+            imports.append(f"import {name}")
+    if not imports:
+        return code
+    return "\n".join(sorted(imports)) + "\n\n\n" + code.lstrip("\n")

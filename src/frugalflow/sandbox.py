@@ -138,6 +138,7 @@ def run_python(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     for name, text in {**files, "_sandbox_main.py": script}.items():
+        (workdir / name).parent.mkdir(parents=True, exist_ok=True)
         (workdir / name).write_text(text)
     prefix = isolation_command()
     limits = (memory_mb << 20, int(timeout_seconds) + 1, FILE_SIZE_LIMIT_BYTES)

@@ -12,13 +12,14 @@ import json
 import math
 import time
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from prefect.context import TaskRunContext
 
 from frugalflow.budget import BudgetManager
-from frugalflow.codeblocks import extract_code
+from frugalflow.codeblocks import add_missing_imports, extract_code
+from frugalflow.codemerge import top_level_names
 from frugalflow.errors import FrugalflowError, ProviderError
 from frugalflow.estimation import count_message_tokens, learned_estimate
 from frugalflow.ledger import CostLedger, ModelCall
@@ -35,7 +36,7 @@ from frugalflow.schemas import (
 from frugalflow.settings import Settings
 from frugalflow.tasks import retry_only_transient, step
 
-CACHE_VERSION = "generate-v1"
+CACHE_VERSION = "generate-v2"
 _FENCE_TAG = {"python": "python", "javascript": "javascript", "typescript": "typescript"}
 
 
@@ -84,6 +85,34 @@ def build_messages(
             ),
         ]
     return messages
+
+
+def python_module_name(path: str) -> str | None:
+    """The dotted name a Python file is imported by (``src/textkit/strings.py`` ->
+    ``textkit.strings``), or None for a file that is not a ``.py`` module."""
+    pure = PurePosixPath(path)
+    if pure.suffix != ".py":
+        return None
+    parts = list(pure.with_suffix("").parts)
+    if len(parts) > 1 and parts[0] == "src":
+        parts = parts[1:]  # the src layout: src/ itself is not a package
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) or None
+
+
+def importable_names(context: GenerationContext) -> dict[str, str]:
+    """Public top-level names of the related module the model was shown -> its module."""
+    if not context.related_path or not context.related_source:
+        return {}
+    module = python_module_name(context.related_path)
+    if module is None:
+        return {}
+    try:
+        names = top_level_names(context.related_source)
+    except (SyntaxError, ValueError):
+        return {}
+    return {name: module for name in names if not name.startswith("_")}
 
 
 def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -222,6 +251,8 @@ def generate_candidate(
         ),
     )
     code = extract_code(completion.text, request.language)
+    if request.language == "python":
+        code = add_missing_imports(code, importable_names(context))
     path = workdir / f"attempt-{decision.attempt}" / "candidate.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(code)

@@ -55,6 +55,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -62,6 +63,9 @@ from typing import Any
 from ruff.__main__ import find_ruff_bin
 
 from frugalflow import safety, sandbox
+from frugalflow.context.analysis import is_test_path, list_repository_files
+from frugalflow.context.conventions import is_vendored_path
+from frugalflow.errors import FrugalflowError
 from frugalflow.schemas import CodeRequest, ValidationIssue, ValidationReport
 from frugalflow.settings import Settings
 from frugalflow.tasks import step
@@ -74,9 +78,21 @@ TOOL_TIMEOUT_SECONDS = 120
 MAX_ISSUES_PER_CHECK = 20
 MAX_MESSAGE_CHARS = 600
 _MAX_CONFIG_BYTES = 1 << 20
+MAX_PROJECT_FILES = 2_000  # a bigger project is not copied into the sandbox
 _IGNORED_MYPY_CODES = frozenset({"import-not-found", "import-untyped", "import"})
 
-_EXAMPLE_RUNNER = """
+# A read-only copy of the project's Python files sits in project/ so that generated code can
+# import the project's own modules; the user's repository itself is never reachable.
+_PROJECT_PATHS = """
+import os, sys
+for _path in ("project", "project/src"):
+    if os.path.isdir(_path):
+        sys.path.insert(0, os.path.abspath(_path))
+"""
+
+_EXAMPLE_RUNNER = (
+    _PROJECT_PATHS
+    + """
 import ast, json
 
 def run(example, namespace):
@@ -112,8 +128,11 @@ else:
             results.append({"example": example, "error": error})
 json.dump(results, open("results.json", "w"))
 """
+)
 
-_DOCTEST_RUNNER = """
+_DOCTEST_RUNNER = (
+    _PROJECT_PATHS
+    + """
 import doctest, importlib.util, json, sys, traceback
 
 results = []
@@ -147,6 +166,7 @@ else:
         runner.run(test, out=lambda text: None)
 json.dump(results, open("results.json", "w"))
 """
+)
 
 _STRIP_TYPES = """
 const fs = require("node:fs");
@@ -466,8 +486,31 @@ def _sandbox_issues(
     return issues
 
 
+def project_copy(repo: Path | None) -> dict[str, str]:
+    """The project's own Python files (not tests, not vendored), as sandbox files under
+    ``project/``; empty without a repository or for one that is too big to copy."""
+    if repo is None:
+        return {}
+    try:
+        files = [
+            path
+            for path in list_repository_files(repo)
+            if path.endswith(".py") and not is_test_path(path) and not is_vendored_path(path)
+        ]
+    except FrugalflowError:
+        return {}
+    if len(files) > MAX_PROJECT_FILES:
+        return {}
+    return {f"project/{path}": (repo / path).read_text(errors="replace") for path in files}
+
+
 def run_examples(
-    code: str, examples: tuple[str, ...], scratch: Path, settings: Settings
+    code: str,
+    examples: tuple[str, ...],
+    scratch: Path,
+    settings: Settings,
+    *,
+    project: Mapping[str, str] | None = None,
 ) -> tuple[list[ValidationIssue], str]:
     """Run the request's examples against the code in the sandbox.
 
@@ -479,7 +522,11 @@ def run_examples(
     run = sandbox.run_python(
         _EXAMPLE_RUNNER,
         scratch,
-        files={"candidate.py": code, "examples.json": json.dumps(list(examples))},
+        files={
+            **(project or {}),
+            "candidate.py": code,
+            "examples.json": json.dumps(list(examples)),
+        },
         timeout_seconds=settings.sandbox_timeout_seconds,
         memory_mb=settings.sandbox_memory_mb,
     )
@@ -501,7 +548,9 @@ def has_doctests(code: str) -> bool:
     return False
 
 
-def run_doctests(code: str, scratch: Path, settings: Settings) -> tuple[list[ValidationIssue], str]:
+def run_doctests(
+    code: str, scratch: Path, settings: Settings, *, project: Mapping[str, str] | None = None
+) -> tuple[list[ValidationIssue], str]:
     """Run the doctests of the code (as ``doctest.testmod`` would) in the sandbox.
 
     Returns:
@@ -511,7 +560,7 @@ def run_doctests(code: str, scratch: Path, settings: Settings) -> tuple[list[Val
     run = sandbox.run_python(
         _DOCTEST_RUNNER,
         scratch,
-        files={"candidate.py": code},
+        files={**(project or {}), "candidate.py": code},
         timeout_seconds=settings.sandbox_timeout_seconds,
         memory_mb=settings.sandbox_memory_mb,
     )
@@ -673,11 +722,15 @@ def validate_code(
             issues += found
         blocking = [i for i in issues if i.check != "safety" or not request.allow_dangerous]
         if not blocking and request.examples:
-            found, isolation = run_examples(code, request.examples, scratch / "examples", settings)
+            found, isolation = run_examples(
+                code, request.examples, scratch / "examples", settings, project=project_copy(repo)
+            )
             checks.append(f"examples({isolation})")
             issues += found
         if not blocking and has_doctests(code):
-            found, isolation = run_doctests(code, scratch / "doctests", settings)
+            found, isolation = run_doctests(
+                code, scratch / "doctests", settings, project=project_copy(repo)
+            )
             checks.append(f"doctests({isolation})")
             issues += found
     passed = not [i for i in issues if i.check != "safety" or not request.allow_dangerous]
