@@ -331,3 +331,15 @@ def test_invalid_timezone_in_settings_is_a_configuration_error(tmp_path: Path) -
     settings = settings_for(tmp_path, timezone="Europe/Atlantis")
     with pytest.raises(ConfigurationError, match="Europe/Atlantis"):
         check_budget(request(tmp_path), estimate_of(local="0"), settings, now=NOW)
+
+
+def test_economy_quality_allows_only_free_models_whatever_the_budget(tmp_path: Path) -> None:
+    from frugalflow.schemas import QualityMode
+
+    settings = settings_for(tmp_path)
+    economy = request(tmp_path).model_copy(update={"quality": QualityMode.ECONOMY})
+    decision = check_budget(economy, estimate_of(local="0", mini="0.01"), settings, now=NOW)
+    assert decision.allowed_models == (LOCAL,)
+    assert "economy" in decision.reason
+    paid_only = check_budget(economy, estimate_of(mini="0.01"), settings, now=NOW)
+    assert not paid_only.admitted and "economy" in paid_only.reason

@@ -112,6 +112,9 @@ def test_default_model_system_prompt_and_flattened_conversation(
 
     assert "--model" not in given["options"]
     assert given["options"]["--append-system-prompt"] == "You write Python.\n\nBe brief."
+    # It may only answer: no editing of the user's files, no commands.
+    denied = set(given["options"]["--disallowedTools"].split(","))
+    assert {"Bash", "Edit", "Write"} <= denied
     prompt = given["prompt"]
     assert prompt.index("first question") < prompt.index("first answer")
     assert prompt.index("first answer") < prompt.index("second question")

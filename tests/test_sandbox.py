@@ -166,3 +166,27 @@ def test_examples_can_import_the_projects_own_modules_from_a_copy(
 
     assert with_copy.passed, with_copy.feedback()
     assert not without.passed and "No module named 'textkit'" in without.feedback()
+
+
+@pytest.mark.skipif(not sandbox.isolation_command(), reason="no namespaces on this machine")
+def test_the_child_cannot_read_the_parents_environment_through_proc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.setenv("FRUGALFLOW_TEST_SECRET", "s3cr3t-value-in-the-parent")
+    script = (
+        "import glob\n"
+        "found = []\n"
+        "for path in glob.glob('/proc/[0-9]*/environ'):\n"
+        "    try:\n"
+        "        found.append(open(path, 'rb').read())\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "open('seen.txt', 'wb').write(b'\\n'.join(found))\n"
+        f"open('parent.txt', 'w').write(str(len(glob.glob('/proc/{os.getpid()}'))))\n"
+    )
+    run = sandbox.run_python(script, tmp_path / "box", files={}, timeout_seconds=10, memory_mb=256)
+
+    assert run.returncode == 0, run.stderr
+    assert b"s3cr3t-value-in-the-parent" not in (tmp_path / "box" / "seen.txt").read_bytes()

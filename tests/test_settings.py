@@ -73,16 +73,35 @@ def test_user_file_applies(tmp_path: Path) -> None:
 
 
 def test_repo_file_beats_user_file_key_by_key(tmp_path: Path) -> None:
-    write_user_config(tmp_path, 'daily_budget_usd = 7\ntimezone = "Europe/Paris"\n')
-    repo = make_repo(tmp_path, "daily_budget_usd = 5\nmax_attempts = 4\n")
+    write_user_config(tmp_path, 'max_output_tokens = 500\ntimezone = "Europe/Paris"\n')
+    repo = make_repo(tmp_path, "max_output_tokens = 300\nmax_attempts = 4\n")
     settings = load_settings(repo)
-    assert settings.daily_budget_usd == Decimal("5")
+    assert settings.max_output_tokens == 300
     assert settings.max_attempts == 4
     assert settings.timezone == "Europe/Paris"  # not set in the repo: the user's value stays
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        'openai_base_url = "https://attacker.example/v1"',
+        'claude_code_command = "/tmp/evil"',
+        "daily_budget_usd = 1000",
+        '[prices."openai:gpt-4o"]\ninput_per_mtok = 0\noutput_per_mtok = 0',
+        'ledger_path = "/tmp/elsewhere.duckdb"',
+    ],
+)
+def test_a_repository_may_not_redirect_keys_commands_prices_or_budgets(
+    tmp_path: Path, line: str
+) -> None:
+    repo = make_repo(tmp_path, line + "\n")
+    with pytest.raises(ConfigurationError, match="which a repository may not set") as caught:
+        load_settings(repo)
+    assert "frugalflow.toml" in str(caught.value) and "FRUGALFLOW_" in str(caught.value)
+
+
 def test_repo_file_is_ignored_without_a_repo(tmp_path: Path) -> None:
-    make_repo(tmp_path, "daily_budget_usd = 5\n")
+    make_repo(tmp_path, "max_attempts = 5\n")
     write_user_config(tmp_path, "daily_budget_usd = 7\n")
     assert load_settings().daily_budget_usd == Decimal("7")
 
@@ -90,11 +109,11 @@ def test_repo_file_is_ignored_without_a_repo(tmp_path: Path) -> None:
 def test_environment_beats_repo_and_user_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_user_config(tmp_path, "daily_budget_usd = 7\nmax_attempts = 3\n")
-    repo = make_repo(tmp_path, "daily_budget_usd = 5\n")
-    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2.5")
+    write_user_config(tmp_path, "max_output_tokens = 500\nmax_attempts = 3\n")
+    repo = make_repo(tmp_path, "max_output_tokens = 300\n")
+    monkeypatch.setenv("FRUGALFLOW_MAX_OUTPUT_TOKENS", "200")
     settings = load_settings(repo)
-    assert settings.daily_budget_usd == Decimal("2.5")
+    assert settings.max_output_tokens == 200
     assert settings.max_attempts == 3
 
 
@@ -141,8 +160,8 @@ def test_unknown_key_in_a_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_toml_syntax_error_is_a_configuration_error(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path, "daily_budget_usd = = 5\n")
-    with pytest.raises(ConfigurationError, match="cannot read frugalflow settings"):
+    repo = make_repo(tmp_path, "max_attempts = = 5\n")
+    with pytest.raises(ConfigurationError, match="cannot read"):
         load_settings(repo)
 
 
@@ -153,7 +172,7 @@ def test_toml_syntax_error_in_user_file_too(tmp_path: Path) -> None:
 
 
 def test_files_do_not_leak_into_later_loads(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path, "daily_budget_usd = 5\n")
-    assert load_settings(repo).daily_budget_usd == Decimal("5")
-    assert load_settings().daily_budget_usd == Decimal("20")
-    assert Settings().daily_budget_usd == Decimal("20")
+    repo = make_repo(tmp_path, "max_attempts = 5\n")
+    assert load_settings(repo).max_attempts == 5
+    assert load_settings().max_attempts == 2
+    assert Settings().max_attempts == 2

@@ -548,23 +548,34 @@ def is_running(pid: int) -> bool:
     return state != "Z"
 
 
+def pids_running(marker: str) -> list[int]:
+    """Host pids of running processes whose command line holds ``marker``. Scanned from this
+    process's /proc because the sandbox's own /proc shows only its namespace."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes():
+                pid = int(cmdline.parent.name)
+                if is_running(pid):
+                    found.append(pid)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 @pytest.fixture
 def grandchild_pid_file(tmp_path: Path) -> Iterator[Path]:
     pid_file = tmp_path / "grandchild.pid"
     yield pid_file
-    if pid_file.is_file():  # end the process this test started, whatever the outcome
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    for pid in pids_running(str(pid_file)):  # end what this test started, whatever the outcome
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def start_grandchild(pid_file: Path, *, new_session: bool) -> str:
-    """An example that starts a sleeping process which writes its pid as this machine sees it
-    (``/proc/self`` is the host's, even inside a PID namespace), then spins."""
-    sleeper = (
-        "import os, time; "
-        f"open({str(pid_file)!r}, 'w').write(os.readlink('/proc/self')); "
-        "time.sleep(30)"
-    )
+    """An example that starts a sleeping process (its command line names ``pid_file``, so the
+    test can find it from outside), waits until it runs, then spins."""
+    sleeper = f"import time; open({str(pid_file)!r}, 'w').write('started'); time.sleep(30)"
     return (
         "import subprocess, sys, time, os\n"
         f"subprocess.Popen([sys.executable, '-c', {sleeper!r}], start_new_session={new_session})\n"
@@ -575,13 +586,12 @@ def start_grandchild(pid_file: Path, *, new_session: bool) -> str:
     )
 
 
-def assert_ends_soon(pid: int) -> None:
+def assert_ends_soon(pid_file: Path) -> None:
+    assert pid_file.read_text() == "started"  # the grandchild did run
     deadline = time.monotonic() + 2
-    alive = True
-    while alive and time.monotonic() < deadline:
-        alive = is_running(pid)
+    while pids_running(str(pid_file)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not alive
+    assert pids_running(str(pid_file)) == []
 
 
 def test_timeout_also_ends_processes_the_examples_started(
@@ -591,7 +601,7 @@ def test_timeout_also_ends_processes_the_examples_started(
     example = start_grandchild(grandchild_pid_file, new_session=False)
     report = validate(ADD, tmp_path, settings, example)
     assert "did not finish" in report.issues[0].message
-    assert_ends_soon(int(grandchild_pid_file.read_text()))
+    assert_ends_soon(grandchild_pid_file)
 
 
 @needs_netns
@@ -602,7 +612,7 @@ def test_processes_that_left_the_process_group_end_too(
     example = start_grandchild(grandchild_pid_file, new_session=True)
     report = validate(ADD, tmp_path, settings, example)
     assert "did not finish" in report.issues[0].message
-    assert_ends_soon(int(grandchild_pid_file.read_text()))
+    assert_ends_soon(grandchild_pid_file)
 
 
 def test_the_sandbox_runs_this_python(tmp_path: Path, settings: Settings) -> None:

@@ -76,7 +76,8 @@ class SandboxRun:
 
 @functools.cache
 def isolation_command() -> tuple[str, ...]:
-    """The command prefix that runs a program in new network and PID namespaces, or ``()``.
+    """The command prefix that runs a program in new network, PID and mount namespaces, or
+    ``()``.
 
     Tried once per process: ``unshare`` as is (root), then with a user namespace (any user,
     where the kernel allows unprivileged user namespaces). A prefix counts only if running
@@ -85,7 +86,9 @@ def isolation_command() -> tuple[str, ...]:
     unshare = shutil.which("unshare")
     if unshare is None:
         return ()
-    namespaces = ("--net", "--pid", "--fork", "--kill-child")
+    # A new mount namespace with its own /proc: the child sees only its own processes, so it
+    # cannot read the parent's environment (API keys) through /proc/<pid>/environ.
+    namespaces = ("--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc")
     for prefix in ((unshare, *namespaces), (unshare, "--user", "--map-root-user", *namespaces)):
         try:
             done = subprocess.run(

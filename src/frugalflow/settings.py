@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,39 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, *files)
 
 
+# What a repository's own frugalflow.toml may set. A repository is often someone else's code
+# (a clone, a pull request), so it may shape how code is written for it, but not where keys
+# are sent, which commands run, what things cost, where the ledger is or how much may be spent.
+REPOSITORY_SETTINGS = frozenset(
+    {
+        "models",
+        "max_attempts",
+        "local_context_tokens",
+        "max_output_tokens",
+        "temperature",
+        "provider_retries",
+        "work_branch_prefix",
+        "sandbox_timeout_seconds",
+        "sandbox_memory_mb",
+    }
+)
+
+
+def _check_repository_file(path: Path) -> None:
+    try:
+        keys = set(tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+    refused = sorted(keys - REPOSITORY_SETTINGS)
+    if refused:
+        raise ConfigurationError(
+            f"{path} sets {', '.join(refused)}, which a repository may not set (it could "
+            "redirect your API keys, run commands, change prices or budgets); set them in "
+            f"{user_config_file()} or as FRUGALFLOW_* variables. A repository may set: "
+            f"{', '.join(sorted(REPOSITORY_SETTINGS))}"
+        )
+
+
 def load_settings(repo: Path | str | None = None, **overrides: Any) -> Settings:
     """Load settings for work on one repository.
 
@@ -172,6 +206,8 @@ def load_settings(repo: Path | str | None = None, **overrides: Any) -> Settings:
     files = []
     if repo is not None:
         files.append(Path(repo) / CONFIG_FILE_NAME)
+        if files[0].is_file():
+            _check_repository_file(files[0])
     files.append(user_config_file())
     token = _toml_files.set(tuple(path for path in files if path.is_file()))
     try:

@@ -44,6 +44,7 @@ from frugalflow.schemas import (
     DocumentationReport,
     GenerationContext,
     NamingReport,
+    QualityMode,
     RoutingDecision,
     RunStatus,
     StepTiming,
@@ -240,8 +241,10 @@ def _protected_names(request: CodeRequest) -> set[str]:
     """Names renaming must keep: those the examples use, and those the target already has."""
     protected = {name for example in request.examples for name in requested_names(example)}
     if request.target:
-        target = Path(request.repo) / request.target
-        if target.is_file() and target.suffix == ".py":
+        repo = Path(request.repo).resolve()
+        target = (repo / request.target).resolve()
+        # Only a file inside the repository; placement refuses the others with a message.
+        if target.is_relative_to(repo) and target.is_file() and target.suffix == ".py":
             with contextlib.suppress(SyntaxError, UnicodeDecodeError):
                 protected |= top_level_names(target.read_text())
     return protected
@@ -303,6 +306,8 @@ async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Ou
         context = await run.step(fetch_context_task, request)
         availability = model_availability(decision.allowed_models, settings)
         allowed = tuple(model for model, state in availability.items() if state.usable)
+        if request.quality is QualityMode.MAX:
+            allowed = allowed[-1:]  # the strongest model the budget allows, for every attempt
         if not allowed:
             reasons = "; ".join(f"{model}: {state.reason}" for model, state in availability.items())
             raise RequestError(f"no allowed model can be used now: {reasons}")
@@ -373,12 +378,21 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
         A Completed state (named "Deferred" when the budget cannot pay now) or a Failed one;
         either way its result is the CodeResult.
     """
-    settings = load_settings(request.repo)
+    try:
+        settings = load_settings(request.repo)
+    except FrugalflowError as exc:  # nothing ran and nothing was spent; say what to fix
+        refused = CodeResult(
+            request_id=request.request_id, status=RunStatus.FAILED, reason=str(exc)
+        )
+        return Failed(message=refused.reason[:500], data=refused)
     run = _Run(request, settings, str(flow_run.id) if flow_run.id else None)
     try:
         status, reason, fields = await run_request(request, settings, run)
     except FrugalflowError as exc:
         status, reason, fields = RunStatus.FAILED, str(exc), {}
+    except Exception as exc:  # a bug, or an SDK error no adapter translated: still a result
+        logger.exception("request %s failed unexpectedly", request.request_id)
+        status, reason, fields = RunStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}", {}
     result = run.result(status, reason, **fields)
     _raise_alerts(settings, request.project_name)
     await acreate_markdown_artifact(

@@ -61,6 +61,8 @@ LOGIN_HINT = (
 )
 # One argv string may be at most 128 KiB on Linux (MAX_ARG_STRLEN); stay well below it.
 MAX_ARGUMENT_BYTES = 100_000
+# The tools that change files or run commands (documented form: one comma-separated value).
+DISALLOWED_TOOLS = "Bash,Edit,MultiEdit,Write,NotebookEdit"
 VERSION_TIMEOUT_SECONDS = 15.0
 # After the result has been read, how long the CLI may take to exit before its group is killed.
 EXIT_GRACE_SECONDS = 5.0
@@ -410,6 +412,10 @@ class ClaudeCodeProvider:
             args += ["--model", model]
         if system:
             args += ["--append-system-prompt", system]
+        # frugalflow places code itself, through a separate worktree, after validating it; Claude
+        # Code must only answer, never edit the user's files or run commands, whatever the
+        # user's own permission settings allow.
+        args += ["--disallowedTools", DISALLOWED_TOOLS]
 
         started = time.perf_counter()
         with self._workdir() as cwd:

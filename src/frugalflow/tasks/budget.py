@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from frugalflow.budget import BudgetManager
 from frugalflow.ledger import CostLedger
-from frugalflow.schemas import BudgetDecision, CodeRequest, TaskEstimate
+from frugalflow.schemas import BudgetDecision, CodeRequest, QualityMode, TaskEstimate
 from frugalflow.settings import Settings
 from frugalflow.tasks import step
 
@@ -46,13 +46,15 @@ def check_budget(
     tightest = min(windows, key=lambda window: window.remaining_usd)
     remaining = tightest.remaining_usd
     emergency = remaining < settings.emergency_threshold_usd
+    # economy: the user asked never to pay for this request.
+    free_only = emergency or request.quality is QualityMode.ECONOMY
     cap = request.budget_cap_usd
     allowed = tuple(
         candidate.model
         for candidate in estimate.candidates
         if candidate.worst_case_cost_usd == 0
         or (
-            not emergency
+            not free_only
             and candidate.worst_case_cost_usd <= remaining
             and (cap is None or candidate.worst_case_cost_usd <= cap)
         )
@@ -60,10 +62,13 @@ def check_budget(
     left = f"${remaining:.2f} left in {tightest.key}"
     if allowed:
         reason = left + ("; emergency mode: free tiers only" if emergency else "")
+        if request.quality is QualityMode.ECONOMY:
+            reason += "; economy: free tiers only"
     else:
         reason = (
             f"no candidate model fits: {left}"
             + (" (emergency mode: free tiers only)" if emergency else "")
+            + (" (economy: free tiers only)" if request.quality is QualityMode.ECONOMY else "")
             + f"; deferred until {tightest.end.isoformat()}"
         )
     return BudgetDecision(

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from prefect.context import TaskRunContext
 
-from frugalflow.budget import BudgetManager
+from frugalflow.budget import BudgetManager, Reservation
 from frugalflow.codeblocks import add_missing_imports, extract_code
 from frugalflow.codemerge import top_level_names
-from frugalflow.errors import FrugalflowError, ProviderError
-from frugalflow.estimation import count_message_tokens, learned_estimate
+from frugalflow.errors import BudgetExceededError, LedgerError, ProviderError
+from frugalflow.estimation import count_input_tokens, count_message_tokens, learned_estimate
 from frugalflow.ledger import CostLedger, ModelCall
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import ChatMessage, get_provider
@@ -31,6 +33,7 @@ from frugalflow.schemas import (
     CodeRequest,
     GenerationContext,
     RoutingDecision,
+    Tier,
     ValidationReport,
 )
 from frugalflow.settings import Settings
@@ -139,6 +142,47 @@ def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) ->
 # differently) keeps a margin on top of the learned correction: the reservation must be an
 # upper bound, or concurrent runs could overspend.
 INEXACT_COUNT_MARGIN = 1.2
+SETTLE_ATTEMPTS = 3
+logger = logging.getLogger("frugalflow.generate")
+
+
+def check_request_cap(request: CodeRequest, ledger: CostLedger, worst_case: Decimal) -> None:
+    """Refuse a call that could take the request past its own ``budget_cap_usd``.
+
+    Raises:
+        BudgetExceededError: what the request already spent plus this call's worst case is
+            more than its cap; the request is deferred like any unaffordable one.
+    """
+    if request.budget_cap_usd is None or worst_case == 0:
+        return
+    spent = sum(
+        (call.actual_cost_usd for call in ledger.calls_for_request(request.request_id)),
+        Decimal(0),
+    )
+    if spent + worst_case > request.budget_cap_usd:
+        raise BudgetExceededError(
+            f"this call could cost ${worst_case:.4f} and the request has spent ${spent:.4f} of "
+            f"its ${request.budget_cap_usd:.4f} cap; raise --budget-cap or use a cheaper model",
+            remaining_usd=max(request.budget_cap_usd - spent, Decimal(0)),
+        )
+
+
+def settle_durably(manager: BudgetManager, reservation: Reservation, call: ModelCall) -> None:
+    """Settle a reservation, retrying a busy or failing ledger: a cost must not be lost.
+
+    Raises:
+        LedgerError: the ledger still failed after the retries; the call is logged in full
+            (usage and cost, never the prompt or a key) so that it can be recorded by hand.
+    """
+    for attempt in range(SETTLE_ATTEMPTS):
+        try:
+            manager.settle(reservation, call)
+            return
+        except LedgerError:
+            if attempt == SETTLE_ATTEMPTS - 1:
+                logger.error("could not record this model call: %s", call.model_dump_json())
+                raise
+            time.sleep(2**attempt)
 
 
 def generate_candidate(
@@ -183,15 +227,17 @@ def generate_candidate(
         catalog=catalog,
     )
     margin = 1.0 if counted.exact else max(expected.correction, 1.0) * INEXACT_COUNT_MARGIN
+    worst_case = catalog.price_call(
+        address,
+        input_tokens=math.ceil(counted.tokens * margin),
+        output_tokens=settings.max_output_tokens,
+    )
+    check_request_cap(request, ledger, worst_case)
     reservation = manager.reserve(
         request_id=request.request_id,
         project=request.project_name,
         model=decision.model,
-        amount_usd=catalog.price_call(
-            address,
-            input_tokens=math.ceil(counted.tokens * margin),
-            output_tokens=settings.max_output_tokens,
-        ),
+        amount_usd=worst_case,
     )
     call = {
         "flow_run_id": flow_run_id,
@@ -219,7 +265,7 @@ def generate_candidate(
             temperature=settings.temperature,
             provider=provider,
         )
-    except FrugalflowError as exc:
+    except Exception as exc:  # anything, even an SDK error no adapter translated: book it
         manager.release(reservation)
         ledger.record(
             ModelCall(
@@ -232,19 +278,26 @@ def generate_candidate(
         if isinstance(exc, ProviderError) and not exc.provider:
             exc.provider = decision.model
         raise
+    input_tokens, output_tokens = completion.input_tokens, completion.output_tokens
+    if address.tier is Tier.API and input_tokens == 0 and output_tokens == 0:
+        # A paid call whose response carried no usage (a proxy stripped it): count it rather
+        # than book it as free.
+        input_tokens = counted.tokens
+        output_tokens = count_input_tokens(address, completion.text).tokens
     cost = catalog.price_call(
         address,
-        input_tokens=completion.input_tokens,
-        output_tokens=completion.output_tokens,
-        cached_tokens=completion.cached_tokens,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_tokens=min(completion.cached_tokens, input_tokens),
     )
-    manager.settle(
+    settle_durably(
+        manager,
         reservation,
         ModelCall(
             **call,
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            cached_tokens=completion.cached_tokens,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_tokens=min(completion.cached_tokens, input_tokens),
             actual_cost_usd=cost,
             latency_ms=round(completion.seconds * 1000),
         ),

@@ -210,7 +210,7 @@ def _place(
                 placement = repository.fast_forward(placement)
             except PlacementError as exc:  # the commit stands; only the merge did not happen
                 logger.warning("%s", exc)
-                notes = (*notes, f"not merged: {exc}")
+                notes = (*notes, str(exc))
         return placement.model_copy(update={"notes": tuple(notes)})
     finally:
         repository.close()

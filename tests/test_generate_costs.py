@@ -1,0 +1,94 @@
+"""The generation step never books a paid call as free, and never lets a request pass its cap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from frugalflow.errors import BudgetExceededError
+from frugalflow.ledger import CostLedger
+from frugalflow.providers.base import Availability, ChatMessage, Completion
+from frugalflow.schemas import CodeRequest, GenerationContext, RoutingDecision, Tier
+from frugalflow.settings import Settings
+from frugalflow.tasks import generate as generate_module
+from frugalflow.tasks.generate import generate_candidate
+
+MINI = "openai:gpt-4o-mini"
+REPLY = '```python\ndef add(a, b):\n    """Add."""\n    return a + b\n```'
+
+
+class PaidProvider:
+    name = "openai"
+    tier = Tier.API
+
+    def __init__(self, usage: tuple[int, int]) -> None:
+        self.usage = usage
+        self.calls = 0
+
+    def complete(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        self.calls += 1
+        return Completion(
+            text=REPLY, model=model, input_tokens=self.usage[0], output_tokens=self.usage[1]
+        )
+
+    def availability(self) -> Availability:
+        return Availability(usable=True, reason="test")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home", models=[MINI], max_output_tokens=1000)
+
+
+def generate(
+    tmp_path: Path,
+    settings: Settings,
+    provider: PaidProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    **request: object,
+) -> None:
+    monkeypatch.setattr(generate_module, "get_provider", lambda name, s, **_: provider)
+    generate_candidate(
+        CodeRequest(description="Add a function add(a, b)", repo=tmp_path, **request),  # type: ignore[arg-type]
+        GenerationContext(language="python", file_layout=(), source_dir="."),
+        RoutingDecision(attempt=1, model=MINI, tier=Tier.API, reason="test"),
+        settings,
+        tmp_path / "work",
+    )
+
+
+def test_a_paid_reply_without_usage_is_counted_not_booked_as_free(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generate(tmp_path, settings, PaidProvider(usage=(0, 0)), monkeypatch)
+
+    [call] = CostLedger(settings.ledger_file).recent()
+    assert call.input_tokens > 0 and call.output_tokens > 0
+    assert call.actual_cost_usd > 0
+
+
+def test_a_request_cannot_spend_past_its_own_cap_across_attempts(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = PaidProvider(usage=(200, 900))
+    # Room for one worst case (about $0.0006 at gpt-4o-mini prices), not for two.
+    cap = Decimal("0.001")
+
+    generate(tmp_path, settings, provider, monkeypatch, request_id="capped", budget_cap_usd=cap)
+    with pytest.raises(BudgetExceededError, match="--budget-cap"):
+        generate(tmp_path, settings, provider, monkeypatch, request_id="capped", budget_cap_usd=cap)
+
+    assert provider.calls == 1
+    spent = sum(c.actual_cost_usd for c in CostLedger(settings.ledger_file).recent())
+    assert 0 < spent <= cap
