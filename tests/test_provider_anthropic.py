@@ -11,6 +11,7 @@ bodies shaped like the documented Messages API: the message object, the SSE even
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -360,6 +361,9 @@ def test_a_refused_key_is_an_authentication_error_without_the_key(
     assert KEY not in str(caught.value)
     assert KEY not in repr(caught.value)
     assert "ANTHROPIC_API_KEY" in str(caught.value)
+    # Nothing chained either: a traceback of the SDK's error could carry the echoed key.
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert KEY not in "".join(traceback.format_exception(caught.value))
 
 
 def test_a_prompt_that_is_too_long_is_a_context_error() -> None:

@@ -163,6 +163,9 @@ class AnthropicProvider:
             translated = self._translate(exc, address)
             if translated is None:
                 raise
+            if isinstance(translated, AuthenticationError):
+                # The SDK's own error may echo the key back; it must not reach a traceback.
+                raise translated from None
             raise translated from exc
         return _completion(message, model, time.perf_counter() - started)
 

@@ -161,6 +161,9 @@ class GeminiProvider:
             translated = self._translate(exc, address)
             if translated is None:
                 raise
+            if isinstance(translated, AuthenticationError):
+                # The SDK's own error may echo the key back; it must not reach a traceback.
+                raise translated from None
             raise translated from exc
         input_tokens, output_tokens, cached_tokens = _usage(usage)
         return Completion(

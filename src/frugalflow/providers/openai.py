@@ -402,9 +402,10 @@ class OpenAIProvider:
                 else f"the Secret block in api_key_blocks[{OPENAI_COMPATIBLE!r}]"
             )
             what = "refused the key" if status == 401 else "denied the key access"
+            # from None: the SDK's own error may echo the key back into a traceback.
             raise AuthenticationError(
                 f"{address} {what} ({tag}); check {where}", provider=address
-            ) from exc
+            ) from None
         if status == 429:
             if code == "insufficient_quota":
                 raise AuthenticationError(
