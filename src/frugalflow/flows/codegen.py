@@ -146,7 +146,7 @@ class _Run:
 
 def model_availability(models: tuple[str, ...], settings: Settings) -> dict[str, Availability]:
     """Whether each model's provider can be used now (key, server, CLI, breaker closed)."""
-    pool = get_pool(settings, lambda name, pool_settings: get_provider(name, pool_settings))
+    pool = get_pool(settings, get_provider)
     return {model: pool.usable(parse_address(model).provider) for model in models}
 
 
@@ -323,8 +323,15 @@ async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Ou
             )
             return RunStatus.FAILED, reason, {}
         code, naming, documentation = await _conform(run, context, allowed, workdir)
+        spent = sum(
+            (
+                c.actual_cost_usd
+                for c in CostLedger(settings.ledger_file).calls_for_request(request.request_id)
+            ),
+            Decimal(0),
+        )  # every attempt of this request, for the commit's Frugalflow-Cost trailer
         placement = await run.step(
-            place, request, context, code, candidate.model, candidate.cost_usd, settings, workdir
+            place, request, context, code, candidate.model, spent, settings, workdir
         )
         reason = f"committed {', '.join(placement.files)} on branch {placement.branch}"
         if placement.merged:

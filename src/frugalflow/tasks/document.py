@@ -64,7 +64,7 @@ def booked_completer(
     if address.tier is Tier.API:
         raise ValueError(f"documentation uses free tiers only, not {model}")
     provider = get_provider(address.provider, settings, repo=Path(request.repo))
-    pool = get_pool(settings, lambda name, pool_settings: get_provider(name, pool_settings))
+    pool = get_pool(settings, get_provider)
     ledger = CostLedger(settings.ledger_file)
     booked = {
         "flow_run_id": flow_run_id,

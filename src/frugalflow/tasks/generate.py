@@ -210,7 +210,7 @@ def generate_candidate(
     """
     address = parse_address(decision.model)
     provider = get_provider(address.provider, settings, repo=Path(request.repo))
-    pool = get_pool(settings, lambda name, pool_settings: get_provider(name, pool_settings))
+    pool = get_pool(settings, get_provider)
     messages = build_messages(request, context, previous_code=previous_code, feedback=feedback)
     prompt = [(message.role, message.content) for message in messages]
     catalog = PriceCatalog(settings.prices)

@@ -44,7 +44,6 @@ __all__ = [
     "place",
     "place_code",
     "place_files",
-    "place_files_task",
     "plan_placement",
 ]
 
@@ -260,4 +259,3 @@ def place_files(
 
 
 place = step("place")(place_code)
-place_files_task = step("place")(place_files)
