@@ -23,11 +23,10 @@ from typing import TypeVar
 import libcst as cst
 
 from frugalflow.context.conventions import (
-    MAX_FILES_PARSED,
     _definitions,
     _parse,
     check_documentation,
-    is_vendored_path,
+    python_sources,
 )
 from frugalflow.errors import BudgetExceededError, FrugalflowError
 from frugalflow.providers.base import ChatMessage
@@ -316,12 +315,7 @@ def detect_docstring_style(repo: Path, files: Sequence[str]) -> str:
         repository has no docstring at all.
     """
     votes: Counter[str] = Counter()
-    python_files = [p for p in files if p.endswith(".py") and not is_vendored_path(p)]
-    for path in python_files[:MAX_FILES_PARSED]:
-        try:
-            tree = _parse((Path(repo) / path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            continue
+    for _, tree in python_sources(repo, files):
         if tree is None:
             continue
         for node in ast.walk(tree):

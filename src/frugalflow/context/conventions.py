@@ -200,6 +200,17 @@ def _dominant(votes: Counter[str], default: str) -> str:
     return max(_STYLES, key=lambda style: (votes[style], style == default, -_STYLES.index(style)))
 
 
+def python_sources(repo: Path, files: Sequence[str]) -> Iterator[tuple[str, ast.Module | None]]:
+    """The repository's own Python files (the first 500 outside hidden and vendored
+    directories), each with its syntax tree, or None when it cannot be read or parsed."""
+    python_files = [p for p in files if p.endswith(".py") and not is_vendored_path(p)]
+    for path in python_files[:MAX_FILES_PARSED]:
+        try:
+            yield path, _parse((Path(repo) / path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            yield path, None
+
+
 def detect_naming_conventions(repo: Path, files: Sequence[str]) -> NamingConventions:
     """Find the naming styles a repository's Python code mostly uses.
 
@@ -218,16 +229,11 @@ def detect_naming_conventions(repo: Path, files: Sequence[str]) -> NamingConvent
         kind: Counter() for kind in ("function", "class", "constant", "module")
     }
     samples = 0
-    python_files = [p for p in files if p.endswith(".py") and not is_vendored_path(p)]
-    for path in python_files[:MAX_FILES_PARSED]:
+    for path, tree in python_sources(repo, files):
         stem = PurePosixPath(path).stem
         if not _DUNDER.fullmatch(stem):
             samples += 1
             _vote(votes["module"], stem)
-        try:
-            tree = _parse((Path(repo) / path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            continue
         if tree is None:
             continue
         for definition in _definitions(tree):
