@@ -55,7 +55,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -302,6 +302,23 @@ def candidate_path(request: CodeRequest) -> str:
 # -- Python: syntax, ruff, types -----------------------------------------------------------------
 
 
+def run_tool(args: Sequence[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a checker (ruff, mypy, node) without secrets in its environment, with a time limit.
+
+    Raises:
+        subprocess.TimeoutExpired: it did not finish within ``TOOL_TIMEOUT_SECONDS``.
+    """
+    return subprocess.run(
+        list(args),
+        cwd=cwd,
+        env=sandbox.stripped_environment(),
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
 def check_syntax(code: str) -> list[ValidationIssue]:
     """Python syntax errors, and code that defines nothing at all."""
     try:
@@ -320,7 +337,7 @@ def check_syntax(code: str) -> list[ValidationIssue]:
 
 def _ruff(scratch: Path, relative: str, *, project: bool) -> subprocess.CompletedProcess[str]:
     options = [] if project else ["--isolated", "--select", RUFF_RULES]
-    return subprocess.run(
+    return run_tool(
         [
             find_ruff_bin(),
             "check",
@@ -333,11 +350,6 @@ def _ruff(scratch: Path, relative: str, *, project: bool) -> subprocess.Complete
             relative,
         ],
         cwd=scratch,
-        env=sandbox.stripped_environment(),
-        capture_output=True,
-        text=True,
-        timeout=TOOL_TIMEOUT_SECONDS,
-        check=False,
     )
 
 
@@ -399,7 +411,7 @@ def run_mypy(code: str, scratch: Path, config: Path) -> tuple[list[ValidationIss
     _copy_config((config,), scratch)
     (scratch / "candidate.py").write_text(code)
     try:
-        done = subprocess.run(
+        done = run_tool(
             [
                 sys.executable,
                 "-m",
@@ -414,11 +426,6 @@ def run_mypy(code: str, scratch: Path, config: Path) -> tuple[list[ValidationIss
                 "candidate.py",
             ],
             cwd=scratch,
-            env=sandbox.stripped_environment(),
-            capture_output=True,
-            text=True,
-            timeout=TOOL_TIMEOUT_SECONDS,
-            check=False,
         )
     except subprocess.TimeoutExpired:
         return [], "types(skipped: mypy timed out)"
@@ -586,15 +593,7 @@ def _node_strips_types(node: str) -> bool:
 
 
 def _node_check(node: str, path: Path, shown_as: str) -> list[ValidationIssue]:
-    done = subprocess.run(
-        [node, "--check", path.name],
-        cwd=path.parent,
-        env=sandbox.stripped_environment(),
-        capture_output=True,
-        text=True,
-        timeout=TOOL_TIMEOUT_SECONDS,
-        check=False,
-    )
+    done = run_tool([node, "--check", path.name], cwd=path.parent)
     if done.returncode == 0:
         return []
     output = done.stderr.splitlines()
@@ -633,14 +632,9 @@ def check_javascript(code: str, scratch: Path, language: str) -> tuple[list[Vali
     (scratch / "candidate.ts").write_text(code)
     (scratch / "strip.cjs").write_text(_STRIP_TYPES)
     stripped = scratch / f"candidate.stripped{suffix}"
-    done = subprocess.run(
+    done = run_tool(
         [node, "strip.cjs", "candidate.ts", stripped.name],
         cwd=scratch,
-        env=sandbox.stripped_environment(),
-        capture_output=True,
-        text=True,
-        timeout=TOOL_TIMEOUT_SECONDS,
-        check=False,
     )
     if done.returncode != 0:
         try:
