@@ -314,6 +314,9 @@ async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Ou
         try:
             candidate = await _generate_validated(run, context, estimated, allowed, workdir)
         except BudgetExceededError as exc:
+            if exc.retry_at is None:
+                # Larger than a whole window or the request's own cap: waiting will not help.
+                return RunStatus.FAILED, f"this request cannot be paid for: {exc}", {}
             return _defer(run, f"the budget ran out while this request ran: {exc}", exc.retry_at)
         if candidate is None or run.validation is None:
             feedback = run.validation.feedback() if run.validation else ""
