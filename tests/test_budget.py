@@ -343,3 +343,26 @@ def test_economy_quality_allows_only_free_models_whatever_the_budget(tmp_path: P
     assert "economy" in decision.reason
     paid_only = check_budget(economy, estimate_of(mini="0.01"), settings, now=NOW)
     assert not paid_only.admitted and "economy" in paid_only.reason
+
+
+def test_a_request_that_rules_out_every_paid_model_fails_instead_of_waiting(
+    tmp_path: Path,
+) -> None:
+    from frugalflow.schemas import QualityMode
+
+    settings = settings_for(tmp_path)
+    economy = request(tmp_path).model_copy(update={"quality": QualityMode.ECONOMY})
+    decision = check_budget(economy, estimate_of(mini="0.01"), settings, now=NOW)
+    assert not decision.admitted and decision.retry_at is None
+    assert "--quality balanced" in decision.reason
+
+    capped = check_budget(
+        request(tmp_path, cap="0.001"), estimate_of(mini="0.01"), settings, now=NOW
+    )
+    assert not capped.admitted and capped.retry_at is None
+    assert "raise --budget-cap" in capped.reason
+
+    # Only the budget is short: that is worth waiting for.
+    poor = settings_for(tmp_path, daily_budget_usd=Decimal("0"))
+    waiting = check_budget(request(tmp_path), estimate_of(mini="0.01"), poor, now=NOW)
+    assert not waiting.admitted and waiting.retry_at is not None

@@ -302,6 +302,8 @@ async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Ou
         estimated = await run.step(estimate, request, settings)
         decision = await run.step(budget_gate, request, estimated, settings)
         if not decision.admitted:
+            if decision.retry_at is None:  # waiting will not help: say what to change
+                return RunStatus.FAILED, decision.reason, {}
             return _defer(run, decision.reason, decision.retry_at)
         context = await run.step(fetch_context_task, request)
         availability = model_availability(decision.allowed_models, settings)

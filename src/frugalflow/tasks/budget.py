@@ -60,7 +60,18 @@ def check_budget(
         )
     )
     left = f"${remaining:.2f} left in {tightest.key}"
-    if allowed:
+    paid = [c for c in estimate.candidates if c.worst_case_cost_usd > 0]
+    # Waiting for money cannot help when the request itself rules out every paid model.
+    hopeless = request.quality is QualityMode.ECONOMY or (
+        cap is not None and all(c.worst_case_cost_usd > cap for c in paid)
+    )
+    if not allowed and hopeless:
+        reason = "no model can run this request: no free model is configured and " + (
+            "--quality economy rules out paid ones; use --quality balanced"
+            if request.quality is QualityMode.ECONOMY
+            else f"every paid one could cost more than the ${cap:.4f} cap; raise --budget-cap"
+        )
+    elif allowed:
         reason = left + ("; emergency mode: free tiers only" if emergency else "")
         if request.quality is QualityMode.ECONOMY:
             reason += "; economy: free tiers only"
@@ -79,7 +90,7 @@ def check_budget(
         emergency=emergency,
         allowed_models=allowed,
         reason=reason,
-        retry_at=None if allowed else tightest.end,
+        retry_at=None if allowed or hopeless else tightest.end,
     )
 
 
