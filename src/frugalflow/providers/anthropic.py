@@ -45,7 +45,12 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
-from frugalflow.providers.base import Availability, ChatMessage, Completion
+from frugalflow.providers.base import (
+    Availability,
+    ChatMessage,
+    Completion,
+    transport_failure,
+)
 from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
@@ -260,14 +265,10 @@ def _translate_transport(
     exc: Exception, address: str, clean: Callable[[str], str]
 ) -> ProviderError | None:
     """httpx/httpx2 errors that escape the SDK (for instance while a stream is read)."""
-    names = {
-        cls.__name__
-        for cls in type(exc).__mro__
-        if cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
-    }
-    if "TimeoutException" in names:
+    failure = transport_failure(exc)
+    if failure == "timeout":
         return ProviderTimeoutError(f"Anthropic timed out: {clean(str(exc))}", provider=address)
-    if "TransportError" in names:
+    if failure == "connection":
         return ProviderUnavailableError(
             f"the connection to Anthropic failed: {clean(str(exc))}", provider=address
         )

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 from frugalflow.schemas import Tier
 
+_HTTP_LIBRARIES = ("httpx", "httpx2", "httpcore", "httpcore2")
+
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -82,3 +84,23 @@ class Provider(Protocol):
         """Tell whether the provider is usable now (key present, server answering, CLI
         logged in), cheaply and without spending money."""
         ...
+
+
+def transport_failure(exc: BaseException) -> Literal["timeout", "connection"] | None:
+    """Classify an HTTP-library error that escaped a vendor SDK (for instance mid-stream).
+
+    SDKs sit on ``httpx`` or ``httpx2``; both are recognised by class name so that neither has
+    to be imported.
+
+    Returns:
+        ``"timeout"``, ``"connection"`` (any other transport failure), or None when ``exc`` is
+        not a transport error of those libraries.
+    """
+    names = {
+        cls.__name__ for cls in type(exc).__mro__ if cls.__module__.split(".")[0] in _HTTP_LIBRARIES
+    }
+    if "TimeoutException" in names:
+        return "timeout"
+    if "TransportError" in names:
+        return "connection"
+    return None

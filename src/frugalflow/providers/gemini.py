@@ -39,7 +39,12 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
-from frugalflow.providers.base import Availability, ChatMessage, Completion
+from frugalflow.providers.base import (
+    Availability,
+    ChatMessage,
+    Completion,
+    transport_failure,
+)
 from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
@@ -209,18 +214,14 @@ class GeminiProvider:
 
         if isinstance(exc, errors.APIError):
             return _translate_api_error(exc, address, clean)
-        names = {
-            cls.__name__
-            for cls in type(exc).__mro__
-            if cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
-        }
-        if "TimeoutException" in names:
+        failure = transport_failure(exc)
+        if failure == "timeout":
             return ProviderTimeoutError(
                 f"Gemini did not answer within {self._settings.provider_timeout_seconds:g}s "
                 f"(FRUGALFLOW_PROVIDER_TIMEOUT_SECONDS): {clean(str(exc))}",
                 provider=address,
             )
-        if "TransportError" in names:
+        if failure == "connection":
             return ProviderUnavailableError(
                 f"cannot reach Gemini: {clean(str(exc))}", provider=address
             )
