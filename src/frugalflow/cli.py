@@ -25,6 +25,7 @@ from frugalflow.schemas import CodeRequest, CodeResult, QualityMode, RunStatus
 
 if TYPE_CHECKING:
     from frugalflow.flows.codegen import StepEvent
+    from frugalflow.settings import Settings
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -48,6 +49,16 @@ errors = Console(stderr=True)
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
+
+
+def _settings_or_exit(repo: Path | None) -> Settings:
+    """The settings for ``repo``, or exit 2 with what is wrong in them."""
+    from frugalflow.settings import load_settings
+
+    try:
+        return load_settings(repo)
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _quiet_prefect() -> None:
@@ -165,12 +176,8 @@ def generate(
 
     from frugalflow.flows.codegen import codegen, listen_to_steps
     from frugalflow.ledger import CostLedger
-    from frugalflow.settings import load_settings
 
-    try:
-        settings = load_settings(request.repo)
-    except FrugalflowError as exc:
-        raise _fail(str(exc)) from None
+    settings = _settings_or_exit(request.repo)
     console.print(f"[bold]frugalflow[/] request [cyan]{request.request_id}[/] on {request.repo}")
 
     async def run_flow() -> object:
@@ -346,12 +353,8 @@ def providers(
     """List every provider, whether it is usable now, and why not."""
     from frugalflow.pricing import PROVIDER_TIERS
     from frugalflow.providers import get_provider
-    from frugalflow.settings import load_settings
 
-    try:
-        settings = load_settings(repo)
-    except FrugalflowError as exc:
-        raise _fail(str(exc)) from None
+    settings = _settings_or_exit(repo)
     table = Table(title="providers", title_justify="left")
     for column in ("provider", "tier", "usable", "in cascade", "why"):
         table.add_column(column, overflow="fold")
@@ -380,12 +383,8 @@ def models_pull(
     from rich.progress import DownloadColumn, Progress, TaskID
 
     from frugalflow.providers.ollama import OllamaProvider
-    from frugalflow.settings import load_settings
 
-    try:
-        settings = load_settings(repo)
-    except FrugalflowError as exc:
-        raise _fail(str(exc)) from None
+    settings = _settings_or_exit(repo)
     wanted = [model.split(":", 1)[1] for model in settings.models if model.startswith("ollama:")]
     if not wanted:
         console.print("no ollama models in the 'models' setting; nothing to pull")
