@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -176,3 +177,132 @@ def test_files_do_not_leak_into_later_loads(tmp_path: Path) -> None:
     assert load_settings(repo).max_attempts == 5
     assert load_settings().max_attempts == 2
     assert Settings().max_attempts == 2
+
+
+# -- what a repository may set, and how much --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "limit"),
+    [
+        ("sandbox_timeout_seconds = 1e9", "sandbox_timeout_seconds", "60"),
+        ("sandbox_memory_mb = 100000000", "sandbox_memory_mb", "4096"),
+        ("max_output_tokens = 1000000", "max_output_tokens", "4096"),
+        ("max_attempts = 10", "max_attempts", "5"),
+        ("provider_retries = 10", "provider_retries", "3"),
+        ("local_context_tokens = 1000000", "local_context_tokens", "32768"),
+        (f"models = {[f'ollama:m{i}' for i in range(20)]!r}".replace("'", '"'), "models", "8"),
+    ],
+)
+def test_a_repository_value_above_its_limit_is_refused_with_how_to_raise_it(
+    tmp_path: Path, line: str, key: str, limit: str
+) -> None:
+    repo = make_repo(tmp_path, line + "\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(repo)
+    message = str(caught.value)
+    assert str(repo / "frugalflow.toml") in message
+    assert key in message and f"the {limit} a repository may set" in message
+    assert "repository_limits" in message and "FRUGALFLOW_REPOSITORY_LIMITS" in message
+    assert str(user_config_file()) in message
+
+
+def test_the_refusal_shows_the_value_the_repository_asked_for(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, "sandbox_timeout_seconds = 1e9\n")
+    with pytest.raises(ConfigurationError, match=r"sandbox_timeout_seconds = 1000000000\.0"):
+        load_settings(repo)
+
+
+def test_a_repository_value_within_its_limit_applies(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, "sandbox_timeout_seconds = 60\nmax_attempts = 5\n")
+    settings = load_settings(repo)
+    assert (settings.sandbox_timeout_seconds, settings.max_attempts) == (60, 5)
+
+
+def test_the_user_raises_a_limit_in_their_own_config(tmp_path: Path) -> None:
+    write_user_config(tmp_path, "repository_limits = {sandbox_timeout_seconds = 300}\n")
+    repo = make_repo(tmp_path, "sandbox_timeout_seconds = 300\nmax_output_tokens = 5000\n")
+    with pytest.raises(ConfigurationError, match="max_output_tokens"):  # still the default limit
+        load_settings(repo)
+    (repo / "frugalflow.toml").write_text("sandbox_timeout_seconds = 300\n")
+    assert load_settings(repo).sandbox_timeout_seconds == 300
+
+
+def test_the_user_raises_a_limit_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_REPOSITORY_LIMITS", '{"sandbox_memory_mb": 8192}')
+    repo = make_repo(tmp_path, "sandbox_memory_mb = 8192\n")
+    assert load_settings(repo).sandbox_memory_mb == 8192
+
+
+def test_a_repository_may_not_set_its_own_limits(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path,
+        "sandbox_timeout_seconds = 1e9\n[repository_limits]\nsandbox_timeout_seconds = 1e9\n",
+    )
+    with pytest.raises(ConfigurationError, match="repository_limits, which a repository may not"):
+        load_settings(repo)
+
+
+def test_the_users_own_values_are_not_bounded_by_the_repository_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_user_config(tmp_path, "sandbox_timeout_seconds = 600\nmax_output_tokens = 8000\n")
+    monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "8")
+    settings = load_settings(make_repo(tmp_path, "temperature = 0.2\n"))
+    assert (settings.sandbox_timeout_seconds, settings.max_output_tokens) == (600, 8000)
+    assert settings.max_attempts == 8
+    (repo := tmp_path / "repo").joinpath("frugalflow.toml").write_text("sandbox_memory_mb = 2048\n")
+    assert load_settings(repo, sandbox_memory_mb=16384).sandbox_memory_mb == 16384
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["sandbox_memory_mb = 32", "sandbox_timeout_seconds = inf", "max_retry_after_seconds = nan"],
+)
+def test_absurd_values_are_refused_from_any_source(tmp_path: Path, line: str) -> None:
+    write_user_config(tmp_path, line + "\n")
+    with pytest.raises(ConfigurationError, match=line.split()[0]):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "../escape/",
+        "-x/",
+        "--force",
+        "a..b/",
+        "/abs/",
+        "a//b/",
+        "a b/",
+        "x/.hidden/",
+        "x.lock/y",
+        "~x",
+        "a:b",
+        ".x",
+    ],
+)
+def test_an_unsafe_work_branch_prefix_is_refused(tmp_path: Path, prefix: str) -> None:
+    repo = make_repo(tmp_path, f"work_branch_prefix = {prefix!r}\n".replace("'", '"'))
+    with pytest.raises(ConfigurationError, match="cannot start a git branch name"):
+        load_settings(repo)
+
+
+@pytest.mark.parametrize("prefix", ["frugalflow/", "ai/generated-", "team.x/bot_", ""])
+def test_a_safe_work_branch_prefix_makes_a_valid_branch_name(tmp_path: Path, prefix: str) -> None:
+    repo = make_repo(tmp_path, f'work_branch_prefix = "{prefix}"\n')
+    assert load_settings(repo).work_branch_prefix == prefix
+    done = subprocess.run(
+        ["git", "check-ref-format", "--branch", f"{prefix}c5e217a854df"], capture_output=True
+    )
+    assert done.returncode == 0
+
+
+def test_max_retry_after_seconds_is_user_level_only(tmp_path: Path) -> None:
+    assert load_settings().max_retry_after_seconds == 30
+    write_user_config(tmp_path, "max_retry_after_seconds = 5\n")
+    assert load_settings().max_retry_after_seconds == 5
+    with pytest.raises(ConfigurationError, match="which a repository may not set"):
+        load_settings(make_repo(tmp_path, "max_retry_after_seconds = 3600\n"))

@@ -7,18 +7,30 @@ Precedence, highest first:
 3. ``frugalflow.toml`` in the target repository;
 4. the user's ``$XDG_CONFIG_HOME/frugalflow/frugalflow.toml`` (``~/.config/...``);
 5. the defaults below.
+
+A repository's own ``frugalflow.toml`` is often someone else's code, so it may set only the
+keys in :data:`REPOSITORY_SETTINGS`, each within the user's :class:`RepositoryLimits`.
 """
 
 from __future__ import annotations
 
 import contextvars
 import os
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -57,8 +69,93 @@ class PriceOverride(BaseModel):
     cached_input_per_mtok: Decimal | None = Field(default=None, ge=0)
 
 
+class RepositoryLimits(BaseModel):
+    """The most a repository's own ``frugalflow.toml`` may set each bounded setting to.
+
+    A repository is often someone else's code (a clone, a pull request): left unbounded, its
+    file could make every example run for hours, take the machine's memory, or buy a long
+    reply from a paid model on every attempt. A value above its limit is refused when the
+    settings load, with a message saying how to raise the limit. The limits are the user's:
+    set them in the user's own ``frugalflow.toml`` (``repository_limits =
+    {sandbox_timeout_seconds = 60}``) or ``FRUGALFLOW_REPOSITORY_LIMITS`` (JSON,
+    ``'{"sandbox_timeout_seconds": 60}'``); a repository may never set them. Values from the
+    user's own config, the environment or the command line are not bounded by them.
+
+    Attributes:
+        models: how many models the repository's ``models`` cascade may list.
+        max_attempts: the repository's ``max_attempts``.
+        provider_retries: the repository's ``provider_retries``.
+        max_output_tokens: the repository's ``max_output_tokens``.
+        local_context_tokens: the repository's ``local_context_tokens``.
+        sandbox_timeout_seconds: the repository's ``sandbox_timeout_seconds``.
+        sandbox_memory_mb: the repository's ``sandbox_memory_mb``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: int = Field(default=8, ge=1)
+    max_attempts: int = Field(default=5, ge=1)
+    provider_retries: int = Field(default=3, ge=0)
+    max_output_tokens: int = Field(default=4096, ge=16)
+    local_context_tokens: int = Field(default=32768, ge=512)
+    sandbox_timeout_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    sandbox_memory_mb: int = Field(default=4096, ge=64)
+
+
+# What a repository's own frugalflow.toml may set: the settings RepositoryLimits bounds, plus
+# two bounded by their own validation (temperature by its range, work_branch_prefix by being a
+# safe start of a git branch name). A repository is often someone else's code (a clone, a pull
+# request), so it may shape how code is written for it, but not where keys are sent, which
+# commands run, what things cost, where the ledger is, how much may be spent, or the limits.
+REPOSITORY_SETTINGS = frozenset(
+    {*RepositoryLimits.model_fields, "temperature", "work_branch_prefix"}
+)
+
+_BRANCH_PREFIX_CHARACTERS = re.compile(r"[A-Za-z0-9._/-]*")
+_BRANCH_PREFIX_MAX_LENGTH = 100
+
+
+def branch_prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot start a git branch name ``<prefix><request_id>``, or None.
+
+    Stricter than ``git check-ref-format``: only letters, digits, ``.``, ``_``, ``-`` and
+    ``/``, so that the name is also safe on a command line and in a file system.
+    """
+    if len(prefix) > _BRANCH_PREFIX_MAX_LENGTH:
+        return f"it is longer than {_BRANCH_PREFIX_MAX_LENGTH} characters"
+    if not _BRANCH_PREFIX_CHARACTERS.fullmatch(prefix):
+        return "only letters, digits, '.', '_', '-' and '/' are allowed"
+    if prefix.startswith(("-", "/")):
+        return "it may not start with '-' or '/'"
+    if ".." in prefix or "//" in prefix:
+        return "it may not contain '..' or '//'"
+    *directories, last = prefix.split("/")
+    if any(part.startswith(".") or part.endswith(".lock") for part in directories):
+        return "a part between slashes may not start with '.' or end with '.lock'"
+    if last.startswith("."):
+        return "a part between slashes may not start with '.'"
+    return None
+
+
 class Settings(BaseSettings):
     """frugalflow's configuration.
+
+    A repository's own ``frugalflow.toml`` may set only :data:`REPOSITORY_SETTINGS`, each at
+    most its :class:`RepositoryLimits` value (the user raises one with ``repository_limits``):
+
+    =========================== ====================== ====================================
+    setting                     most a repository sets absolute range (any source)
+    =========================== ====================== ====================================
+    ``models``                  8 entries              at least 1 entry
+    ``max_attempts``            5                      1 to 10
+    ``provider_retries``        3                      0 to 10
+    ``max_output_tokens``       4096                   at least 16
+    ``local_context_tokens``    32768                  at least 512
+    ``sandbox_timeout_seconds`` 60                     more than 0, finite
+    ``sandbox_memory_mb``       4096                   at least 64
+    ``temperature``             2 (its range)          0 to 2
+    ``work_branch_prefix``      a safe git ref start   letters, digits, ``._-/``; no ``..``
+    =========================== ====================== ====================================
 
     Attributes:
         home: where the ledger and other state live.
@@ -75,7 +172,9 @@ class Settings(BaseSettings):
         max_output_tokens: the most tokens one generation may write.
         temperature: sampling temperature; 0 makes the local model repeatable.
         provider_retries: retries of a model call that failed with a transient error.
-        work_branch_prefix: work branches are named ``<prefix><request_id>``.
+        work_branch_prefix: work branches are named ``<prefix><request_id>``; letters,
+            digits, ``.``, ``_``, ``-`` and ``/`` only, no ``..``, no leading ``-`` (see
+            :func:`branch_prefix_problem`).
         sandbox_timeout_seconds: time limit for running a request's examples.
         sandbox_memory_mb: memory limit for running a request's examples.
         monthly_budget_usd: the most all requests may spend per calendar month, if set.
@@ -86,6 +185,12 @@ class Settings(BaseSettings):
         prices: per-model price overrides and private models, ``{"provider:model": {...}}``.
         subscriptions_usd_per_month: monthly fees of subscription tiers, amortised per day in
             reports, ``{"claude-code": 200}``.
+        repository_limits: the most a repository's own ``frugalflow.toml`` may set each
+            bounded setting to (:class:`RepositoryLimits`); user-level only.
+        max_retry_after_seconds: the longest frugalflow waits when a provider asks it to
+            (``Retry-After``, a resting circuit breaker) before calling the same model again;
+            a provider asking for longer is not waited for: the next allowed model takes the
+            call at once. User-level only.
         provider_timeout_seconds: timeout of one model call.
         provider_concurrency: calls a provider may serve at once (a laptop's local model: 1).
         circuit_breaker_failures: consecutive transient failures that rest a provider.
@@ -117,7 +222,7 @@ class Settings(BaseSettings):
     temperature: float = Field(default=0.0, ge=0, le=2)
     provider_retries: int = Field(default=2, ge=0, le=10)
     work_branch_prefix: str = "frugalflow/"
-    sandbox_timeout_seconds: float = Field(default=10.0, gt=0)
+    sandbox_timeout_seconds: float = Field(default=10.0, gt=0, allow_inf_nan=False)
     sandbox_memory_mb: int = Field(default=1024, ge=64)
     monthly_budget_usd: Decimal | None = Field(default=None, ge=0)
     project_budgets_usd: dict[str, Decimal] = Field(default_factory=dict)
@@ -126,17 +231,30 @@ class Settings(BaseSettings):
     alert_webhook_url: SecretStr | None = None
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     subscriptions_usd_per_month: dict[str, Decimal] = Field(default_factory=dict)
-    provider_timeout_seconds: float = Field(default=120.0, gt=0)
+    repository_limits: RepositoryLimits = Field(default_factory=RepositoryLimits)
+    max_retry_after_seconds: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    provider_timeout_seconds: float = Field(default=120.0, gt=0, allow_inf_nan=False)
     provider_concurrency: dict[str, int] = Field(
         default_factory=lambda: {"llamacpp": 1, "ollama": 2, "openai-compatible": 2}
     )
     circuit_breaker_failures: int = Field(default=3, ge=1)
-    circuit_breaker_reset_seconds: float = Field(default=60.0, gt=0)
+    circuit_breaker_reset_seconds: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     api_key_blocks: dict[str, str] = Field(default_factory=dict)
     ollama_host: str = "http://127.0.0.1:11434"
     openai_base_url: str | None = None
     openai_compatible_base_url: str = "http://127.0.0.1:8080/v1"
     claude_code_command: str = "claude"
+
+    @field_validator("work_branch_prefix")
+    @classmethod
+    def _safe_branch_prefix(cls, prefix: str) -> str:
+        problem = branch_prefix_problem(prefix)
+        if problem is not None:
+            raise ValueError(
+                f"{prefix!r} cannot start a git branch name: {problem}; use something like "
+                "'frugalflow/'"
+            )
+        return prefix
 
     @property
     def ledger_file(self) -> Path:
@@ -157,58 +275,49 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, *files)
 
 
-# What a repository's own frugalflow.toml may set. A repository is often someone else's code
-# (a clone, a pull request), so it may shape how code is written for it, but not where keys
-# are sent, which commands run, what things cost, where the ledger is or how much may be spent.
-REPOSITORY_SETTINGS = frozenset(
-    {
-        "models",
-        "max_attempts",
-        "local_context_tokens",
-        "max_output_tokens",
-        "temperature",
-        "provider_retries",
-        "work_branch_prefix",
-        "sandbox_timeout_seconds",
-        "sandbox_memory_mb",
-    }
-)
-
-
-def _check_repository_file(path: Path) -> None:
+def _read_repository_file(path: Path) -> dict[str, Any]:
+    """The settings a repository's file sets, once it is known to set only allowed keys."""
     try:
-        keys = set(tomllib.loads(path.read_text()))
+        values = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot read {path}: {exc}") from exc
-    refused = sorted(keys - REPOSITORY_SETTINGS)
+    refused = sorted(set(values) - REPOSITORY_SETTINGS)
     if refused:
         raise ConfigurationError(
             f"{path} sets {', '.join(refused)}, which a repository may not set (it could "
-            "redirect your API keys, run commands, change prices or budgets); set them in "
-            f"{user_config_file()} or as FRUGALFLOW_* variables. A repository may set: "
-            f"{', '.join(sorted(REPOSITORY_SETTINGS))}"
+            "redirect your API keys, run commands, change prices, budgets or the limits on "
+            f"repositories); set them in {user_config_file()} or as FRUGALFLOW_* variables. A "
+            f"repository may set: {', '.join(sorted(REPOSITORY_SETTINGS))}"
+        )
+    return values
+
+
+def _check_repository_bounds(path: Path, values: dict[str, Any], limits: RepositoryLimits) -> None:
+    """Refuse a repository value above the user's limit for it.
+
+    Raises:
+        ConfigurationError: naming the file, the key, the value, the limit and how to raise it.
+    """
+    for key, limit in limits.model_dump().items():
+        if key not in values:
+            continue
+        field_type: Any = Settings.model_fields[key].annotation
+        try:
+            value = TypeAdapter(field_type).validate_python(values[key])
+        except ValidationError:
+            continue  # a value of the wrong type: loading the settings names it
+        if (len(value) if key == "models" else value) <= limit:
+            continue
+        shown = f"{len(value)} models" if key == "models" else f"{key} = {values[key]!r}"
+        raise ConfigurationError(
+            f"{path} sets {shown}, more than the {limit:g} a repository may set. If you trust "
+            f"this repository, raise the limit in {user_config_file()} (repository_limits = "
+            f"{{{key} = ...}}) or with FRUGALFLOW_REPOSITORY_LIMITS='{{\"{key}\": ...}}'; "
+            "or remove the line from the repository's file"
         )
 
 
-def load_settings(repo: Path | str | None = None, **overrides: Any) -> Settings:
-    """Load settings for work on one repository.
-
-    Args:
-        repo: the target repository, whose ``frugalflow.toml`` (if any) applies.
-        **overrides: values that beat every other source.
-
-    Returns:
-        The merged settings.
-
-    Raises:
-        ConfigurationError: a file or variable holds an invalid value; the message names it.
-    """
-    files = []
-    if repo is not None:
-        files.append(Path(repo) / CONFIG_FILE_NAME)
-        if files[0].is_file():
-            _check_repository_file(files[0])
-    files.append(user_config_file())
+def _build_settings(files: list[Path], overrides: dict[str, Any]) -> Settings:
     token = _toml_files.set(tuple(path for path in files if path.is_file()))
     try:
         return Settings(**{key: value for key, value in overrides.items() if value is not None})
@@ -225,3 +334,31 @@ def load_settings(repo: Path | str | None = None, **overrides: Any) -> Settings:
         raise ConfigurationError(f"cannot read frugalflow settings: {exc}") from exc
     finally:
         _toml_files.reset(token)
+
+
+def load_settings(repo: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings for work on one repository.
+
+    Args:
+        repo: the target repository, whose ``frugalflow.toml`` (if any) applies, within the
+            user's ``repository_limits``.
+        **overrides: values that beat every other source.
+
+    Returns:
+        The merged settings.
+
+    Raises:
+        ConfigurationError: a file or variable holds an invalid value, or the repository's
+            file sets a key it may not set or a value above its limit; the message names it.
+    """
+    user_files = [user_config_file()]
+    if repo is None:
+        return _build_settings(user_files, overrides)
+    repository_file = Path(repo) / CONFIG_FILE_NAME
+    if not repository_file.is_file():
+        return _build_settings(user_files, overrides)
+    values = _read_repository_file(repository_file)
+    # The limits come from the user's own sources only: the repository's file may not set them.
+    limits = _build_settings(user_files, overrides).repository_limits
+    _check_repository_bounds(repository_file, values, limits)
+    return _build_settings([repository_file, *user_files], overrides)
