@@ -15,6 +15,7 @@ from frugalflow.errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    MalformedReplyError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -23,6 +24,7 @@ from frugalflow.providers import pool as pool_module
 from frugalflow.providers.base import Availability, ChatMessage, Completion
 from frugalflow.providers.pool import (
     BreakerState,
+    CallRefusedError,
     CircuitBreaker,
     ProviderPool,
     SlotTimeoutError,
@@ -249,13 +251,13 @@ def test_a_failed_trial_call_reopens_the_breaker() -> None:
     clock = FakeClock()
     provider = FakeProvider()
     pool = make_pool(provider, clock=clock, circuit_breaker_failures=2)
-    provider.failures = [timeout_error(), timeout_error(), RateLimitedError("429 again")]
+    provider.failures = [timeout_error(), timeout_error(), ProviderUnavailableError("503 again")]
     for _ in range(2):
         with pytest.raises(ProviderTimeoutError):
             call(pool)
     clock.advance(60)
 
-    with pytest.raises(RateLimitedError):
+    with pytest.raises(ProviderUnavailableError, match="503 again"):
         call(pool)
     with pytest.raises(ProviderUnavailableError, match="resting"):
         call(pool)
@@ -486,3 +488,88 @@ def test_get_pool_shares_one_pool_per_provider_configuration(fresh_pools: None) 
     assert get_pool(Settings(provider_concurrency={"fake": 5}), factory) is not first
     assert get_pool(Settings(provider_timeout_seconds=5), factory) is not first
     assert get_pool(Settings(claude_code_command="/opt/claude"), factory) is not first
+
+
+# --- breakers per model and per provider -------------------------------------------------------
+
+
+def call_model(pool: ProviderPool, model: str) -> Completion:
+    return pool.call("fake", model, MESSAGES, max_tokens=10, temperature=0.0)
+
+
+def test_a_rate_limited_model_rests_alone_and_another_model_of_the_provider_is_called() -> None:
+    provider = FakeProvider()
+    pool = make_pool(provider)
+    provider.failures = [RateLimitedError("429 for gpt-4o-mini", provider="fake:mini")] * 3
+    for _ in range(3):
+        with pytest.raises(RateLimitedError):
+            call_model(pool, "mini")
+
+    assert call_model(pool, "big").text == "ok"  # the provider itself is not resting
+    with pytest.raises(CallRefusedError, match="fake:mini is resting") as caught:
+        call_model(pool, "mini")
+    assert caught.value.retryable and caught.value.provider == "fake:mini"
+    assert provider.calls == 4  # the refused call sent nothing
+    assert not pool.usable("fake", "mini").usable
+    assert pool.usable("fake", "big").usable and pool.usable("fake").usable
+
+
+def test_a_malformed_reply_rests_the_model_not_the_provider() -> None:
+    provider = FakeProvider()
+    pool = make_pool(provider, circuit_breaker_failures=1)
+    provider.failures = [MalformedReplyError("fake:mini answered 200 with no choices")]
+    with pytest.raises(MalformedReplyError):
+        call_model(pool, "mini")
+    assert call_model(pool, "big").text == "ok"
+    assert pool.breaker("fake", "mini").state is BreakerState.OPEN
+
+
+def test_transport_failures_rest_every_model_of_the_provider() -> None:
+    provider = FakeProvider()
+    pool = make_pool(provider)
+    provider.failures = [
+        ProviderUnavailableError("connection refused"),
+        timeout_error(),
+        ProviderUnavailableError("HTTP 503"),
+    ]
+    for _ in range(3):
+        with pytest.raises((ProviderUnavailableError, ProviderTimeoutError)):
+            call_model(pool, "mini")
+
+    with pytest.raises(CallRefusedError, match="fake is resting"):
+        call_model(pool, "big")
+    assert provider.calls == 3
+    assert not pool.usable("fake", "big").usable
+
+
+def test_a_model_failure_does_not_keep_the_provider_count_going() -> None:
+    provider = FakeProvider()
+    pool = make_pool(provider)
+    provider.failures = [timeout_error(), timeout_error(), RateLimitedError("429")]
+    for error in (ProviderTimeoutError, ProviderTimeoutError, RateLimitedError):
+        with pytest.raises(error):
+            call_model(pool, "mini")
+    # The 429 proved the server answers: two timeouts and a 429 do not rest the provider.
+    assert pool.breaker("fake").state is BreakerState.CLOSED
+    assert pool.breaker("fake").consecutive_failures == 0
+    assert call_model(pool, "big").text == "ok"
+
+
+def test_a_refusal_by_the_model_frees_the_trial_the_provider_granted() -> None:
+    clock = FakeClock()
+    provider = FakeProvider()
+    pool = make_pool(provider, clock=clock, circuit_breaker_failures=1)
+    provider.failures = [RateLimitedError("429")]
+    with pytest.raises(RateLimitedError):
+        call_model(pool, "mini")  # the model rests
+    clock.advance(1)
+    provider.failures = [timeout_error()]
+    with pytest.raises(ProviderTimeoutError):
+        call_model(pool, "big")  # the provider rests too
+    clock.advance(61)  # both half-open
+    assert pool.breaker("fake", "mini").allow()  # another thread runs the model's trial
+
+    with pytest.raises(CallRefusedError, match="trial call is in progress"):
+        call_model(pool, "mini")
+    assert call_model(pool, "big").text == "ok"  # the provider's trial was not kept
+    assert pool.breaker("fake").state is BreakerState.CLOSED

@@ -12,7 +12,8 @@ FrugalflowError
 │   ├── RetryableProviderError    worth trying again: 429, 5xx, timeouts, dropped connections
 │   │   ├── RateLimitedError
 │   │   ├── ProviderTimeoutError
-│   │   └── ProviderUnavailableError
+│   │   ├── ProviderUnavailableError
+│   │   └── MalformedReplyError   a 200 reply without the text or fields the API promises
 │   └── PermanentProviderError    trying again will not help: auth, bad request, too long
 │       ├── AuthenticationError
 │       ├── BadRequestError
@@ -81,6 +82,10 @@ class ProviderTimeoutError(RetryableProviderError):
 
 class ProviderUnavailableError(RetryableProviderError):
     """The provider could not be reached or answered with a server error."""
+
+
+class MalformedReplyError(RetryableProviderError):
+    """The provider answered, but not in its API's shape (no choices, no text, not JSON)."""
 
 
 class PermanentProviderError(ProviderError):

@@ -2,13 +2,19 @@
 
 Every model call goes through :meth:`ProviderPool.call`, which
 
-1. refuses at once while the provider's circuit breaker is open (it failed
-   ``circuit_breaker_failures`` times in a row and is resting for
+1. refuses at once, sending nothing, while the provider's or the model's circuit breaker is
+   open (it failed ``circuit_breaker_failures`` times in a row and is resting for
    ``circuit_breaker_reset_seconds``), so that a dead server or an exhausted subscription does
    not cost every request a timeout;
 2. waits for one of the provider's ``provider_concurrency`` slots (a laptop serves one local
    generation at a time; a server a few);
-3. calls the provider and tells the breaker how it went.
+3. calls the provider and tells the breakers how it went.
+
+Breakers come in two scopes (:func:`failure_scope`). A failure of the transport or the server
+(connection refused, timeouts, 5xx) rests the whole provider: every model behind it is
+unreachable. A failure that is the model's own (429: rate limits are per model; a malformed
+reply) rests that model only, so that another model of the same provider still takes the call
+(failover from ``openai:gpt-4o-mini`` to ``openai:gpt-4o``).
 
 The pool is **process-local**: its semaphores, breakers and caches live in this process's
 memory. Each worker process has its own pool (one per distinct provider configuration, see
@@ -28,10 +34,14 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from typing import Literal
+
 from frugalflow.errors import (
     ConfigurationError,
+    MalformedReplyError,
     ProviderError,
     ProviderUnavailableError,
+    RateLimitedError,
 )
 from frugalflow.providers.base import Availability, ChatMessage, Completion, Provider
 from frugalflow.settings import Settings
@@ -46,6 +56,35 @@ class SlotTimeoutError(ProviderUnavailableError):
 
     Retryable, and no verdict on the provider's health: it only says this process is busy.
     """
+
+
+class CallRefusedError(ProviderUnavailableError):
+    """The pool refused a call before sending anything: a circuit breaker is open, or the
+    provider is not usable (no key, no server).
+
+    Retryable, because another model may take the call (failover); ``retry_after`` says when
+    this one may be tried again, None when waiting will not help (a missing key). No request
+    was sent, so there is no call to book.
+    """
+
+
+Scope = Literal["model", "provider"]
+
+
+def failure_scope(error: BaseException) -> Scope | None:
+    """Which breaker a failed call counts against.
+
+    Returns:
+        ``"model"`` for a failure that is the model's own (a 429: vendors limit each model;
+        a malformed reply); ``"provider"`` for any other retryable failure (the server or the
+        connection to it: refused, timed out, 5xx); None for errors that say nothing about
+        health (permanent ones: a bad key, a bad request; and foreign exceptions).
+    """
+    if not (isinstance(error, ProviderError) and error.retryable):
+        return None
+    if isinstance(error, RateLimitedError | MalformedReplyError):
+        return "model"
+    return "provider"
 
 
 class BreakerState(StrEnum):
@@ -248,15 +287,17 @@ class ProviderPool:
         """How many calls ``name`` may serve at once in this process."""
         return self._settings.provider_concurrency.get(name, UNLIMITED_SLOTS)
 
-    def breaker(self, name: str) -> CircuitBreaker:
+    def breaker(self, name: str, model: str | None = None) -> CircuitBreaker:
+        """The breaker of provider ``name``, or of its ``model`` (see :func:`failure_scope`)."""
+        key = name if model is None else f"{name}:{model}"
         with self._lock:
-            if name not in self._breakers:
-                self._breakers[name] = CircuitBreaker(
+            if key not in self._breakers:
+                self._breakers[key] = CircuitBreaker(
                     self._settings.circuit_breaker_failures,
                     self._settings.circuit_breaker_reset_seconds,
                     self._clock,
                 )
-            return self._breakers[name]
+            return self._breakers[key]
 
     def _semaphore(self, name: str) -> threading.BoundedSemaphore:
         with self._lock:
@@ -289,22 +330,27 @@ class ProviderPool:
         finally:
             semaphore.release()
 
-    def usable(self, name: str) -> Availability:
-        """Whether ``name`` can take a call now, and if not, why and until when.
+    def usable(self, name: str, model: str | None = None) -> Availability:
+        """Whether ``name`` (and its ``model``, when given) can take a call now, and if not,
+        why and until when.
 
-        Combines the circuit breaker (no cost) with the provider's own
+        Combines the circuit breakers (no cost) with the provider's own
         :meth:`Provider.availability`, whose answer is cached for ``availability_ttl``.
         """
-        breaker = self.breaker(name)
-        refusal = self._refusal(name, breaker)
-        if refusal is not None:
-            return Availability(usable=False, reason=refusal)
+        breakers = [(name, self.breaker(name))]
+        if model is not None:
+            breakers.append((f"{name}:{model}", self.breaker(name, model)))
+        for label, breaker in breakers:
+            refusal = self._refusal(label, breaker)
+            if refusal is not None:
+                return Availability(usable=False, reason=refusal)
         availability = self._provider_availability(name)
-        if availability.usable and breaker.state is BreakerState.HALF_OPEN:
+        trials = [breaker for _, breaker in breakers if breaker.state is BreakerState.HALF_OPEN]
+        if availability.usable and trials:
             return Availability(
                 usable=True,
                 reason=f"{availability.reason}; a trial call is allowed after "
-                f"{breaker.consecutive_failures} failures",
+                f"{trials[0].consecutive_failures} failures",
             )
         return availability
 
@@ -372,18 +418,24 @@ class ProviderPool:
                 and breaker: a per-request ``ClaudeCodeProvider(settings, cwd=repo)``.
 
         Raises:
-            ProviderUnavailableError: the breaker is open (``retry_after`` says when it will
-                allow a trial) or no slot freed up in time; the provider was not called.
-            ProviderError: the provider's own error, recorded in the breaker.
+            CallRefusedError: the provider's or the model's breaker is open (``retry_after``
+                says when it will allow a trial); nothing was sent.
+            SlotTimeoutError: no slot freed up in time; nothing was sent.
+            ProviderError: the provider's own error, recorded in the breaker of its scope
+                (:func:`failure_scope`).
         """
         provider = provider or self.provider(name)
-        breaker = self.breaker(name)
-        if not breaker.allow():
-            raise ProviderUnavailableError(
-                self._refusal(name, breaker) or f"{name} is resting; try again shortly",
-                provider=f"{name}:{model}",
-                retry_after=breaker.seconds_until_trial() or None,
-            )
+        address = f"{name}:{model}"
+        provider_breaker, model_breaker = self.breaker(name), self.breaker(name, model)
+        for label, breaker in ((name, provider_breaker), (address, model_breaker)):
+            if not breaker.allow():
+                if breaker is model_breaker:
+                    provider_breaker.release()  # a trial it granted did not happen
+                raise CallRefusedError(
+                    self._refusal(label, breaker) or f"{label} is resting; try again shortly",
+                    provider=address,
+                    retry_after=breaker.seconds_until_trial() or None,
+                )
         wait = self._settings.provider_timeout_seconds if slot_timeout is None else slot_timeout
         try:
             with self.slot(name, timeout=wait):
@@ -395,12 +447,24 @@ class ProviderPool:
                     on_text=on_text,
                 )
         except SlotTimeoutError:
-            breaker.release()  # this process is busy; the provider was not even called
+            # This process is busy; the provider was not even called.
+            provider_breaker.release()
+            model_breaker.release()
             raise
         except BaseException as exc:
-            breaker.record_failure(exc)
+            scope = failure_scope(exc)
+            if scope == "model":
+                model_breaker.record_failure(exc)
+                provider_breaker.record_success()  # it answered: the server is up
+            elif scope == "provider":
+                provider_breaker.record_failure(exc)
+                model_breaker.release()
+            else:
+                provider_breaker.release()
+                model_breaker.release()
             raise
-        breaker.record_success()
+        provider_breaker.record_success()
+        model_breaker.record_success()
         return completion
 
 
@@ -428,6 +492,8 @@ def _pool_key(settings: Settings) -> str:
         "alert_webhook_url",
         "prices",
         "subscriptions_usd_per_month",
+        "repository_limits",
+        "max_retry_after_seconds",
     }
     dumped = settings.model_dump_json(exclude=irrelevant)
     return hashlib.sha256(dumped.encode()).hexdigest()
