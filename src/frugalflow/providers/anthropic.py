@@ -46,9 +46,13 @@ from frugalflow.errors import (
     RateLimitedError,
 )
 from frugalflow.providers.base import (
+    MALFORMED_REPLY_ERRORS,
     Availability,
     ChatMessage,
     Completion,
+    malformed_reply,
+    read_chunks,
+    shape_error,
     transport_failure,
 )
 from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
@@ -148,12 +152,17 @@ class AnthropicProvider:
         started = time.perf_counter()
         try:
             if on_text is None:
-                message = client.messages.create(
-                    model=model,
-                    max_tokens=max_tokens,
-                    messages=conversation,
-                    system=system or omit,
-                )
+                try:
+                    message = client.messages.create(
+                        model=model,
+                        max_tokens=max_tokens,
+                        messages=conversation,
+                        system=system or omit,
+                    )
+                except ValueError as exc:  # the SDK could not parse the body as JSON
+                    raise malformed_reply(
+                        address, f"the body is not JSON: {exc}", endpoint=_ENDPOINT
+                    ) from exc
             else:
                 with client.messages.stream(
                     model=model,
@@ -161,9 +170,18 @@ class AnthropicProvider:
                     messages=conversation,
                     system=system or omit,
                 ) as stream:
-                    for piece in stream.text_stream:
+                    for piece in read_chunks(stream.text_stream, address, endpoint=_ENDPOINT):
                         on_text(piece)
-                    message = stream.get_final_message()
+                    try:
+                        message = stream.get_final_message()
+                    except MALFORMED_REPLY_ERRORS as exc:  # the SDK asserts a message began
+                        raise malformed_reply(
+                            address,
+                            f"the stream carried no message: {shape_error(exc)}",
+                            endpoint=_ENDPOINT,
+                        ) from exc
+        except ProviderError:
+            raise
         except Exception as exc:
             translated = self._translate(exc, address)
             if translated is None:
@@ -172,7 +190,7 @@ class AnthropicProvider:
                 # The SDK's own error may echo the key back; it must not reach a traceback.
                 raise translated from None
             raise translated from exc
-        return _completion(message, model, time.perf_counter() - started)
+        return _completion(message, address, time.perf_counter() - started)
 
     def _get_client(self) -> anthropic.Anthropic:
         with self._client_lock:
@@ -215,10 +233,7 @@ class AnthropicProvider:
         if isinstance(exc, anthropic.APIStatusError):
             return _translate_status(exc, address, clean)
         if isinstance(exc, anthropic.APIResponseValidationError):
-            return ProviderError(
-                f"Anthropic answered with an unexpected response: {clean(exc.message)}",
-                provider=address,
-            )
+            return malformed_reply(address, clean(exc.message), endpoint=_ENDPOINT)
         return _translate_transport(exc, address, clean)
 
 
@@ -295,16 +310,47 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def _completion(message: Message, model: str, seconds: float) -> Completion:
-    usage = message.usage
-    cache_read = usage.cache_read_input_tokens or 0
-    cache_write = usage.cache_creation_input_tokens or 0
+# Stop reasons with which a reply may rightly hold no text: it was cut short, or refused.
+_TEXTLESS_STOP_REASONS = frozenset({"max_tokens", "refusal"})
+_ENDPOINT = "https://status.anthropic.com"
+
+
+def _completion(message: Message, address: str, seconds: float) -> Completion:
+    """The completion in a Messages reply, or MalformedReplyError when it holds none."""
+    model = address.split(":", 1)[1]
+    if isinstance(message, str | bytes):  # the SDK hands over a body it could not parse
+        raise malformed_reply(address, f"not a message: {message[:80]!r}", endpoint=_ENDPOINT)
+    try:
+        blocks = list(message.content or [])
+        texts = [block.text for block in blocks if block.type == "text"]
+        stop_reason = message.stop_reason
+        usage = message.usage
+        counts = (
+            (0, 0, 0, 0)
+            if usage is None
+            else (
+                usage.input_tokens or 0,
+                usage.output_tokens or 0,
+                usage.cache_read_input_tokens or 0,
+                usage.cache_creation_input_tokens or 0,
+            )
+        )
+    except MALFORMED_REPLY_ERRORS as exc:
+        raise malformed_reply(address, shape_error(exc), endpoint=_ENDPOINT) from exc
+    if not texts and stop_reason not in _TEXTLESS_STOP_REASONS:
+        kinds = ", ".join(str(getattr(block, "type", "?")) for block in blocks) or "none"
+        raise malformed_reply(
+            address,
+            f"no text block (blocks: {kinds}; stop_reason: {stop_reason})",
+            endpoint=_ENDPOINT,
+        )
+    input_tokens, output_tokens, cache_read, cache_write = counts
     return Completion(
-        text="".join(block.text for block in message.content if block.type == "text"),
+        text="".join(texts),
         model=model,
-        input_tokens=usage.input_tokens + cache_read + cache_write,
-        output_tokens=usage.output_tokens,
+        input_tokens=input_tokens + cache_read + cache_write,
+        output_tokens=output_tokens,
         cached_tokens=cache_read,
-        finish_reason=message.stop_reason,
+        finish_reason=stop_reason,
         seconds=seconds,
     )

@@ -7,14 +7,31 @@ retryable or not, so that the router never needs to know which SDK failed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from frugalflow.errors import MalformedReplyError
 from frugalflow.schemas import Tier
 
 _HTTP_LIBRARIES = ("httpx", "httpx2", "httpcore", "httpcore2")
+_DETAIL_CHARS = 200
+T = TypeVar("T")
+
+# What reading a reply raises when it does not have its API's shape: SDKs parse JSON lazily
+# (JSONDecodeError is a ValueError, so is pydantic's ValidationError) and build their response
+# objects without validating them, so a missing field surfaces as an AttributeError, a
+# TypeError or an IndexError in whoever reads it, or an AssertionError inside an SDK's stream
+# accumulator.
+MALFORMED_REPLY_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    AssertionError,
+)
 
 
 class ChatMessage(BaseModel):
@@ -104,3 +121,41 @@ def transport_failure(exc: BaseException) -> Literal["timeout", "connection"] | 
     if "TransportError" in names:
         return "connection"
     return None
+
+
+def malformed_reply(address: str, what: str, *, endpoint: str) -> MalformedReplyError:
+    """The error for a reply that came back (often a 200) but not in the API's shape.
+
+    Args:
+        address: the ``provider:model`` that answered.
+        what: what was wrong (``no choices``, ``the body is not JSON``...).
+        endpoint: what to check if it keeps happening (the setting naming the server).
+    """
+    return MalformedReplyError(
+        f"{address} answered without a usable reply ({what[:_DETAIL_CHARS]}); frugalflow "
+        f"retries it, then hands the request to the next allowed model. If it keeps "
+        f"happening, check {endpoint}",
+        provider=address,
+    )
+
+
+def shape_error(exc: BaseException) -> str:
+    """``exc`` as the ``what`` of :func:`malformed_reply`."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def read_chunks(chunks: Iterable[T], address: str, *, endpoint: str) -> Iterator[T]:
+    """Iterate a stream, turning a chunk that cannot be parsed into a MalformedReplyError.
+
+    Only the stream's own iteration is guarded: whatever the caller does with each chunk
+    (its ``on_text`` callback) raises as it would.
+    """
+    iterator = iter(chunks)
+    while True:
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        except MALFORMED_REPLY_ERRORS as exc:
+            raise malformed_reply(address, shape_error(exc), endpoint=endpoint) from exc
+        yield chunk

@@ -43,6 +43,8 @@ from frugalflow.providers.base import (
     Availability,
     ChatMessage,
     Completion,
+    malformed_reply,
+    read_chunks,
     transport_failure,
 )
 from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
@@ -141,20 +143,29 @@ class GeminiProvider:
         text: list[str] = []
         usage: types.GenerateContentResponseUsageMetadata | None = None
         finish_reason: str | None = None
+        answered = False  # a response or chunk carried a candidate
         try:
             if on_text is None:
-                response = client.models.generate_content(
-                    model=model, contents=contents, config=config
-                )
+                try:
+                    response = client.models.generate_content(
+                        model=model, contents=contents, config=config
+                    )
+                except ValueError as exc:  # the SDK could not parse the body as JSON
+                    raise malformed_reply(
+                        address, f"the body is not JSON: {exc}", endpoint=_ENDPOINT
+                    ) from exc
                 _check_not_blocked(response, address)
+                answered = bool(response.candidates)
                 text.extend(_texts(response))
                 usage = response.usage_metadata
                 finish_reason = _finish_reason(response)
             else:
-                for chunk in client.models.generate_content_stream(
+                chunks = client.models.generate_content_stream(
                     model=model, contents=contents, config=config
-                ):
+                )
+                for chunk in read_chunks(chunks, address, endpoint=_ENDPOINT):
                     _check_not_blocked(chunk, address)
+                    answered = answered or bool(chunk.candidates)
                     for piece in _texts(chunk):
                         text.append(piece)
                         on_text(piece)
@@ -170,6 +181,14 @@ class GeminiProvider:
                 # The SDK's own error may echo the key back; it must not reach a traceback.
                 raise translated from None
             raise translated from exc
+        if not answered:
+            raise malformed_reply(address, "no candidates", endpoint=_ENDPOINT)
+        if not text and finish_reason in _FINISHED:
+            raise malformed_reply(
+                address,
+                f"a candidate without text (finishReason: {finish_reason})",
+                endpoint=_ENDPOINT,
+            )
         input_tokens, output_tokens, cached_tokens = _usage(usage)
         return Completion(
             text="".join(text),
@@ -226,10 +245,7 @@ class GeminiProvider:
                 f"cannot reach Gemini: {clean(str(exc))}", provider=address
             )
         if isinstance(exc, errors.UnknownApiResponseError):
-            return ProviderError(
-                f"Gemini answered with an unreadable response: {clean(str(exc))}",
-                provider=address,
-            )
+            return malformed_reply(address, clean(str(exc)), endpoint=_ENDPOINT)
         return None
 
 
@@ -309,6 +325,12 @@ def _retry_after_header(exc: genai_errors.APIError) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+# A candidate that says it finished normally (or says nothing) yet holds no text is malformed;
+# one stopped for MAX_TOKENS, SAFETY, RECITATION... may rightly hold none.
+_FINISHED = frozenset({None, "STOP"})
+_ENDPOINT = "https://aistudio.google.com/status"
 
 
 def _check_not_blocked(response: types.GenerateContentResponse, address: str) -> None:

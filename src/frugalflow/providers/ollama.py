@@ -23,7 +23,15 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
-from frugalflow.providers.base import Availability, ChatMessage, Completion
+from frugalflow.providers.base import (
+    MALFORMED_REPLY_ERRORS,
+    Availability,
+    ChatMessage,
+    Completion,
+    malformed_reply,
+    read_chunks,
+    shape_error,
+)
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
 
@@ -132,18 +140,31 @@ class OllamaProvider:
         }
         started = time.perf_counter()
         final: ollama.ChatResponse | None = None
+        endpoint = f"that ollama_host ({self.host}) is an Ollama server"
         try:
             if on_text is None:
-                final = client.chat(**request, stream=False)
-                text = final.message.content or ""
+                try:
+                    final = client.chat(**request, stream=False)
+                except MALFORMED_REPLY_ERRORS as exc:  # not JSON, or not a chat response
+                    raise malformed_reply(address, shape_error(exc), endpoint=endpoint) from exc
+                if final.message.content is None:
+                    raise malformed_reply(address, "message.content is missing", endpoint=endpoint)
+                text = final.message.content
             else:
                 pieces: list[str] = []
-                for chunk in client.chat(**request, stream=True):
-                    if chunk.message.content:
-                        pieces.append(chunk.message.content)
-                        on_text(chunk.message.content)
+                answered = False  # a chunk carried message.content, even an empty one
+                for chunk in read_chunks(
+                    client.chat(**request, stream=True), address, endpoint=endpoint
+                ):
+                    content = chunk.message.content
+                    answered = answered or content is not None
+                    if content:
+                        pieces.append(content)
+                        on_text(content)
                     if chunk.done:
                         final = chunk
+                if final is not None and not answered:
+                    raise malformed_reply(address, "message.content is missing", endpoint=endpoint)
                 text = "".join(pieces)
         except self._client_errors() as exc:
             self._translate(exc, address, model=model)

@@ -43,7 +43,15 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
-from frugalflow.providers.base import Availability, ChatMessage, Completion
+from frugalflow.providers.base import (
+    MALFORMED_REPLY_ERRORS,
+    Availability,
+    ChatMessage,
+    Completion,
+    malformed_reply,
+    read_chunks,
+    shape_error,
+)
 from frugalflow.providers.keys import find_api_key, key_availability, require_api_key
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
@@ -274,21 +282,53 @@ class OpenAIProvider:
                 **payload, stream=True, stream_options={"include_usage": True}
             )
             with stream:
-                return self._from_stream(stream, model, started, on_text, messages)
+                chunks = read_chunks(stream, address, endpoint=self._endpoint())
+                return self._from_stream(chunks, model, started, on_text, messages)
         except sdk.OpenAIError as exc:
             self._translate(exc, address)
+        except ValueError as exc:  # the SDK could not parse the body as JSON
+            raise self._malformed(address, f"the body is not JSON: {exc}") from exc
+
+    def _endpoint(self) -> str:
+        if self.name == OPENAI_COMPATIBLE:
+            return f"that openai_compatible_base_url ({self.base_url}) is an OpenAI-compatible API"
+        if self.base_url:
+            return f"that openai_base_url ({self.base_url}) is an OpenAI-compatible API"
+        return "https://status.openai.com"
+
+    def _malformed(self, address: str, what: str) -> ProviderError:
+        return malformed_reply(address, what, endpoint=self._endpoint())
 
     def _from_response(self, response: Any, model: str, started: float) -> Completion:
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content or "") if choice is not None else ""
-        usage = _usage(response.usage)
+        """The completion in a reply, or MalformedReplyError when it has none (no choices, no
+        message, no content, not a chat completion at all)."""
+        address = f"{self.name}:{model}"
+        choices = getattr(response, "choices", None)
+        if isinstance(response, str | bytes):  # the SDK hands over a body it could not parse
+            raise self._malformed(address, f"not a chat completion: {response[:80]!r}")
+        if not isinstance(choices, list):
+            raise self._malformed(address, "no list of choices")
+        if not choices:
+            raise self._malformed(address, "no choices")
+        try:
+            choice = choices[0]
+            message = choice.message
+            if message is None:
+                raise self._malformed(address, "choices[0] has no message")
+            if message.content is None and not message.refusal:
+                raise self._malformed(address, "choices[0].message has no content")
+            text = message.content or ""
+            usage = _usage(response.usage)
+            finish_reason = choice.finish_reason
+        except MALFORMED_REPLY_ERRORS as exc:
+            raise self._malformed(address, shape_error(exc)) from exc
         return Completion(
             text=text,
             model=model,
             input_tokens=usage[0],
             output_tokens=usage[1],
             cached_tokens=usage[2],
-            finish_reason=choice.finish_reason if choice is not None else None,
+            finish_reason=finish_reason,
             seconds=time.perf_counter() - started,
         )
 
@@ -300,21 +340,31 @@ class OpenAIProvider:
         on_text: Callable[[str], None],
         messages: Sequence[ChatMessage],
     ) -> Completion:
+        address = f"{self.name}:{model}"
         pieces: list[str] = []
         finish_reason: str | None = None
         usage: CompletionUsage | None = None
+        answered = False  # a chunk carried the first choice
         for chunk in stream:
-            if chunk.usage is not None:
-                usage = chunk.usage
-            for choice in chunk.choices:
-                if choice.index != 0:
-                    continue
-                piece = choice.delta.content if choice.delta is not None else None
-                if piece:
-                    pieces.append(piece)
-                    on_text(piece)
-                if choice.finish_reason is not None:
-                    finish_reason = choice.finish_reason
+            try:
+                usage = chunk.usage if chunk.usage is not None else usage
+                firsts = [choice for choice in chunk.choices if choice.index == 0]
+                piece = next(
+                    (c.delta.content for c in firsts if c.delta is not None and c.delta.content),
+                    None,
+                )
+                finish_reason = next(
+                    (c.finish_reason for c in firsts if c.finish_reason is not None),
+                    finish_reason,
+                )
+            except MALFORMED_REPLY_ERRORS as exc:
+                raise self._malformed(address, f"a stream chunk: {shape_error(exc)}") from exc
+            answered = answered or bool(firsts)
+            if piece:
+                pieces.append(piece)
+                on_text(piece)
+        if not answered:
+            raise self._malformed(address, "the stream carried no choices")
         text = "".join(pieces)
         if usage is None:
             logger.warning(
@@ -365,6 +415,8 @@ class OpenAIProvider:
             raise ProviderUnavailableError(f"{address}: {hint}", provider=address) from exc
         if isinstance(exc, sdk.APIStatusError):
             self._translate_status(exc, address)
+        if isinstance(exc, sdk.APIResponseValidationError):
+            raise self._malformed(address, self._detail(exc)) from exc
         if isinstance(exc, sdk.APIError):
             # An error event inside a stream, or a reply the SDK could not read.
             detail = self._detail(exc)
