@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import httpx2
 import pytest
 
 from frugalflow.errors import (
@@ -20,9 +23,12 @@ from frugalflow.example_repo import create_example_repo
 from frugalflow.flows.codegen import codegen
 from frugalflow.ledger import CostLedger
 from frugalflow.providers.base import Availability, ChatMessage, Completion
+from frugalflow.providers.openai import OpenAIProvider
 from frugalflow.schemas import CodeRequest, CodeResult, RunStatus, Tier
+from frugalflow.settings import Settings
 from frugalflow.tasks import generate as generate_module
 from tests.conftest import git
+from tests.test_provider_openai import CHAT_COMPLETION, FakeOpenAI, error
 
 # The package re-exports the flow under the module's name; the module itself is needed here.
 codegen_module = importlib.import_module("frugalflow.flows.codegen")
@@ -209,3 +215,156 @@ def test_generated_code_is_renamed_and_documented_before_it_is_committed(
     assert result.documentation is not None and result.documentation.completeness == 1.0
     steps = [call.step for call in CostLedger(ledger_path).calls_for_request(result.request_id)]
     assert steps == ["generate", "document", "document"]
+
+
+# -- waits, failover between models of one provider, calls that were never made ---------------
+
+
+def test_a_provider_asking_to_wait_longer_than_the_cap_is_not_waited_for(
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv(
+        "FRUGALFLOW_MODELS", '["ollama:qwen2.5-coder", "llamacpp:qwen2.5-coder-0.5b-instruct"]'
+    )
+    busy = RateLimitedError("ollama:qwen2.5-coder is rate limited (HTTP 429)", retry_after=300)
+    ollama, local = ScriptedProvider([busy]), ScriptedProvider([])
+    caplog.set_level(logging.INFO, logger="frugalflow.retry")
+
+    result = run(
+        create_example_repo(tmp_path / "long-wait"),
+        {"ollama": ollama, "llamacpp": local},
+        monkeypatch,
+    )
+
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert (ollama.calls, local.calls) == (1, 1)  # not retried: failed over at once
+    assert local.call_times[0] - ollama.call_times[0] < 15  # not 300 s, nor the old 120 s cap
+    assert "asks for 300 s, more than max_retry_after_seconds (30 s)" in result.routing[1].reason
+    assert "not waiting 300 s" in caplog.text
+    calls = CostLedger(ledger_path).calls_for_request(result.request_id)
+    assert [(c.provider, c.success) for c in calls] == [("ollama", False), ("llamacpp", True)]
+
+
+def test_a_wait_within_the_cap_says_how_long_and_why(
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_MAX_RETRY_AFTER_SECONDS", "10")
+    provider = ScriptedProvider([RateLimitedError("429 Too Many Requests", retry_after=3)])
+    caplog.set_level(logging.INFO, logger="frugalflow.retry")
+
+    result = run(create_example_repo(tmp_path / "short-wait"), provider, monkeypatch)
+
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert provider.calls == 2
+    assert provider.call_times[1] - provider.call_times[0] >= 3
+    assert "waiting 3 s before calling again, as asked: 429 Too Many Requests" in caplog.text
+
+
+CODE_REPLY = {
+    **CHAT_COMPLETION,
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": REPLY, "refusal": None},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
+}
+
+
+def openai_by_model(answers: dict[str, Callable[[httpx2.Request], httpx2.Response]]) -> FakeOpenAI:
+    """An OpenAI API fake that answers each model as told."""
+    return FakeOpenAI(lambda request: answers[json.loads(request.content)["model"]](request))
+
+
+def run_openai(
+    repo: Path, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, **others: ScriptedProvider
+) -> CodeResult:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghijklmnopqrstuvwxyzABCD")
+    openai = OpenAIProvider(Settings(), http_client=fake.client())
+    return run(repo, {"openai": openai, **others}, monkeypatch)  # type: ignore[dict-item]
+
+
+def test_a_rate_limited_model_fails_over_to_another_model_of_the_same_provider(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4o-mini", "openai:gpt-4o"]')
+    monkeypatch.setenv("FRUGALFLOW_PROVIDER_RETRIES", "0")
+    monkeypatch.setenv("FRUGALFLOW_CIRCUIT_BREAKER_FAILURES", "1")
+    fake = openai_by_model(
+        {
+            "gpt-4o-mini": error(429, "Rate limit reached for gpt-4o-mini", "requests", None),
+            "gpt-4o": lambda request: httpx2.Response(200, json=CODE_REPLY),
+        }
+    )
+
+    result = run_openai(create_example_repo(tmp_path / "same-provider"), fake, monkeypatch)
+
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert [d.model for d in result.routing] == ["openai:gpt-4o-mini", "openai:gpt-4o"]
+    assert [fake.body(i)["model"] for i in range(len(fake.requests))] == ["gpt-4o-mini", "gpt-4o"]
+    calls = CostLedger(ledger_path).calls_for_request(result.request_id)
+    assert [(c.model, c.success) for c in calls] == [("gpt-4o-mini", False), ("gpt-4o", True)]
+
+
+def test_a_model_refused_by_a_resting_provider_is_not_booked_as_a_call(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "FRUGALFLOW_MODELS",
+        '["openai:gpt-4o-mini", "openai:gpt-4o", "llamacpp:qwen2.5-coder-0.5b-instruct"]',
+    )
+    monkeypatch.setenv("FRUGALFLOW_PROVIDER_RETRIES", "0")
+    monkeypatch.setenv("FRUGALFLOW_CIRCUIT_BREAKER_FAILURES", "1")
+    down = error(503, "The server is overloaded", "server_error", None)
+    fake = openai_by_model({"gpt-4o-mini": down, "gpt-4o": down})
+    local = ScriptedProvider([])
+
+    result = run_openai(
+        create_example_repo(tmp_path / "resting"), fake, monkeypatch, llamacpp=local
+    )
+
+    assert result.status is RunStatus.COMPLETED, result.reason
+    assert [fake.body(i)["model"] for i in range(len(fake.requests))] == ["gpt-4o-mini"]
+    assert [d.model for d in result.routing][-1] == "llamacpp:qwen2.5-coder-0.5b-instruct"
+    assert "openai:gpt-4o was not called: openai is resting" in result.routing[-1].reason
+    calls = CostLedger(ledger_path).calls_for_request(result.request_id)
+    assert [(c.model, c.success) for c in calls] == [
+        ("gpt-4o-mini", False),
+        ("qwen2.5-coder-0.5b-instruct", True),
+    ]
+
+
+def test_a_malformed_reply_is_retried_then_the_next_model_takes_over(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4o-mini", "openai:gpt-4o"]')
+    monkeypatch.setenv("FRUGALFLOW_PROVIDER_RETRIES", "1")
+    empty = {**CHAT_COMPLETION, "choices": []}
+    fake = openai_by_model(
+        {
+            "gpt-4o-mini": lambda request: httpx2.Response(200, json=empty),
+            "gpt-4o": lambda request: httpx2.Response(200, json=CODE_REPLY),
+        }
+    )
+
+    result = run_openai(create_example_repo(tmp_path / "malformed"), fake, monkeypatch)
+
+    assert result.status is RunStatus.COMPLETED, result.reason
+    models = [fake.body(i)["model"] for i in range(len(fake.requests))]
+    assert models == ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o"]
+    assert "openai:gpt-4o-mini answered without a usable reply" in result.routing[-1].reason
+    calls = CostLedger(ledger_path).calls_for_request(result.request_id)
+    assert [(c.model, c.success) for c in calls] == [
+        ("gpt-4o-mini", False),
+        ("gpt-4o-mini", False),
+        ("gpt-4o", True),
+    ]
+    assert "MalformedReplyError" in (calls[0].error or "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from frugalflow.errors import RequestError
-from frugalflow.routing import route_attempt
+from frugalflow.routing import failover_reason, route_attempt
 from frugalflow.schemas import Tier, ValidationIssue, ValidationReport
 
 LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
@@ -77,3 +77,17 @@ def test_allowed_models_outside_the_cascade_are_never_used() -> None:
 def test_nothing_allowed_raises(allowed: tuple[str, ...]) -> None:
     with pytest.raises(RequestError, match="no model of the cascade is allowed"):
         route_attempt(1, CASCADE, allowed=allowed)
+
+
+def test_a_failover_reason_says_why_each_model_was_given_up() -> None:
+    reason = failover_reason(
+        {
+            "openai:gpt-4o-mini": "rate limited (HTTP 429); not waited for: it asks for 300 s",
+            "openai:gpt-4o": "openai:gpt-4o was not called: openai is resting",
+        },
+        "cheapest model the budget allows",
+    )
+    assert reason.startswith("failover after openai:gpt-4o-mini, openai:gpt-4o failed")
+    assert "openai:gpt-4o-mini: rate limited (HTTP 429); not waited for" in reason
+    assert "openai:gpt-4o was not called: openai is resting" in reason
+    assert reason.endswith("; cheapest model the budget allows")

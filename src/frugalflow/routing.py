@@ -9,11 +9,13 @@ local tier, and often enough for a small model that missed an import).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from frugalflow.errors import RequestError
 from frugalflow.pricing import parse_address
 from frugalflow.schemas import RoutingDecision, ValidationReport
+
+_CAUSE_CHARS = 300
 
 
 def route_attempt(
@@ -55,3 +57,15 @@ def route_attempt(
         reason=reason,
         alternatives=tuple(other for other in usable if other != model),
     )
+
+
+def failover_reason(failed: Mapping[str, str], reason: str) -> str:
+    """The reason of an attempt that takes over from models that failed or were not called.
+
+    Args:
+        failed: each model given up on, with why (its error: what failed, or why it was not
+            called: a resting breaker, no key, a wait longer than ``max_retry_after_seconds``).
+        reason: why the router chose the model that takes over.
+    """
+    causes = "; ".join(f"{model}: {why[:_CAUSE_CHARS]}" for model, why in failed.items())
+    return f"failover after {', '.join(failed)} failed ({causes}); {reason}"

@@ -36,7 +36,7 @@ from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import Availability, get_provider
 from frugalflow.providers.pool import get_pool
 from frugalflow.renaming import requested_names
-from frugalflow.routing import route_attempt
+from frugalflow.routing import failover_reason, route_attempt
 from frugalflow.schemas import (
     Candidate,
     CodeRequest,
@@ -145,9 +145,11 @@ class _Run:
 
 
 def model_availability(models: tuple[str, ...], settings: Settings) -> dict[str, Availability]:
-    """Whether each model's provider can be used now (key, server, CLI, breaker closed)."""
+    """Whether each model can be used now (key, server, CLI, its and its provider's breakers
+    closed)."""
     pool = get_pool(settings, get_provider)
-    return {model: pool.usable(parse_address(model).provider) for model in models}
+    addresses = {model: parse_address(model) for model in models}
+    return {model: pool.usable(a.provider, a.model) for model, a in addresses.items()}
 
 
 async def _generate_validated(
@@ -173,7 +175,7 @@ async def _generate_validated(
         decision = route_attempt(attempt + 1, settings.models, remaining, run.validation)
         update: dict[str, Any] = {"attempt": len(run.routing) + 1}
         if failed:
-            update["reason"] = f"failover after {', '.join(failed)} failed; {decision.reason}"
+            update["reason"] = failover_reason(failed, decision.reason)
         decision = decision.model_copy(update=update)
         run.routing.append(decision)
         try:

@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from enum import StrEnum
-
 from typing import Literal
 
 from frugalflow.errors import (
@@ -353,6 +352,27 @@ class ProviderPool:
                 f"{trials[0].consecutive_failures} failures",
             )
         return availability
+
+    def refuse_if_unusable(self, name: str, model: str) -> None:
+        """Refuse ``name:model`` before anything is sent when :meth:`usable` says it cannot
+        take a call (a breaker is open, no key is configured, the server is down).
+
+        Raises:
+            CallRefusedError: with the reason; ``retry_after`` is when a resting breaker
+                allows a trial, None when waiting will not help.
+        """
+        availability = self.usable(name, model)
+        if availability.usable:
+            return
+        resting = max(
+            self.breaker(name).seconds_until_trial(),
+            self.breaker(name, model).seconds_until_trial(),
+        )
+        raise CallRefusedError(
+            f"{name}:{model} was not called: {availability.reason}",
+            provider=f"{name}:{model}",
+            retry_after=resting or None,
+        )
 
     @staticmethod
     def _refusal(name: str, breaker: CircuitBreaker) -> str | None:

@@ -9,6 +9,7 @@ told apart from the work.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +17,11 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 from prefect import State, Task, task
 from prefect.client.schemas.objects import TaskRun
+from prefect.context import TaskRunContext
 
 from frugalflow.errors import is_retryable
+from frugalflow.providers.pool import CallRefusedError
+from frugalflow.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,22 +35,80 @@ class Timed(Generic[T]):
     seconds: float
 
 
-# The longest a provider's Retry-After is honoured before retrying anyway.
-MAX_RETRY_AFTER_SECONDS = 120.0
+# A wait for a provider logs a line this often, so that a run never looks hung.
+WAIT_PROGRESS_SECONDS = 5.0
+logger = logging.getLogger("frugalflow.retry")
+
+
+def max_retry_after() -> float:
+    """The ``max_retry_after_seconds`` of the running task's settings (its ``settings``
+    parameter), or the default outside a task."""
+    context = TaskRunContext.get()
+    settings = context.parameters.get("settings") if context and context.parameters else None
+    if isinstance(settings, Settings):
+        return settings.max_retry_after_seconds
+    default: float = Settings.model_fields["max_retry_after_seconds"].default
+    return default
+
+
+def too_long_to_wait(error: BaseException, limit: float) -> bool:
+    """Whether ``error`` asks for a longer wait than ``limit`` seconds before the next call."""
+    retry_after = getattr(error, "retry_after", None)
+    return retry_after is not None and float(retry_after) > limit
+
+
+def wait_as_asked(
+    seconds: float,
+    why: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Wait ``seconds`` as a provider asked, saying so at the start and every few seconds.
+
+    Args:
+        seconds: how long the provider asked to wait.
+        why: what asked for it (the provider's error), for the log.
+        sleep: injectable for tests.
+        clock: monotonic seconds; injectable for tests.
+    """
+    logger.info("waiting %.0f s before calling again, as asked: %s", seconds, why)
+    deadline = clock() + seconds
+    while (left := deadline - clock()) > 0:
+        sleep(min(left, WAIT_PROGRESS_SECONDS))
+        left = deadline - clock()
+        if left > 0:
+            logger.info("still waiting: %.0f s left", left)
 
 
 def retry_only_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Prefect ``retry_condition_fn``: retry only errors marked retryable (429, 5xx, timeouts).
 
-    When the provider said how long to wait (``Retry-After``), wait that long first: Prefect's
-    own retry delays are fixed per task, and retrying a 429 early only earns another 429.
+    When the provider said how long to wait (``Retry-After``, or a resting circuit breaker),
+    wait that long first, logging progress: Prefect's own retry delays are fixed per task, and
+    retrying a 429 early only earns another 429. A provider that asks for more than
+    ``max_retry_after_seconds`` is not waited for, nor is a model refused for a reason that
+    waiting does not cure (no key): the task fails at once, so that the flow hands the call to
+    the next allowed model (failover).
     """
     error = state.data if isinstance(state.data, BaseException) else None
     if not is_retryable(error):
         return False
+    assert error is not None
+    if isinstance(error, CallRefusedError) and error.retry_after is None:
+        return False  # no key, no server: waiting here will not help; another model may
+    limit = max_retry_after()
+    if too_long_to_wait(error, limit):
+        logger.warning(
+            "not waiting %g s (more than max_retry_after_seconds, %g s): %s",
+            float(getattr(error, "retry_after", 0)),
+            limit,
+            error,
+        )
+        return False
     retry_after = getattr(error, "retry_after", None)
     if retry_after and task_run.run_count <= task.retries:
-        time.sleep(min(float(retry_after), MAX_RETRY_AFTER_SECONDS))
+        wait_as_asked(float(retry_after), str(error))
     return True
 
 

@@ -27,7 +27,7 @@ from frugalflow.estimation import count_input_tokens, count_message_tokens, lear
 from frugalflow.ledger import CostLedger, ModelCall
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import ChatMessage, get_provider
-from frugalflow.providers.pool import get_pool
+from frugalflow.providers.pool import CallRefusedError, SlotTimeoutError, get_pool
 from frugalflow.schemas import (
     Candidate,
     CodeRequest,
@@ -37,7 +37,7 @@ from frugalflow.schemas import (
     ValidationReport,
 )
 from frugalflow.settings import Settings
-from frugalflow.tasks import retry_only_transient, step
+from frugalflow.tasks import retry_only_transient, step, too_long_to_wait
 
 CACHE_VERSION = "generate-v3"
 _FENCE_TAG = {"python": "python", "javascript": "javascript", "typescript": "typescript"}
@@ -201,16 +201,25 @@ def generate_candidate(
     """Ask the routed model for code and keep what it wrote in temp storage.
 
     A paid call first reserves its worst-case cost (atomically, across processes); the
-    reservation is settled with the priced call, or released if the call fails.
+    reservation is settled with the priced call, or released if the call fails. Every call
+    that was sent is booked, the failed ones too; a model refused before anything was sent
+    (a resting circuit breaker, no key, every slot busy) is not a call and is not booked.
 
     Raises:
         BudgetExceededError: concurrent runs used the money the budget gate saw; the request
             is deferred.
-        ProviderError: the call failed (``retryable`` tells the task whether to retry).
+        CallRefusedError: the model was not called (see above); the flow fails over.
+        ProviderError: the call failed (``retryable`` tells the task whether to retry). When
+            the provider asks to wait longer than ``max_retry_after_seconds``, the message
+            says so: the task does not wait, and the flow fails over.
     """
     address = parse_address(decision.model)
     provider = get_provider(address.provider, settings, repo=Path(request.repo))
     pool = get_pool(settings, get_provider)
+    if address.tier is Tier.API:
+        # Cheap for paid providers (a key lookup, cached): a model without a key, or resting,
+        # is refused here rather than booked as a failed call.
+        pool.refuse_if_unusable(address.provider, address.model)
     messages = build_messages(request, context, previous_code=previous_code, feedback=feedback)
     prompt = [(message.role, message.content) for message in messages]
     catalog = PriceCatalog(settings.prices)
@@ -265,6 +274,10 @@ def generate_candidate(
             temperature=settings.temperature,
             provider=provider,
         )
+    except (CallRefusedError, SlotTimeoutError) as exc:  # nothing was sent: not a call
+        manager.release(reservation)
+        exc.provider = exc.provider or decision.model
+        raise
     except Exception as exc:  # anything, even an SDK error no adapter translated: book it
         manager.release(reservation)
         ledger.record(
@@ -277,6 +290,13 @@ def generate_candidate(
         )
         if isinstance(exc, ProviderError) and not exc.provider:
             exc.provider = decision.model
+        if isinstance(exc, ProviderError) and too_long_to_wait(
+            exc, settings.max_retry_after_seconds
+        ):
+            exc.args = (
+                f"{exc}; not waited for: it asks for {exc.retry_after:g} s, more than "
+                f"max_retry_after_seconds ({settings.max_retry_after_seconds:g} s)",
+            )
         raise
     input_tokens, output_tokens = completion.input_tokens, completion.output_tokens
     if address.tier is Tier.API and input_tokens == 0 and output_tokens == 0:
