@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from frugalflow.cli import EXIT_DEFERRED, EXIT_USAGE, app
 from tests.conftest import git
+from tests.test_codegen_flow import spend_today
 
 runner = CliRunner()
 
@@ -35,10 +36,71 @@ def test_example_repo_is_created_once_and_never_overwritten(tmp_path: Path) -> N
     assert (tmp_path / "demo/src/textkit/strings.py").read_text() == strings
 
 
-def test_generate_refuses_a_repo_that_is_not_a_directory(tmp_path: Path) -> None:
+def test_generate_refuses_a_repo_that_does_not_exist(tmp_path: Path) -> None:
     result = runner.invoke(app, ["generate", "Add a function f", "--repo", str(tmp_path / "nope")])
     assert result.exit_code == EXIT_USAGE
-    assert "is not a directory" in result.output
+    assert "does not exist" in result.output
+
+
+def one_error_line(output: str) -> str:
+    """The output of a refused command: one line, the error and what to do (a message that
+    shows frugalflow.toml lines to add carries them below it)."""
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines[0].startswith("error: ")
+    assert len(lines) == 1 or "frugalflow.toml:" in lines[0], output
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "expected"),
+    [
+        ({"FRUGALFLOW_DAILY_BUDGET_USD": "lots"}, [], "daily_budget_usd"),
+        ({"FRUGALFLOW_MODELS": '["nope:model"]'}, [], "unknown provider 'nope'"),
+        ({"FRUGALFLOW_MODELS": '["openai:gpt-4o-mini"]'}, [], "OPENAI_API_KEY is not set"),
+        ({"FRUGALFLOW_MODELS": '["openai:no-such-model"]'}, [], "[prices."),
+        ({}, ["--target", "../x.py"], "outside the repository"),
+        ({}, ["--target", "src/textkit"], "is a directory"),
+        ({}, ["--target", "src/textkit/x.txt"], "does not end in .py"),
+        ({}, ["--example", "count_words"], "checks nothing"),
+        ({}, ["--example", "assert f("], "is not valid Python"),
+        ({}, ["--repo-suffix", "/src"], "--repo"),
+        ({}, ["--repo-suffix", "/.git"], "git's own data"),
+    ],
+)
+def test_a_user_error_prints_one_line_with_the_fix_and_exits_2(
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    args: list[str],
+    expected: str,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    suffix = ""
+    if args[:1] == ["--repo-suffix"]:
+        suffix, args = args[1], []
+
+    result = runner.invoke(
+        app, ["generate", "Add f() returning 1", "--repo", f"{tmp_path / 'demo'}{suffix}", *args]
+    )
+
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert expected in one_error_line(result.output)
+    assert not ledger_path.exists()  # refused before any model call or ledger row
+
+
+def test_a_repository_without_commits_and_a_bare_one_are_refused(tmp_path: Path) -> None:
+    git(tmp_path, "init", "--quiet", "empty")
+    git(tmp_path, "init", "--quiet", "--bare", "bare.git")
+    empty = runner.invoke(app, ["generate", "Add f()", "--repo", str(tmp_path / "empty")])
+    bare = runner.invoke(app, ["generate", "Add f()", "--repo", str(tmp_path / "bare.git")])
+    assert empty.exit_code == bare.exit_code == EXIT_USAGE
+    assert "no commits yet" in one_error_line(empty.output)
+    assert "bare repository" in one_error_line(bare.output)
 
 
 def test_generate_refuses_a_blank_description(tmp_path: Path) -> None:
@@ -86,7 +148,9 @@ def test_a_deferred_request_exits_75(
 ) -> None:
     runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
     monkeypatch.setenv("FRUGALFLOW_MODELS", '["anthropic:claude-sonnet-4-5"]')
-    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "0.5")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-never-sent")  # no call is made
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2")
+    spend_today(ledger_path, "1.57")  # $0.43 left: under the emergency threshold until tomorrow
 
     result = runner.invoke(
         app, ["generate", "Add a function f() returning 1", "--repo", str(tmp_path / "demo")]
@@ -94,6 +158,7 @@ def test_a_deferred_request_exits_75(
 
     assert result.exit_code == EXIT_DEFERRED, result.output
     assert "deferred:" in result.output
+    assert "$0.43 left" in result.output
 
 
 def test_messages_are_printed_literally_even_with_brackets(tmp_path: Path) -> None:

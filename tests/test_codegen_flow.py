@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from frugalflow.deferred import DeferredStore
 from frugalflow.example_repo import create_example_repo
 from frugalflow.flows.codegen import codegen
-from frugalflow.ledger import CostLedger
-from frugalflow.schemas import CodeRequest, CodeResult, RunStatus
+from frugalflow.ledger import CostLedger, ModelCall
+from frugalflow.schemas import CodeRequest, CodeResult, RunStatus, Tier
 from tests.conftest import git
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
@@ -120,12 +122,29 @@ def test_code_that_fails_validation_is_not_committed_and_the_result_says_why(
     assert len(CostLedger(ledger_path).calls_for_request(result.request_id)) == 2
 
 
+def spend_today(ledger_path: Path, amount: str) -> None:
+    """Book a paid call made earlier today, so that only ``budget - amount`` is left."""
+    CostLedger(ledger_path).record(
+        ModelCall(
+            request_id="earlier",
+            project="elsewhere",
+            step="generate",
+            provider="openai",
+            model="gpt-4o-mini",
+            tier=Tier.API,
+            actual_cost_usd=Decimal(amount),
+        )
+    )
+
+
 def test_a_request_the_budget_cannot_pay_is_deferred_without_calling_a_model(
     tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = create_example_repo(tmp_path / "textkit")
     monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4o-mini"]')
-    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "0")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-sent")  # no call is made
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2")
+    spend_today(ledger_path, "1.57")  # $0.43 left today: under the $1 emergency threshold
 
     state, result = run_flow(CodeRequest(description=SLUGIFY, repo=repo))
 
@@ -133,7 +152,57 @@ def test_a_request_the_budget_cannot_pay_is_deferred_without_calling_a_model(
     assert result.status is RunStatus.DEFERRED
     assert result.retry_at is not None
     assert "deferred" in result.reason
+    assert "$0.43 left" in result.reason
     assert CostLedger(ledger_path).calls_for_request(result.request_id) == []
+    [waiting] = DeferredStore(CostLedger(ledger_path)).pending()
+    assert waiting.request.request_id == result.request_id
+
+
+def test_a_request_that_can_never_fit_fails_with_what_to_change_instead_of_waiting(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = create_example_repo(tmp_path / "textkit")
+    monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4o-mini"]')
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-sent")  # no call is made
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "0.43")  # always under the $1 threshold
+
+    state, result = run_flow(CodeRequest(description=SLUGIFY, repo=repo))
+
+    assert state == "FAILED"
+    assert result.status is RunStatus.FAILED
+    assert "can never run" in result.reason
+    assert "($0.43)" in result.reason and "($1.00)" in result.reason
+    assert "daily_budget_usd" in result.reason
+    assert DeferredStore(CostLedger(ledger_path)).pending() == []  # not deferred forever
+    assert CostLedger(ledger_path).calls_for_request(result.request_id) == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"examples": ("count_words",)}, "checks nothing"),
+        ({"target": "../outside.py"}, "outside the repository"),
+        ({"target": "src/textkit"}, "is a directory"),
+        ({"repo_suffix": "/src"}, "subdirectory"),
+    ],
+)
+def test_a_bad_request_from_the_api_fails_before_any_model_call(
+    tmp_path: Path, ledger_path: Path, fields: dict[str, object], expected: str
+) -> None:
+    repo = create_example_repo(tmp_path / "textkit")
+    suffix = str(fields.pop("repo_suffix", ""))
+
+    state, result = run_flow(
+        CodeRequest.model_validate(
+            {"description": COUNT_WORDS, "repo": f"{repo}{suffix}", **fields}
+        )
+    )
+
+    assert state == "FAILED"
+    assert result.status is RunStatus.FAILED
+    assert expected in result.reason
+    assert result.steps == ()  # not even the estimate ran
+    assert not ledger_path.exists()  # nothing was called, nothing was booked
 
 
 @pytest.mark.model

@@ -2,8 +2,9 @@
 
 A child process places code with the write step patched to signal the parent and hang right
 after the files are written in the private worktree; the parent then SIGKILLs it. The user's
-tree must be byte-for-byte as before, cleanup must leave only the main worktree, and the next
-request must place normally.
+tree must be byte-for-byte as before; once the next run, the cleanup step or ``frugalflow
+doctor`` has run, no worktree of the dead run is registered and its temp checkout is gone, and
+the next request places normally. The user's own worktrees, and a live run's, are never touched.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,8 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from frugalflow.cli import app
 from frugalflow.repository import WorkRepository
+from frugalflow.rundirs import RunOwner
 from frugalflow.tasks.cleanup import remove_workdir
 from tests.conftest import git
 from tests.test_repository import UTIL, user_state
@@ -31,7 +36,10 @@ from pathlib import Path
 
 import frugalflow.repository as repository
 
-repo, workdir, marker = (Path(arg) for arg in sys.argv[1:4])
+from frugalflow.rundirs import create_run_directory
+
+repo, root, marker = (Path(arg) for arg in sys.argv[1:4])
+workdir = create_run_directory("crash", repo, root=root)
 write = repository._write_files
 
 
@@ -63,24 +71,44 @@ def _cleanup_step(repo: Path, workdir: Path) -> None:
     assert remove_workdir(workdir, repo)
 
 
-def _temp_wiped_then_pruned(repo: Path, workdir: Path) -> None:
+def _next_run(repo: Path, workdir: Path) -> None:
+    pass  # the next placement, below, is the next run
+
+
+def _temp_wiped_then_next_run(repo: Path, workdir: Path) -> None:
     shutil.rmtree(workdir)  # as a reboot clearing /tmp would
-    git(repo, "worktree", "prune")
 
 
-@pytest.mark.parametrize("clean_up", [_cleanup_step, _temp_wiped_then_pruned])
+def _doctor(repo: Path, workdir: Path) -> None:
+    result = CliRunner().invoke(app, ["doctor", "--repo", str(repo)])
+    assert result.exit_code == 0, result.output
+    assert "removed the worktree" in result.output
+    assert not any(path.endswith("/worktree") for path in worktrees(repo))
+    assert not workdir.exists()
+
+
+@pytest.mark.parametrize("clean_up", [_next_run, _temp_wiped_then_next_run, _cleanup_step, _doctor])
 def test_kill_9_after_writing_leaves_the_users_tree_unchanged(
-    make_git_repo: Callable[..., Path], tmp_path: Path, clean_up: Callable[[Path, Path], None]
+    make_git_repo: Callable[..., Path],
+    tmp_path: Path,
+    clean_up: Callable[[Path, Path], None],
+    ledger_path: Path,
 ) -> None:
     repo = make_git_repo({"pkg/__init__.py": "", "pkg/util.py": UTIL, "README.md": "# Demo\n"})
     (repo / "README.md").write_text("# Demo\nunsaved\n")  # the user's uncommitted work
     (repo / "notes.txt").write_text("untracked\n")
+    # The user's own worktrees: one whose disk is unmounted (missing), one locked by them.
+    git(repo, "worktree", "add", "--quiet", "--detach", str(tmp_path / "usb-drive"))
+    shutil.rmtree(tmp_path / "usb-drive")
+    git(repo, "worktree", "add", "--quiet", "--detach", "--lock", str(tmp_path / "mine"))
+    own = worktrees(repo)
     git(repo, "status")  # refresh the index's stat data before the snapshot
     before = user_state(repo)
-    workdir, marker = tmp_path / "run", tmp_path / "written"
+    runs, marker = tmp_path / "runs", tmp_path / "written"
+    runs.mkdir()
 
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(repo), str(workdir), str(marker)],
+        [sys.executable, "-c", CHILD, str(repo), str(runs), str(marker)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -108,11 +136,13 @@ def test_kill_9_after_writing_leaves_the_users_tree_unchanged(
     assert not (repo / "pkg/slug.py").exists()
     assert (repo / "pkg/util.py").read_text() == UTIL
     assert git(repo, "branch", "--list", "frugalflow/*") == ""  # no half-made branch either
-    assert len(worktrees(repo)) == 2
+    assert sorted(worktrees(repo)) == sorted(
+        [*own, str(worktree)]
+    )  # the dead run's worktree is registered
+    [workdir] = runs.iterdir()
 
     clean_up(repo, workdir)
 
-    assert worktrees(repo) == [str(repo.resolve())]
     work = WorkRepository(repo)
     try:
         placement = work.place(
@@ -125,5 +155,47 @@ def test_kill_9_after_writing_leaves_the_users_tree_unchanged(
     finally:
         work.close()
     assert git(repo, "show", "--name-only", "--format=", placement.commit) == "pkg/slug.py"
-    assert worktrees(repo) == [str(repo.resolve())]
+    assert sorted(worktrees(repo)) == sorted(
+        own
+    )  # the dead run's worktree is gone; the user's are all there
+    assert not worktree.exists() and not workdir.exists()  # so is its temp checkout
     assert user_state(repo) == before
+
+
+def test_a_live_runs_worktree_is_left_alone(
+    make_git_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    from frugalflow.rundirs import owner_tag
+
+    repo = make_git_repo({"pkg/__init__.py": ""})
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        reason = owner_tag(RunOwner(alive.pid, socket.gethostname()))
+        elsewhere = owner_tag(RunOwner(1, "another-host"))
+        for name, tag in (("live", reason), ("remote", elsewhere)):
+            git(
+                repo,
+                "worktree",
+                "add",
+                "-q",
+                "--detach",
+                "--lock",
+                "--reason",
+                tag,
+                str(tmp_path / name),
+            )
+        work = WorkRepository(repo)
+        try:
+            assert work.remove_stale_worktrees() == []
+        finally:
+            work.close()
+        assert len(worktrees(repo)) == 3
+    finally:
+        alive.kill()
+        alive.wait()
+    work = WorkRepository(repo)
+    try:
+        assert work.remove_stale_worktrees() == [tmp_path / "live"]  # its process is gone now
+    finally:
+        work.close()
+    assert worktrees(repo) == [str(repo.resolve()), str(tmp_path / "remote")]

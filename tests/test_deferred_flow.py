@@ -15,6 +15,7 @@ from frugalflow.flows.deferred import rerun_deferred
 from frugalflow.ledger import CostLedger
 from frugalflow.schemas import CodeRequest, CodeResult, RunStatus
 from tests.conftest import git
+from tests.test_codegen_flow import spend_today
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
@@ -29,9 +30,11 @@ def test_a_deferred_request_is_kept_and_rerun_when_it_can_be_paid_for(
         repo=repo,
         examples=('assert count_words("a b  c") == 3',),
     )
-    # Only a paid model, and no money: the request must wait, not vanish.
+    # Only a paid model, and too little money left today: the request must wait, not vanish.
     monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4o-mini"]')
-    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "0")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-sent")  # no call is made
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2")
+    spend_today(ledger_path, "1.9")
 
     async def first() -> CodeResult:
         state = await codegen(request, return_state=True)
@@ -61,3 +64,28 @@ def test_a_deferred_request_is_kept_and_rerun_when_it_can_be_paid_for(
     assert "def count_words(" in git(repo, "show", f"{rerun.branch}:src/textkit/count_words.py")
     assert store.pending() == []
     assert [row.state for row in store.all()] == ["done"]
+    assert store.all()[0].outcome.startswith("completed: committed")
+
+
+def test_a_stored_request_that_can_never_fit_now_is_failed_and_dropped_with_its_reason(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = create_example_repo(tmp_path / "textkit")
+    request = CodeRequest(description="Add a function f() that returns 1", repo=repo)
+    store = DeferredStore(CostLedger(ledger_path))
+    store.add(request, reason="$0.12 left today", retry_at=datetime.now(UTC) - timedelta(1))
+    # Since it was deferred, the budget was set below the emergency threshold: a paid model
+    # can never run, and waiting another day would not change that.
+    monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4o-mini"]')
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-sent")  # no call is made
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "0.5")
+
+    [result] = asyncio.run(rerun_deferred())
+
+    assert result.status is RunStatus.FAILED
+    assert "can never run" in result.reason and "($0.50)" in result.reason
+    assert store.pending() == []  # not deferred again
+    [row] = store.all()
+    assert row.state == "done"
+    assert row.outcome is not None and row.outcome.startswith("failed: this request can never run")
+    assert CostLedger(ledger_path).calls_for_request(request.request_id) == []

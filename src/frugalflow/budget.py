@@ -25,7 +25,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -370,6 +370,12 @@ def usd(amount: Decimal) -> str:
     return f"${whole}.{fraction.ljust(2, '0')}"
 
 
+def money_left(amount: Decimal) -> str:
+    """Money left, for people: to the cent and rounded down (``$0.43``, never ``$0.4`` or
+    ``$0.430000``), so that a message never promises a cent that is not there."""
+    return f"${Decimal(amount).quantize(Decimal('0.01'), rounding=ROUND_FLOOR)}"
+
+
 def _reservation_id(reservation: Reservation | str) -> str:
     return reservation if isinstance(reservation, str) else reservation.reservation_id
 
@@ -414,7 +420,7 @@ def _exceeded(
     return BudgetExceededError(
         f"{usd(reservation.amount_usd)} for {reservation.model} (request "
         f"{reservation.request_id}) does not fit the {binding.key} budget: "
-        f"{usd(binding.remaining_usd)} of {usd(binding.limit_usd)} left ({usd(binding.spent_usd)} "
+        f"{money_left(binding.remaining_usd)} of {usd(binding.limit_usd)} left ({usd(binding.spent_usd)} "
         f"spent, {usd(binding.reserved_usd)} reserved); {when}",
         remaining_usd=remaining,
         retry_at=None if never_fits else binding.end,

@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 the request failed (nothing committed), 2 bad usage or set
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from datetime import datetime
 from decimal import Decimal
@@ -47,7 +48,8 @@ errors = Console(stderr=True)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    # soft_wrap: one line whatever the terminal's width, for people and for scripts alike.
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -61,11 +63,55 @@ def _settings_or_exit(repo: Path | None) -> Settings:
         raise _fail(str(exc)) from None
 
 
+def _check_or_exit(request: CodeRequest, settings: Settings) -> None:
+    """Exit 2 with what to do when the request cannot be carried out (before any money)."""
+    from frugalflow.preflight import check_request
+
+    try:
+        check_request(request, settings)
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _crashed(exc: BaseException, settings: Settings | None, request_id: str) -> typer.Exit:
+    """A real bug: one line on the terminal, the traceback in a log file whose path it names."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    for folder in ([settings.home / "logs"] if settings else []) + [Path(tempfile.gettempdir())]:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            log = folder / f"frugalflow-crash-{request_id}.log"
+            log.write_text(text)
+            break
+        except OSError:
+            continue
+    else:
+        return _fail(f"frugalflow failed unexpectedly ({type(exc).__name__})", EXIT_FAILED)
+    return _fail(
+        f"frugalflow failed unexpectedly ({type(exc).__name__}: {exc}). This is a bug: the "
+        f"traceback is in {log}; please report it with that file.",
+        EXIT_FAILED,
+    )
+
+
+class _WithoutFinalState(logging.Filter):
+    """Drops Prefect's "Finished in state Failed(...)" line: the CLI prints the reason itself,
+    once, with what to do. Other errors (a task's traceback: a bug) still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Finished in state")
+
+
 def _quiet_prefect() -> None:
     # The CLI shows its own per-step progress; Prefect's INFO lines would repeat it. Must be
     # set before prefect is imported; a user's own setting wins.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    flow_runs = logging.getLogger("prefect.flow_runs")
+    if not any(isinstance(f, _WithoutFinalState) for f in flow_runs.filters):
+        flow_runs.addFilter(_WithoutFinalState())
 
 
 class _StepProgress:
@@ -171,22 +217,28 @@ def generate(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise _fail(f"invalid request: {problems}") from None
-    if not request.repo.is_dir():
-        raise _fail(f"--repo {request.repo} is not a directory; pass the repository to change")
+    settings = _settings_or_exit(request.repo)
+    _check_or_exit(request, settings)
 
     from frugalflow.flows.codegen import codegen, listen_to_steps
     from frugalflow.ledger import CostLedger
 
-    settings = _settings_or_exit(request.repo)
     console.print(f"[bold]frugalflow[/] request [cyan]{request.request_id}[/] on {request.repo}")
 
     async def run_flow() -> object:
         state = await codegen(request, return_state=True)
         return await state.aresult(raise_on_failure=False)
 
-    with listen_to_steps(_StepProgress()):
-        result = asyncio.run(run_flow())
+    try:
+        with listen_to_steps(_StepProgress()):
+            result = asyncio.run(run_flow())
+    except FrugalflowError as exc:
+        raise _fail(str(exc), EXIT_FAILED) from None
+    except Exception as exc:  # a bug (or Prefect could not start): the traceback goes to a file
+        raise _crashed(exc, settings, request.request_id) from None
     if not isinstance(result, CodeResult):
+        if isinstance(result, BaseException):
+            raise _crashed(result, settings, request.request_id) from None
         raise _fail(f"the flow crashed: {result}", EXIT_FAILED)
     _result_tables(result, CostLedger(settings.ledger_file).calls_for_request(request.request_id))
     if result.status is RunStatus.COMPLETED:
@@ -424,3 +476,237 @@ def example_repo(
     except FrugalflowError as exc:
         raise _fail(str(exc)) from None
     console.print(f"created example repository at {path}")
+
+
+@app.command()
+def doctor(
+    repo: Annotated[
+        Path | None,
+        typer.Option(help="Also check this repository for worktrees of runs that died."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only report; repair nothing.")] = False,
+) -> None:
+    """Check this machine's frugalflow state and repair what a killed run left behind.
+
+    Stale worktrees and temp directories of runs that no longer exist are removed (never the
+    user's own worktrees, never a live run's), expired budget reservations are released, and
+    the ledger and sandbox are checked. Exit 0 when all is well (after repairs), 1 otherwise.
+    """
+    from frugalflow import sandbox
+    from frugalflow.budget import BudgetManager
+    from frugalflow.ledger import CostLedger
+    from frugalflow.repository import WorkRepository
+    from frugalflow.rundirs import remove_run_directory, run_directories
+
+    settings = _settings_or_exit(repo)
+    problems = 0
+
+    def report(ok: bool, line: str) -> None:
+        nonlocal problems
+        problems += not ok
+        mark = "[green]ok[/]" if ok else "[red]problem[/]"
+        console.print(f"{mark}  {escape(line)}", highlight=False)
+
+    stale = [run for run in run_directories() if run.owner.is_dead()]
+    repos = {run.repo for run in stale if run.repo.is_dir()} | ({repo.resolve()} if repo else set())
+    for path in sorted(repos):
+        try:
+            work = WorkRepository(path)
+        except FrugalflowError as exc:
+            report(path != (repo.resolve() if repo else None), f"{path}: not checked ({exc})")
+            continue
+        try:
+            leftovers = [w for w in work.frugalflow_worktrees() if w.owner.is_dead()]
+            if not dry_run:
+                work.remove_stale_worktrees()
+        except FrugalflowError as exc:
+            report(False, f"{path}: cannot check its worktrees ({exc})")
+            continue
+        finally:
+            work.close()
+        for worktree in leftovers:
+            done = "would remove" if dry_run else "removed"
+            report(not dry_run, f"{done} the worktree {worktree.path} of a dead run, in {path}")
+        if not leftovers:
+            report(True, f"{path}: no worktree of a dead frugalflow run")
+    for run in stale:
+        if run.path.exists():
+            removed = not dry_run and remove_run_directory(run.path)
+            what = "removed" if removed else "would remove" if dry_run else "could not remove"
+            report(removed, f"{what} the temp directory {run.path} of a dead run")
+    if not stale:
+        report(True, "no temp directory of a dead frugalflow run")
+
+    cost_ledger = CostLedger(settings.ledger_file)
+    try:
+        version = cost_ledger.schema_version()
+        if version == 0:
+            report(True, f"ledger {settings.ledger_file}: not created yet (the first run does)")
+        else:
+            report(True, f"ledger {settings.ledger_file}: readable, schema {version}")
+            if dry_run:
+                active = BudgetManager(cost_ledger, settings).reservations(state="active")
+                now = datetime.now().astimezone()
+                expired = [r for r in active if r.expires_at <= now]
+                report(not expired, f"{len(expired)} expired reservation(s) to release")
+            else:
+                released = BudgetManager(cost_ledger, settings).expire_stale()
+                report(True, f"released {released} expired reservation(s) of crashed runs")
+    except FrugalflowError as exc:
+        report(False, f"ledger {settings.ledger_file}: {exc}")
+
+    # The sandbox's own probe, when this version of frugalflow.sandbox has one.
+    probe = getattr(sandbox, "unavailable_reason", None)
+    if callable(probe):
+        why_not = probe()
+        report(why_not is None, f"sandbox: {why_not or 'available'}")
+    if problems:
+        raise typer.Exit(EXIT_FAILED)
+
+
+deferred_app = typer.Typer(
+    help="Requests waiting for budget: list them, run them now, or drop them.",
+    invoke_without_command=True,
+)
+app.add_typer(deferred_app, name="deferred")
+
+
+@deferred_app.callback()
+def deferred_list(ctx: typer.Context, repo: ConfigRepo = None) -> None:
+    """List the requests waiting for budget (id, description, project, reason, retry at,
+    worst case)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from frugalflow.deferred import DeferredStore
+    from frugalflow.ledger import CostLedger
+
+    settings = _settings_or_exit(repo)
+    try:
+        waiting = DeferredStore(CostLedger(settings.ledger_file)).pending()
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+    if not waiting:
+        console.print("no deferred requests are waiting")
+        return
+    table = Table(title=f"{len(waiting)} deferred request(s)", title_justify="left")
+    for column in ("id", "description", "project", "reason", "retry at", "worst case"):
+        table.add_column(
+            column, overflow="fold", justify="right" if column == "worst case" else "left"
+        )
+    for deferred in waiting:
+        request = deferred.request
+        table.add_row(
+            request.request_id,
+            escape(request.description[:60] + ("…" if len(request.description) > 60 else "")),
+            escape(request.project_name),
+            escape(deferred.reason),
+            deferred.retry_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+            _worst_case(request, settings),
+        )
+    console.print(table)
+    console.print("run one now: frugalflow deferred run ID; drop one: frugalflow deferred drop ID")
+
+
+def _worst_case(request: CodeRequest, settings: Settings) -> str:
+    """The least a paid model needs free to run the request (its cheapest worst case), now."""
+    from frugalflow.budget import usd
+    from frugalflow.settings import load_settings
+    from frugalflow.tasks.estimate import estimate_request
+
+    try:
+        here = load_settings(request.repo) if Path(request.repo).is_dir() else settings
+        candidates = estimate_request(request, here).candidates
+    except FrugalflowError:
+        return "?"
+    worst = min(
+        (c.worst_case_cost_usd for c in candidates if c.worst_case_cost_usd), default=Decimal(0)
+    )
+    return usd(worst)
+
+
+@deferred_app.command("run")
+def deferred_run(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Deferred or request ids (see `frugalflow deferred`)."),
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Run every waiting request.")] = False,
+    repo: ConfigRepo = None,
+) -> None:
+    """Run waiting requests now, through the rerun-deferred flow, whether due or not.
+
+    Exit 0 when every one completed, 75 when some were deferred again, 1 when one failed (it
+    then leaves the queue with its reason).
+    """
+    _quiet_prefect()
+    from frugalflow.deferred import DeferredStore
+    from frugalflow.ledger import CostLedger
+
+    settings = _settings_or_exit(repo)
+    store = DeferredStore(CostLedger(settings.ledger_file))
+    try:
+        if all_:
+            chosen = [d.deferred_id for d in store.pending()]
+        elif ids:
+            unknown = [wanted for wanted in ids if not store.find(wanted)]
+            if unknown:
+                raise _fail(
+                    f"no waiting request has id {', '.join(unknown)}; `frugalflow deferred` "
+                    "lists them"
+                )
+            chosen = list(ids)
+        else:
+            raise _fail("name the requests to run (ids from `frugalflow deferred`), or pass --all")
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None
+    if not chosen:
+        console.print("no deferred requests are waiting")
+        return
+    from frugalflow.flows.deferred import rerun_deferred
+
+    try:
+        results = asyncio.run(rerun_deferred(limit=len(chosen), deferred_ids=chosen))
+    except FrugalflowError as exc:
+        raise _fail(str(exc), EXIT_FAILED) from None
+    except Exception as exc:
+        raise _crashed(exc, settings, "deferred-run") from None
+    for result in results:
+        colour = {"completed": "green", "deferred": "yellow"}.get(result.status.value, "red")
+        console.print(
+            f"[{colour}]{result.status.value}[/] {result.request_id}: {escape(result.reason)}",
+            highlight=False,
+        )
+    statuses = {result.status for result in results}
+    if RunStatus.FAILED in statuses or len(results) < len(chosen):
+        raise typer.Exit(EXIT_FAILED)
+    if RunStatus.DEFERRED in statuses:
+        raise typer.Exit(EXIT_DEFERRED)
+
+
+@deferred_app.command("drop")
+def deferred_drop(
+    ids: Annotated[list[str], typer.Argument(help="Deferred or request ids to drop.")],
+    reason: Annotated[
+        str, typer.Option(help="Why, kept with the request in the ledger.")
+    ] = "dropped by the user",
+    repo: ConfigRepo = None,
+) -> None:
+    """Take waiting requests out of the queue without running them; the reason is recorded."""
+    from frugalflow.deferred import DeferredStore
+    from frugalflow.ledger import CostLedger
+
+    settings = _settings_or_exit(repo)
+    store = DeferredStore(CostLedger(settings.ledger_file))
+    try:
+        found = {wanted: store.find(wanted) for wanted in ids}
+        unknown = [wanted for wanted, rows in found.items() if not rows]
+        if unknown:
+            raise _fail(
+                f"no waiting request has id {', '.join(unknown)}; `frugalflow deferred` lists them"
+            )
+        for rows in found.values():
+            for row in rows:
+                store.drop(row.deferred_id, reason)
+                console.print(f"dropped {row.request.request_id} ({escape(reason)})")
+    except FrugalflowError as exc:
+        raise _fail(str(exc)) from None

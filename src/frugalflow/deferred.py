@@ -2,8 +2,10 @@
 
 A request is never silently dropped: nothing here deletes a row. A deferred request is
 ``pending`` until its ``retry_at``; whoever runs it again marks it ``resubmitted`` (with the flow
-run that took it) or ``done``. A request deferred once more is added again as a new pending row,
-so each row is one deferral and the history of a request stays readable.
+run that took it) or ``done`` with its ``outcome`` (it ran; it failed and why, for instance
+because it can never fit a budget; or it was dropped by hand, and why). A request deferred once
+more is added again as a new pending row, so each row is one deferral and the history of a
+request stays readable.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from frugalflow.schemas import CodeRequest
 DeferredState = Literal["pending", "resubmitted", "done"]
 
 _COLUMNS = (
-    "deferred_id, request_json, reason, deferred_at, retry_at, state, attempts, last_flow_run_id"
+    "deferred_id, request_json, reason, deferred_at, retry_at, state, attempts, "
+    "last_flow_run_id, outcome"
 )
 
 
@@ -36,6 +39,7 @@ class DeferredRequest(BaseModel):
         state: ``pending``, ``resubmitted`` or ``done``.
         attempts: how many times it was resubmitted.
         last_flow_run_id: the flow run that last took it, if any.
+        outcome: why it left the queue (``done`` rows), e.g. ``failed: ...``, ``dropped: ...``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -48,6 +52,7 @@ class DeferredRequest(BaseModel):
     state: DeferredState
     attempts: int
     last_flow_run_id: str | None = None
+    outcome: str | None = None
 
     @field_validator("deferred_at", "retry_at")
     @classmethod
@@ -85,7 +90,7 @@ class DeferredStore:
         deferred_id = uuid.uuid4().hex
         with self.ledger.transaction() as con:
             con.execute(
-                "INSERT INTO deferred_requests VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL)",
+                "INSERT INTO deferred_requests VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, NULL)",
                 [
                     deferred_id,
                     request.request_id,
@@ -128,23 +133,51 @@ class DeferredStore:
             [flow_run_id],
         )
 
-    def mark_done(self, deferred_id: str) -> None:
-        """Record that the request ran and needs nothing more.
+    def mark_done(self, deferred_id: str, outcome: str | None = None) -> None:
+        """Record that the request left the queue, and why.
+
+        Args:
+            deferred_id: the row.
+            outcome: what happened (``completed: ...``, ``failed: <reason>``).
 
         Raises:
             KeyError: no deferred request has this id.
         """
-        self._update(deferred_id, "state = 'done'", [])
+        self._update(deferred_id, "state = 'done', outcome = ?", [outcome])
 
-    def _update(self, deferred_id: str, assignments: str, params: list[Any]) -> None:
+    def drop(self, deferred_id: str, reason: str) -> None:
+        """Take a pending request out of the queue without running it; the reason is kept.
+
+        Raises:
+            KeyError: no pending request has this id.
+        """
+        self._update(
+            deferred_id, "state = 'done', outcome = ?", [f"dropped: {reason}"], pending_only=True
+        )
+
+    def find(self, wanted: str) -> list[DeferredRequest]:
+        """The pending rows a user means by ``wanted``: a deferred id, a unique prefix of one
+        (at least 6 characters), or a request id."""
+        pending = self.pending()
+        exact = [d for d in pending if wanted in (d.deferred_id, d.request.request_id)]
+        if exact or len(wanted) < 6:
+            return exact
+        prefixed = [d for d in pending if d.deferred_id.startswith(wanted)]
+        return prefixed if len(prefixed) == 1 else []
+
+    def _update(
+        self, deferred_id: str, assignments: str, params: list[Any], *, pending_only: bool = False
+    ) -> None:
+        only = " AND state = 'pending'" if pending_only else ""
         with self.ledger.transaction() as con:
             changed = con.execute(
-                f"UPDATE deferred_requests SET {assignments} WHERE deferred_id = ? "
+                f"UPDATE deferred_requests SET {assignments} WHERE deferred_id = ?{only} "
                 "RETURNING deferred_id",
                 [*params, deferred_id],
             ).fetchall()
         if not changed:
-            raise KeyError(f"no deferred request has id {deferred_id!r}")
+            which = "pending request" if pending_only else "deferred request"
+            raise KeyError(f"no {which} has id {deferred_id!r}")
 
     def _select(self, condition: str, params: list[Any]) -> list[DeferredRequest]:
         rows = self.ledger.query(
@@ -162,6 +195,7 @@ class DeferredStore:
                 state=row[5],
                 attempts=row[6],
                 last_flow_run_id=row[7],
+                outcome=row[8],
             )
             for row in rows
         ]

@@ -78,6 +78,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             fired_at TIMESTAMPTZ NOT NULL, spent_usd DECIMAL(18, 8) NOT NULL,
             limit_usd DECIMAL(18, 8) NOT NULL, PRIMARY KEY (window_key, threshold_percent))""",
     ),
+    (
+        # Why a deferred request left the queue (ran, failed, can never fit, dropped by hand).
+        "ALTER TABLE deferred_requests ADD COLUMN outcome VARCHAR",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 

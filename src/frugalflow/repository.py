@@ -18,6 +18,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,11 @@ from git.objects import Blob, Tree
 from frugalflow.codemerge import merge_python_module
 from frugalflow.errors import NotAGitRepositoryError, PlacementError, UnsafePathError
 from frugalflow.fastforward import fast_forward_branch
+from frugalflow.rundirs import RunOwner, owner_tag, parse_owner_tag, remove_run_directory
 from frugalflow.safepaths import INSIDE, SYMLINK_MODE, resolve_path, tree_entry
 from frugalflow.schemas import Placement
 
-__all__ = ["WorkRepository"]
+__all__ = ["FrugalflowWorktree", "WorkRepository", "repository_top"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,26 +74,12 @@ class WorkRepository:
         if redirecting:
             names = ", ".join(redirecting)
             raise PlacementError(f"unset {names}: it would make git use another repository")
-        try:
-            repo = git.Repo(path)
-        except _GIT_ERRORS as exc:
-            what = "does not exist" if isinstance(exc, git.NoSuchPathError) else "is not a git repo"
-            raise NotAGitRepositoryError(
-                f"{path} {what}; run `git init` in your project directory and commit your "
-                "files, or pass the top-level directory of an existing repository"
-            ) from exc
-        problem = ""
-        if repo.bare or repo.working_tree_dir is None:
-            problem = "is a bare repository (no files to add code to); clone it and use the clone"
-        elif not repo.head.is_valid():
-            problem = "has no commits yet; make an initial commit first (`git commit`)"
-        if problem or repo.working_tree_dir is None:
-            repo.close()
-            raise NotAGitRepositoryError(f"{path} {problem}")
+        repo = _open(Path(path))
         repo.git.set_persistent_git_options(c=_SAFE_CONFIG)
         # LFS would otherwise download every large file into the private worktree.
         repo.git.update_environment(GIT_LFS_SKIP_SMUDGE="1", GIT_TERMINAL_PROMPT="0")
         self._repo = repo
+        assert repo.working_tree_dir is not None  # _open refuses bare repositories
         self.root = Path(repo.working_tree_dir).resolve()
 
     def close(self) -> None:
@@ -209,7 +197,19 @@ class WorkRepository:
         targets, worktree = self._preflight(files, head.tree, branch, Path(workdir))
         full_message = _commit_message(message, trailers)
         try:  # from here on a half-made worktree may exist and must go
-            self._repo.git.worktree("add", "--quiet", "--detach", str(worktree), head.hexsha)
+            self.remove_stale_worktrees()
+            # Locked with who made it: a plain `git worktree prune` leaves a live run's worktree
+            # alone, and the next run can tell a killed run's worktree from a running one's.
+            self._repo.git.worktree(
+                "add",
+                "--quiet",
+                "--detach",
+                "--lock",
+                "--reason",
+                owner_tag(),
+                str(worktree),
+                head.hexsha,
+            )
             merged = _write_files(worktree, targets, _at_head(head.tree, targets))
             wt = git.Git(worktree)
             wt.set_persistent_git_options(c=_SAFE_CONFIG)
@@ -275,9 +275,51 @@ class WorkRepository:
             raise PlacementError(f"{worktree} already exists; use a fresh work directory")
         return targets, worktree
 
+    def frugalflow_worktrees(self) -> list[FrugalflowWorktree]:
+        """The worktrees frugalflow added to this repository and has not removed yet.
+
+        Only worktrees locked with frugalflow's reason (``frugalflow run pid=... host=...``)
+        count; the user's own worktrees, locked or not, are never listed.
+        """
+        try:
+            listing = self._repo.git.worktree(
+                "list", "--porcelain", "-z", strip_newline_in_stdout=False
+            )
+        except _GIT_ERRORS as exc:
+            raise PlacementError(f"could not list the worktrees of {self.root}: {exc}") from exc
+        found = []
+        for record in listing.split("\0\0"):
+            fields = dict(line.partition(" ")[::2] for line in record.split("\0") if line)
+            owner = parse_owner_tag(fields.get("locked", ""))
+            if "worktree" in fields and owner is not None:
+                found.append(FrugalflowWorktree(Path(fields["worktree"]), owner))
+        return found
+
+    def remove_stale_worktrees(self) -> list[Path]:
+        """Remove the worktrees (and their temp checkouts) of frugalflow runs that died.
+
+        A run killed during placement (``kill -9``, a reboot) leaves its worktree registered
+        and, unless the temp directory was wiped, its checkout on disk. A worktree whose run
+        still lives (same host, process alive) is kept; so is one made on another host, whose
+        process cannot be checked from here.
+
+        Returns:
+            The worktree paths that were removed.
+        """
+        removed = []
+        for stale in self.frugalflow_worktrees():
+            if not stale.owner.is_dead():
+                continue
+            self._remove_worktree(stale.path)
+            remove_run_directory(stale.path.parent)
+            removed.append(stale.path)
+            logger.info("removed the worktree %s of a frugalflow run that died", stale.path)
+        return removed
+
     def _remove_worktree(self, worktree: Path) -> None:
         try:
-            self._repo.git.worktree("remove", "--force", str(worktree))
+            # Twice --force: the worktree is locked (see place()).
+            self._repo.git.worktree("remove", "--force", "--force", str(worktree))
             return
         except _GIT_ERRORS as exc:
             logger.warning("git worktree remove failed for %s: %s", worktree, exc)
@@ -291,6 +333,68 @@ class WorkRepository:
             logger.warning(
                 "could not prune worktree %s; run `git worktree prune`: %s", worktree, exc
             )
+
+
+@dataclass(frozen=True)
+class FrugalflowWorktree:
+    """A worktree frugalflow added, and the run that added it."""
+
+    path: Path
+    owner: RunOwner
+
+
+def repository_top(path: Path) -> Path | None:
+    """The top directory of the working tree that contains ``path``, or None.
+
+    None when ``path`` is in no repository, in a bare one, or in git's own data.
+    """
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except _GIT_ERRORS:
+        return None
+    try:
+        top = repo.working_tree_dir
+        inside_git_dir = Path(path).resolve().is_relative_to(Path(repo.git_dir).resolve())
+        return None if repo.bare or top is None or inside_git_dir else Path(top).resolve()
+    finally:
+        repo.close()
+
+
+def _open(path: Path) -> git.Repo:
+    """The repository whose top directory is ``path``, or an error that says what to pass."""
+    try:
+        repo = git.Repo(path, search_parent_directories=True)
+    except _GIT_ERRORS as exc:
+        if isinstance(exc, git.NoSuchPathError) or not path.exists():
+            what = "does not exist; pass the path of your project's git repository with --repo"
+        elif not path.is_dir():
+            what = "is a file; pass the directory of your project's git repository with --repo"
+        else:
+            what = (
+                "is not a git repository; run `git init && git add -A && git commit -m initial` "
+                "there first, or pass the top-level directory of an existing repository"
+            )
+        raise NotAGitRepositoryError(f"{path} {what}") from exc
+    problem = ""
+    resolved = path.resolve()
+    if repo.bare or repo.working_tree_dir is None:
+        problem = "is a bare repository (no files to add code to); clone it and use the clone"
+    elif resolved.is_relative_to(Path(repo.git_dir).resolve()):
+        problem = "points into git's own data (.git/); pass the repository's top directory"
+    elif Path(repo.working_tree_dir).resolve() != resolved:
+        # Refused rather than silently moved up: --target and the repository's frugalflow.toml
+        # are read relative to --repo, so the top level would read another config and place
+        # the code somewhere else than the user wrote.
+        problem = (
+            f"is inside the repository {Path(repo.working_tree_dir).resolve()}, not its top "
+            f"directory; pass --repo {Path(repo.working_tree_dir).resolve()}"
+        )
+    elif not repo.head.is_valid():
+        problem = "has no commits yet; make an initial commit first (`git commit`)"
+    if problem:
+        repo.close()
+        raise NotAGitRepositoryError(f"{path} {problem}")
+    return repo
 
 
 def _at_head(tree: Tree, targets: Mapping[str, str]) -> set[str]:

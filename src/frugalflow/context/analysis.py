@@ -7,6 +7,7 @@ for every language and needs no index.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import subprocess
@@ -17,6 +18,8 @@ from pathlib import Path, PurePosixPath
 from frugalflow.context.conventions import detect_naming_conventions, is_vendored_path
 from frugalflow.errors import NotAGitRepositoryError
 from frugalflow.schemas import GenerationContext
+
+logger = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 512 * 1024
 MAX_LAYOUT_ENTRIES = 200
@@ -80,7 +83,8 @@ def list_repository_files(repo: Path) -> list[str]:
 
     Returns:
         Sorted repo-relative POSIX paths, without binary files, files over 512 KiB,
-        symlinks (they may point outside the repository) and files deleted from disk.
+        symlinks (they may point outside the repository), files deleted from disk and
+        names that are not UTF-8.
 
     Raises:
         NotAGitRepositoryError: ``repo`` is not inside a git working tree.
@@ -102,9 +106,16 @@ def list_repository_files(repo: Path) -> list[str]:
             f"{repo} is not a git repository ({detail or 'git ls-files failed'}); "
             "run `git init` there first or pass the right --repo"
         )
-    # A path appears once per stage while a merge is unresolved, hence the set.
-    paths = {p for p in listing.stdout.decode("utf-8", "surrogateescape").split("\0") if p}
-    return sorted(p for p in paths if not p.startswith(".git/") and _is_small_text(repo / p))
+    # A path appears once per stage while a merge is unresolved, hence the set. A name that is
+    # not UTF-8 (Linux names are bytes) cannot go into a prompt, a JSON result or a Prefect
+    # parameter: it is left out of the listing, and the file itself is never touched.
+    paths = set()
+    for raw in listing.stdout.split(b"\0"):
+        try:
+            paths.add(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            logger.info("left out of the repository listing (name not UTF-8): %r", raw)
+    return sorted(p for p in paths if p and not p.startswith(".git/") and _is_small_text(repo / p))
 
 
 def _is_small_text(path: Path) -> bool:

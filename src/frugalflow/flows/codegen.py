@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,11 +31,13 @@ from frugalflow.deferred import DeferredStore
 from frugalflow.docstrings import detect_docstring_style
 from frugalflow.errors import BudgetExceededError, FrugalflowError, ProviderError, RequestError
 from frugalflow.ledger import CostLedger, ModelCall
+from frugalflow.preflight import check_request, why_never_affordable
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import Availability, get_provider
 from frugalflow.providers.pool import get_pool
 from frugalflow.renaming import requested_names
 from frugalflow.routing import failover_reason, route_attempt
+from frugalflow.rundirs import create_run_directory
 from frugalflow.schemas import (
     Candidate,
     CodeRequest,
@@ -299,13 +300,15 @@ def _defer(run: _Run, reason: str, retry_at: datetime | None) -> Outcome:
 
 async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Outcome:
     """Every step, cleanup last whatever happens; raises on a step's error."""
-    workdir = Path(tempfile.mkdtemp(prefix=f"frugalflow-{request.request_id}-"))
+    # Marked with this process, so that a run killed with kill -9 is cleaned up by the next.
+    workdir = create_run_directory(request.request_id, Path(request.repo))
     try:
         estimated = await run.step(estimate, request, settings)
         decision = await run.step(budget_gate, request, estimated, settings)
         if not decision.admitted:
-            if decision.retry_at is None:  # waiting will not help: say what to change
-                return RunStatus.FAILED, decision.reason, {}
+            never = why_never_affordable(request, estimated, settings)
+            if decision.retry_at is None or never:  # waiting will not help: say what to change
+                return RunStatus.FAILED, never or decision.reason, {}
             return _defer(run, decision.reason, decision.retry_at)
         context = await run.step(fetch_context_task, request)
         availability = model_availability(decision.allowed_models, settings)
@@ -395,6 +398,13 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
     try:
         settings = load_settings(request.repo)
     except FrugalflowError as exc:  # nothing ran and nothing was spent; say what to fix
+        refused = CodeResult(
+            request_id=request.request_id, status=RunStatus.FAILED, reason=str(exc)
+        )
+        return Failed(message=refused.reason[:500], data=refused)
+    try:
+        check_request(request, settings)  # the same checks as the CLI's, before any money
+    except FrugalflowError as exc:  # nothing ran, nothing was spent, no ledger row
         refused = CodeResult(
             request_id=request.request_id, status=RunStatus.FAILED, reason=str(exc)
         )

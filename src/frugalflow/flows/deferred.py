@@ -3,17 +3,21 @@
 A deferred request is stored in the ledger with the time its budget window ends. This flow
 (scheduled every 15 minutes by prefect.yaml, and safe to trigger by hand) takes the ones that
 are due, runs each through the codegen flow as a subflow, and marks what happened. A request
-that is deferred again simply stays pending with its new retry time.
+that is deferred again simply stays pending with its new retry time. One that fails (its
+repository is gone, or the budget settings changed so that it can never fit) leaves the queue
+with the reason recorded, instead of being deferred again forever. ``frugalflow deferred run``
+calls this same flow with the ids the user names, due or not.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from prefect import flow
 
-from frugalflow.deferred import DeferredStore
+from frugalflow.deferred import DeferredRequest, DeferredStore
 from frugalflow.flows.codegen import codegen
 from frugalflow.ledger import CostLedger
 from frugalflow.schemas import CodeResult, RunStatus
@@ -22,19 +26,38 @@ from frugalflow.settings import load_settings
 logger = logging.getLogger("frugalflow.deferred")
 
 
+def _chosen(store: DeferredStore, deferred_ids: Sequence[str]) -> list[DeferredRequest]:
+    """The pending rows with these ids, in the order given; an unknown id is logged."""
+    chosen: dict[str, DeferredRequest] = {}
+    for wanted in deferred_ids:
+        found = store.find(wanted)
+        if not found:
+            logger.warning("no pending deferred request has id %s; skipped", wanted)
+        chosen.update((d.deferred_id, d) for d in found)
+    return list(chosen.values())
+
+
 @flow(name="rerun-deferred")
-async def rerun_deferred(limit: int = 20) -> list[CodeResult]:
-    """Run the deferred requests whose retry time has come.
+async def rerun_deferred(
+    limit: int = 20, deferred_ids: list[str] | None = None
+) -> list[CodeResult]:
+    """Run the deferred requests whose retry time has come, or the ones named, now.
 
     Args:
         limit: the most requests to run in one go (oldest first).
+        deferred_ids: run these pending requests (deferred or request ids) whether due or not,
+            instead of the due ones.
 
     Returns:
         The result of each request that was run.
     """
     store = DeferredStore(CostLedger(load_settings().ledger_file))
+    if deferred_ids is not None:
+        todo = _chosen(store, deferred_ids)
+    else:
+        todo = store.due(datetime.now(UTC))
     results: list[CodeResult] = []
-    for deferred in store.due(datetime.now(UTC))[:limit]:
+    for deferred in todo[:limit]:
         state = await codegen(deferred.request, return_state=True)
         result = await state.aresult(raise_on_failure=False)
         if not isinstance(result, CodeResult):
@@ -46,6 +69,8 @@ async def rerun_deferred(limit: int = 20) -> list[CodeResult]:
             # codegen stored it again with its new retry time; this row is superseded.
             store.mark_resubmitted(deferred.deferred_id, result.flow_run_id or "")
             continue
-        store.mark_done(deferred.deferred_id)
+        # Completed, or failed for good (it can never fit, its repository is gone...): either
+        # way it leaves the queue, with what happened.
+        store.mark_done(deferred.deferred_id, f"{result.status.value}: {result.reason}")
         logger.info("deferred request %s ran: %s", result.request_id, result.status.value)
     return results

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from frugalflow.budget import BudgetManager
+from frugalflow.budget import BudgetManager, money_left, usd
 from frugalflow.ledger import CostLedger
 from frugalflow.schemas import BudgetDecision, CodeRequest, QualityMode, TaskEstimate
 from frugalflow.settings import Settings
@@ -59,7 +59,7 @@ def check_budget(
             and (cap is None or candidate.worst_case_cost_usd <= cap)
         )
     )
-    left = f"${remaining:.2f} left in {tightest.key}"
+    left = f"{money_left(remaining)} left in {tightest.key}"
     paid = [c for c in estimate.candidates if c.worst_case_cost_usd > 0]
     # Waiting for money cannot help when the request itself rules out every paid model.
     hopeless = request.quality is QualityMode.ECONOMY or (
@@ -69,7 +69,8 @@ def check_budget(
         reason = "no model can run this request: no free model is configured and " + (
             "--quality economy rules out paid ones; use --quality balanced"
             if request.quality is QualityMode.ECONOMY
-            else f"every paid one could cost more than the ${cap:.4f} cap; raise --budget-cap"
+            else f"every paid one could cost more than the {usd(cap or Decimal(0))} cap; raise "
+            "--budget-cap"
         )
     elif allowed:
         reason = left + ("; emergency mode: free tiers only" if emergency else "")
