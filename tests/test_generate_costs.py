@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +94,39 @@ def test_a_request_cannot_spend_past_its_own_cap_across_attempts(
     assert provider.calls == 1
     spent = sum(c.actual_cost_usd for c in CostLedger(settings.ledger_file).recent())
     assert 0 < spent <= cap
+
+
+def test_a_completed_call_the_ledger_cannot_settle_is_journaled_and_booked_by_the_next_run(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functools import partial
+
+    from frugalflow.budget import BudgetManager
+    from tests.test_ledger_journal import beside, lock_held_elsewhere
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    path = settings.ledger_file
+    # Another process takes the ledger's lock while the model answers and keeps it until the
+    # step has given up settling (a short lock timeout and one attempt keep the test fast).
+    monkeypatch.setattr(
+        generate_module, "CostLedger", partial(CostLedger, lock_timeout_seconds=0.2)
+    )
+    monkeypatch.setattr(generate_module, "SETTLE_ATTEMPTS", 1)
+    held = contextlib.ExitStack()
+
+    class LockedDuringTheCall(PaidProvider):
+        def complete(self, model: str, messages: Sequence[ChatMessage], **kw: Any) -> Completion:
+            held.enter_context(lock_held_elsewhere(path))
+            return super().complete(model, messages, **kw)
+
+    with held:
+        generate(tmp_path, settings, LockedDuringTheCall(usage=(200, 900)), monkeypatch)
+        assert beside(path).exists()  # the step did not fail: its cost is journaled
+
+    ledger = CostLedger(path)
+    [call] = ledger.recent()  # the next run books it
+    assert call.actual_cost_usd > 0 and call.reservation_id is not None
+    assert not beside(path).exists()
+    manager = BudgetManager(ledger, settings)
+    assert manager.reservations(state="active") == []
+    assert manager.windows()[0].spent_usd == call.actual_cost_usd

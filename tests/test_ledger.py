@@ -222,19 +222,21 @@ def test_concurrent_processes_and_threads_lose_no_writes(tmp_path: Path) -> None
     assert ledger.spend_between(T0, T0 + timedelta(seconds=1)) == Decimal("0.2")
 
 
-def test_a_lock_held_too_long_fails_naming_the_lock_file(ledger: CostLedger) -> None:
+def test_a_lock_held_too_long_journals_writes_and_fails_reads_naming_the_lock_file(
+    ledger: CostLedger, caplog: pytest.LogCaptureFixture
+) -> None:
     ledger.record(call(call_id="before"))
     slow = CostLedger(ledger.path, lock_timeout_seconds=0.3)
 
     with held_lock(ledger):
         started = time.monotonic()
-        with pytest.raises(LedgerError, match=re.escape(str(ledger.lock_path))):
-            slow.record_many([call(call_id="a"), call(call_id="b")])
+        slow.record_many([call(call_id="a"), call(call_id="b")])  # journaled, not lost
         assert time.monotonic() - started < 5
+        assert str(ledger.lock_path) in caplog.text and "journal" in caplog.text
         with pytest.raises(LedgerError, match="busy"):
             slow.recent()
 
-    assert [c.call_id for c in slow.recent()] == ["before"]
+    assert sorted(c.call_id for c in slow.recent()) == ["a", "b", "before"]
 
 
 def test_a_lock_released_in_time_is_waited_for(ledger: CostLedger) -> None:
@@ -259,11 +261,12 @@ def test_a_file_that_is_not_duckdb_gives_ledger_error_with_the_path(ledger: Cost
     ledger.path.parent.mkdir(parents=True)
     ledger.path.write_bytes(b"this is not a database\n" * 500)
 
+    ledger.record(call())  # journaled beside it: the call is not lost
     with pytest.raises(LedgerError, match=re.escape(str(ledger.path))) as caught:
-        ledger.record(call())
-    assert isinstance(caught.value.__cause__, duckdb.Error)
-    with pytest.raises(LedgerError, match=re.escape(str(ledger.path))):
         ledger.spend_between(T0, T0 + timedelta(days=1))
+    assert isinstance(caught.value.__cause__, duckdb.Error)
+    assert "aside" not in str(caught.value)
+    assert ledger.journal_paths[0].exists()
 
 
 def test_a_ledger_from_a_newer_frugalflow_is_refused(ledger: CostLedger) -> None:
@@ -272,10 +275,12 @@ def test_a_ledger_from_a_newer_frugalflow_is_refused(ledger: CostLedger) -> None
         con.execute("UPDATE schema_info SET version = ?", [SCHEMA_VERSION + 1])
 
     with pytest.raises(LedgerError, match=r"[Uu]pgrade frugalflow"):
-        ledger.record(call())
+        ledger.replay_journal()
+    ledger.record(call())  # journaled, for a frugalflow that can write this ledger
     with pytest.raises(LedgerError, match="newer"):
         ledger.recent()
     assert count_rows(ledger.path) == 1
+    assert ledger.journal_paths[0].exists()
 
 
 def test_an_unversioned_database_is_migrated_before_use(ledger: CostLedger) -> None:
@@ -383,9 +388,9 @@ def test_transaction_holds_the_exclusive_lock_for_its_whole_block(ledger: CostLe
     with ledger.transaction():
         with pytest.raises(LedgerError, match="busy"):
             impatient.query("SELECT count(*) FROM model_calls")
-        with pytest.raises(LedgerError, match="busy"):
-            impatient.record(call())
-    assert impatient.query("SELECT count(*) FROM model_calls") == [(0,)]
+        impatient.record(call())  # journaled: it cannot wait for the lock
+        assert impatient.journal_paths[0].exists()
+    assert impatient.query("SELECT count(*) FROM model_calls") == [(1,)]  # booked once free
 
 
 def test_query_of_a_missing_ledger_is_empty_and_query_cannot_write(ledger: CostLedger) -> None:

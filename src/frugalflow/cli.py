@@ -49,7 +49,9 @@ errors = Console(stderr=True)
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     # soft_wrap: one line whatever the terminal's width, for people and for scripts alike.
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    from frugalflow.redaction import redact
+
+    errors.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -200,6 +202,9 @@ def generate(
 ) -> None:
     """Generate code for DESCRIPTION and commit it on a work branch of --repo."""
     _quiet_prefect()
+    from frugalflow.redaction import install_redaction
+
+    install_redaction()  # keys out of logs and tracebacks; the flow adds its settings' secrets
     try:
         request = CodeRequest(
             description=description,

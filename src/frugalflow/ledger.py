@@ -14,11 +14,26 @@ lock-file descriptor is opened per operation: flock locks belong to the open fil
 so this serialises the threads of one process too. The lock is taken
 by polling with a timeout, and a lock still held when it expires is reported as a LedgerError.
 A process that dies releases its flock, so a stale lock file never blocks anyone.
+
+Journal: a call a provider completed is never lost because the ledger could not be written
+(locked past the timeout, on a read-only disk, a directory in its place). What cannot be
+written is appended, ``fsync``'d, to a journal (:mod:`frugalflow.journal`): one JSON line per
+call, the same fields as the ledger's row, so no prompt and never a key. The journal is
+``<ledger>.journal.jsonl`` beside the ledger, or, when that directory is the unwritable part,
+``$XDG_STATE_HOME/frugalflow/journals/`` (``~/.local/state/...``). Every session that opens the
+ledger for writing first books what the journals hold, in its own transaction, and only then
+removes their lines; rows are inserted ``ON CONFLICT (call_id) DO NOTHING``, so a crash between
+the commit and the removal cannot book a call twice. Reads replay first too when a journal is
+waiting, and :meth:`CostLedger.spend_between` and :meth:`CostLedger.calls_for_request` add the
+calls still waiting (a ledger that can be read but not written). A reservation always writes
+to the ledger, so no paid call starts while journaled spend is not yet in the ledger.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import logging
 import os
 import threading
 import time
@@ -28,15 +43,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from frugalflow.errors import LedgerError
+from frugalflow.journal import Journal
+from frugalflow.redaction import redact
 from frugalflow.schemas import Tier
 
 _CENT_FRACTION = Decimal("1e-8")  # DECIMAL(18,8): what the ledger stores
+JOURNAL_SUFFIX = ".journal.jsonl"
+
+logger = logging.getLogger("frugalflow.ledger")
 
 # Migration N takes a ledger from schema version N-1 to N. Append only; never edit one.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -130,6 +150,12 @@ class ModelCall(BaseModel):
     def _to_ledger_precision(cls, value: Decimal) -> Decimal:
         return value.quantize(_CENT_FRACTION, rounding=ROUND_HALF_EVEN)
 
+    @field_validator("error")
+    @classmethod
+    def _without_secrets(cls, value: str | None) -> str | None:
+        # Provider error text may echo a key; the ledger is read by people and reports.
+        return None if value is None else redact(value)
+
 
 _COLUMNS = tuple(ModelCall.model_fields)
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM model_calls"
@@ -138,10 +164,62 @@ _INSERT = (
 )
 
 
+_INSERT_ONCE = f"{_INSERT} ON CONFLICT (call_id) DO NOTHING"
+_SETTLE = (
+    "UPDATE reservations SET state = 'settled', settled_at = ? "
+    "WHERE reservation_id = ? AND state <> 'settled'"
+)
+
+
 def insert_calls(con: duckdb.DuckDBPyConnection, calls: Sequence[ModelCall]) -> None:
     """Insert calls through a :meth:`CostLedger.transaction`, atomically with other rows."""
     if calls:
         con.executemany(_INSERT, [[getattr(call, column) for column in _COLUMNS] for call in calls])
+
+
+class JournaledCall(BaseModel):
+    """A call kept in the journal because the ledger could not be written.
+
+    Attributes:
+        call: the call, as it goes into ``model_calls``.
+        settles: the reservation that booking the call retires, for a settlement.
+        journaled_at: when it was journaled; a settled reservation says it was settled then.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: Literal[1] = 1
+    call: ModelCall
+    settles: str | None = None
+    journaled_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def rows_refused(exc: LedgerError) -> bool:
+    """Whether the ledger worked but refused the rows (a duplicate ``call_id``...).
+
+    Such an error is a bug to report, not a ledger to wait for: it is raised, never journaled.
+    """
+    return isinstance(exc.__cause__, (duckdb.IntegrityError, duckdb.DataError))
+
+
+def state_dir() -> Path:
+    """frugalflow's per-user state directory, ``$XDG_STATE_HOME/frugalflow``."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "frugalflow"
+
+
+def default_journal_paths(ledger_path: Path) -> tuple[Path, ...]:
+    """Where the journal of a ledger goes, in order of preference.
+
+    Beside the ledger first; then in the user's state directory, named after the ledger's
+    absolute path, for when the ledger's directory is what cannot be written.
+    """
+    path = Path(ledger_path)
+    digest = hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:16]
+    return (
+        path.with_name(path.name + JOURNAL_SUFFIX),
+        state_dir() / "journals" / f"{path.name}-{digest}{JOURNAL_SUFFIX}",
+    )
 
 
 def _utc(moment: datetime, name: str) -> datetime:
@@ -188,31 +266,149 @@ class CostLedger:
         path: the DuckDB database file.
         lock_path: the side file whose flock guards every use of ``path``.
         lock_timeout_seconds: how long an operation waits for the lock before giving up.
+        journal_paths: where calls that cannot be written are kept, in order of preference
+            (see the module docstring); every one of them is replayed.
     """
 
-    def __init__(self, path: Path, *, lock_timeout_seconds: float = 120.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_timeout_seconds: float = 120.0,
+        journal_paths: Sequence[Path] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.lock_timeout_seconds = lock_timeout_seconds
+        self.journal_paths = tuple(
+            Path(p) for p in (journal_paths or default_journal_paths(self.path))
+        )
 
     def record(self, call: ModelCall) -> None:
-        """Write one call.
+        """Write one call, or journal it when the ledger cannot be written.
 
         Raises:
-            LedgerError: the ledger cannot be opened or written, or its lock stays held.
+            LedgerError: neither the ledger nor any journal could be written.
         """
         self.record_many([call])
 
     def record_many(self, calls: Sequence[ModelCall]) -> None:
         """Write several calls in one transaction: all of them are stored, or none.
 
+        When the ledger cannot be written, the calls are journaled instead (with a warning in
+        the log) and booked by the next session that can write it.
+
         Raises:
-            LedgerError: the ledger cannot be opened or written, or its lock stays held.
+            LedgerError: the ledger refused the rows (a duplicate ``call_id``: see
+                :func:`rows_refused`), or neither the ledger nor any journal could be written;
+                then the calls are in the log (usage and cost, never a prompt or a key).
         """
         if not calls:
             return
-        with self.transaction() as con:
-            insert_calls(con, calls)
+        try:
+            with self.transaction() as con:
+                insert_calls(con, calls)
+        except LedgerError as exc:
+            if rows_refused(exc):  # the ledger works; journaling would not make them fit
+                raise
+            self.journal([JournaledCall(call=call) for call in calls], cause=exc)
+
+    def journal_settlement(self, call: ModelCall, reservation_id: str, *, cause: Exception) -> Path:
+        """Journal a settlement the ledger refused: the call, and the reservation it retires.
+
+        Args:
+            call: the priced call.
+            reservation_id: the reservation to mark settled when the call is booked.
+            cause: why the ledger could not be written, for the log.
+
+        Returns:
+            The journal that holds it.
+
+        Raises:
+            LedgerError: no journal could be written either.
+        """
+        recorded = call.model_copy(update={"reservation_id": reservation_id})
+        return self.journal([JournaledCall(call=recorded, settles=reservation_id)], cause=cause)
+
+    def journal(self, entries: Sequence[JournaledCall], *, cause: Exception) -> Path:
+        """Keep calls in the first journal that can be written, until the ledger takes them.
+
+        Args:
+            entries: the calls, with the reservations they settle.
+            cause: why the ledger could not be written, for the log.
+
+        Returns:
+            The journal that holds them.
+
+        Raises:
+            LedgerError: no journal could be written; the calls are in the log line.
+        """
+        problems = []
+        for path in self.journal_paths:
+            try:
+                for entry in entries:
+                    Journal(path).append(entry.model_dump(mode="json"))
+            except OSError as exc:
+                problems.append(f"{path}: {exc}")
+                continue
+            logger.warning(
+                "the cost ledger %s could not be written (%s); %d call(s) were kept in %s and "
+                "are booked by the next run that can write the ledger. Fix what stops it being "
+                "written (permissions, disk space, the program that holds it)",
+                self.path,
+                cause,
+                len(entries),
+                path,
+            )
+            return path
+        for entry in entries:
+            logger.error("could not record this model call: %s", entry.call.model_dump_json())
+        raise LedgerError(
+            f"a model call could not be recorded: the cost ledger {self.path} failed ({cause}) "
+            f"and so did every journal ({'; '.join(problems)}). The call is in the log above; "
+            f"make {self.path.parent} or {self.journal_paths[-1].parent} writable so that "
+            "calls can be kept"
+        ) from cause
+
+    def unbooked_calls(self) -> list[ModelCall]:
+        """Calls waiting in the journals that the ledger does not have yet, oldest first.
+
+        Raises:
+            LedgerError: a journal exists but cannot be read.
+        """
+        waiting: dict[str, ModelCall] = {}
+        for path in self.journal_paths:
+            try:
+                for entry in Journal(path).read(JournaledCall.model_validate):
+                    waiting.setdefault(entry.call.call_id, entry.call)
+            except OSError as exc:
+                raise LedgerError(
+                    f"cannot read the ledger's journal {path}: {exc}. Check its permissions; "
+                    "it holds calls that the ledger does not have yet"
+                ) from exc
+        if not waiting:
+            return []
+        ids = list(waiting)
+        placeholders = ", ".join("?" * len(ids))
+        booked = {
+            row[0]
+            for row in self._plain_read(
+                f"SELECT call_id FROM model_calls WHERE call_id IN ({placeholders})", ids
+            )
+        }
+        return sorted(
+            (call for call_id, call in waiting.items() if call_id not in booked),
+            key=lambda call: (call.ts, call.call_id),
+        )
+
+    def replay_journal(self) -> None:
+        """Book what the journals hold now (any write does it first anyway).
+
+        Raises:
+            LedgerError: the ledger still cannot be written; the journals are kept.
+        """
+        with self._session(write=True):
+            pass
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -272,7 +468,18 @@ class CostLedger:
             sql += " AND project = ?"
             params.append(project)
         rows = self._read(sql, params)
-        return Decimal(rows[0][0]) if rows and rows[0][0] is not None else Decimal(0)
+        spent = Decimal(rows[0][0]) if rows and rows[0][0] is not None else Decimal(0)
+        if self._journal_waiting():  # the ledger could not take them: they count all the same
+            low, high = params[0], params[1]
+            spent += sum(
+                (
+                    call.actual_cost_usd
+                    for call in self.unbooked_calls()
+                    if low <= call.ts < high and project in (None, call.project)
+                ),
+                Decimal(0),
+            )
+        return spent
 
     def recent(self, limit: int = 20) -> list[ModelCall]:
         """The latest ``limit`` calls, newest first (empty when the ledger does not exist)."""
@@ -301,8 +508,12 @@ class CostLedger:
         return self._calls(f"{sql} ORDER BY ts DESC, call_id DESC LIMIT ?", params)
 
     def calls_for_request(self, request_id: str) -> list[ModelCall]:
-        """Every call made for one request, oldest first."""
-        return self._calls(f"{_SELECT} WHERE request_id = ? ORDER BY ts, call_id", [request_id])
+        """Every call made for one request, oldest first (those still journaled too)."""
+        calls = self._calls(f"{_SELECT} WHERE request_id = ? ORDER BY ts, call_id", [request_id])
+        if self._journal_waiting():
+            calls += [call for call in self.unbooked_calls() if call.request_id == request_id]
+            calls.sort(key=lambda call: (call.ts, call.call_id))
+        return calls
 
     def schema_version(self) -> int:
         """The schema version stored in the file; 0 when the ledger does not exist yet.
@@ -317,7 +528,18 @@ class CostLedger:
         rows = self._read(sql, params)
         return [ModelCall(**dict(zip(_COLUMNS, row, strict=True))) for row in rows]
 
+    def _journal_waiting(self) -> bool:
+        return any(Journal(path).has_records() for path in self.journal_paths)
+
     def _read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        if self._journal_waiting():
+            try:
+                self.replay_journal()  # so that what is read includes them
+            except LedgerError as exc:
+                logger.warning("the journaled calls could not be booked yet: %s", exc)
+        return self._plain_read(sql, params)
+
+    def _plain_read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         with self._session(write=False) as con:
             if con is None:
                 return []
@@ -341,8 +563,10 @@ class CostLedger:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LedgerError(
-                f"cannot create the directory of the cost ledger {self.path}: {exc}. "
-                "Check its permissions or set FRUGALFLOW_LEDGER_PATH to another file."
+                f"cannot create the directory of the cost ledger {self.path}: {exc}. Make "
+                f"{self.path.parent} a directory this user can write. Calls made meanwhile are "
+                f"journaled in {self.journal_paths[-1].parent} and booked by the next run that "
+                "can write the ledger."
             ) from exc
         with self._flock(exclusive=write):
             if not write and not self.path.exists():
@@ -360,15 +584,58 @@ class CostLedger:
                         )
                     if write and version < SCHEMA_VERSION:
                         self._migrate(con, version)
+                    if write:
+                        self._book_journals(con)
                     yield con
                 finally:
                     _detach(con)
             except duckdb.Error as exc:
                 raise LedgerError(
-                    f"cannot use the cost ledger {self.path}: {exc}. If the file is damaged or "
-                    "is not a frugalflow ledger, move it aside (a new one is created on the next "
-                    "write) or set FRUGALFLOW_LEDGER_PATH to another file."
+                    f"cannot use the cost ledger {self.path}: {exc}. Check that it is a "
+                    "frugalflow DuckDB file that this user can read and write, on a disk with "
+                    f"space, and that no other program holds it (`fuser {self.path}`). Keep "
+                    "the file: it is what budgets are counted from. Calls made meanwhile are "
+                    f"journaled (in {self.journal_paths[0].parent} or "
+                    f"{self.journal_paths[-1].parent}) and booked by the next run that can "
+                    "write it."
                 ) from exc
+
+    def _book_journals(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Book every journaled call, then remove it from its journal (see the module doc).
+
+        Raises:
+            LedgerError: a journal cannot be read or removed (its calls stay in it).
+            duckdb.Error: the rows cannot be written (nothing is removed).
+        """
+        for path in self.journal_paths:
+            journal = Journal(path)
+            if not journal.has_records():
+                continue
+            try:
+                with journal.take(JournaledCall.model_validate) as entries:
+                    if entries:
+                        self._book(con, entries)
+            except OSError as exc:
+                raise LedgerError(
+                    f"cannot replay the ledger's journal {path}: {exc}. Check its permissions; "
+                    "it holds calls that the ledger does not have yet"
+                ) from exc
+
+    def _book(self, con: duckdb.DuckDBPyConnection, entries: Sequence[JournaledCall]) -> None:
+        con.begin()
+        try:
+            con.executemany(
+                _INSERT_ONCE,
+                [[getattr(entry.call, column) for column in _COLUMNS] for entry in entries],
+            )
+            settled = [[e.journaled_at, e.settles] for e in entries if e.settles is not None]
+            if settled:
+                con.executemany(_SETTLE, settled)
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+        logger.info("booked %d journaled call(s) into the cost ledger %s", len(entries), self.path)
 
     def _attach(self, *, write: bool) -> duckdb.DuckDBPyConnection:
         con = _engine()

@@ -35,6 +35,7 @@ from frugalflow.preflight import check_request, why_never_affordable
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import Availability, get_provider
 from frugalflow.providers.pool import get_pool
+from frugalflow.redaction import install_redaction, redact
 from frugalflow.renaming import requested_names
 from frugalflow.routing import failover_reason, route_attempt
 from frugalflow.rundirs import create_run_directory
@@ -409,6 +410,7 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
             request_id=request.request_id, status=RunStatus.FAILED, reason=str(exc)
         )
         return Failed(message=refused.reason[:500], data=refused)
+    install_redaction(settings)  # keys out of logs, tracebacks, errors (frugalflow.redaction)
     run = _Run(request, settings, str(flow_run.id) if flow_run.id else None)
     try:
         status, reason, fields = await run_request(request, settings, run)
@@ -417,7 +419,7 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
     except Exception as exc:  # a bug, or an SDK error no adapter translated: still a result
         logger.exception("request %s failed unexpectedly", request.request_id)
         status, reason, fields = RunStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}", {}
-    result = run.result(status, reason, **fields)
+    result = run.result(status, redact(reason), **fields)  # shown, stored, in the artifact
     _raise_alerts(settings, request.project_name)
     await acreate_markdown_artifact(
         key=f"codegen-{request.request_id.lower().replace('_', '-')}",

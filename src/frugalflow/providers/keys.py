@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from frugalflow.errors import AuthenticationError, ConfigurationError
 from frugalflow.providers.base import Availability
+from frugalflow.redaction import remember_secret
 from frugalflow.settings import Settings
 
 # The variables each vendor's own SDK reads, in order of preference.
@@ -43,6 +44,7 @@ def find_api_key(provider: str, settings: Settings) -> SecretStr | None:
                 f"in api_key_blocks: {type(exc).__name__}; create it with "
                 f"`Secret(value=...).save({block_name!r})` or remove it from the settings"
             ) from None
+        remember_secret(str(value))  # redacted from logs and errors from now on
         return SecretStr(str(value))
     for variable in KEY_VARIABLES.get(provider, ()):
         if os.environ.get(variable):

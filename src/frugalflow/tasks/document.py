@@ -19,6 +19,7 @@ from frugalflow.ledger import CostLedger, ModelCall
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import ChatMessage, get_provider
 from frugalflow.providers.pool import get_pool
+from frugalflow.redaction import redact
 from frugalflow.schemas import CodeRequest, DocumentationReport, Tier
 from frugalflow.settings import Settings
 from frugalflow.tasks import step
@@ -95,7 +96,7 @@ def booked_completer(
                     **booked,
                     latency_ms=round((time.perf_counter() - started) * 1000),
                     success=False,
-                    error=f"{type(exc).__name__}: {exc}"[:500],
+                    error=redact(f"{type(exc).__name__}: {exc}")[:500],  # before it is cut
                 )
             )
             return ""

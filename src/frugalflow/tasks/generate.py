@@ -24,10 +24,11 @@ from frugalflow.codeblocks import add_missing_imports, extract_code
 from frugalflow.codemerge import top_level_names
 from frugalflow.errors import BudgetExceededError, LedgerError, ProviderError
 from frugalflow.estimation import count_input_tokens, count_message_tokens, learned_estimate
-from frugalflow.ledger import CostLedger, ModelCall
+from frugalflow.ledger import CostLedger, ModelCall, rows_refused
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import ChatMessage, get_provider
 from frugalflow.providers.pool import CallRefusedError, SlotTimeoutError, get_pool
+from frugalflow.redaction import redact
 from frugalflow.schemas import (
     Candidate,
     CodeRequest,
@@ -170,18 +171,25 @@ def check_request_cap(request: CodeRequest, ledger: CostLedger, worst_case: Deci
 def settle_durably(manager: BudgetManager, reservation: Reservation, call: ModelCall) -> None:
     """Settle a reservation, retrying a busy or failing ledger: a cost must not be lost.
 
+    When the ledger still fails after the retries, the settlement is journaled (see
+    :mod:`frugalflow.ledger`) and booked by the next run that can write the ledger; the
+    reservation keeps counting until then, so the budget still sees the money.
+
     Raises:
-        LedgerError: the ledger still failed after the retries; the call is logged in full
-            (usage and cost, never the prompt or a key) so that it can be recorded by hand.
+        LedgerError: the ledger refused the row (see :func:`~frugalflow.ledger.rows_refused`),
+            or neither the ledger nor any journal could be written; then the call is logged in
+            full (usage and cost, never the prompt or a key).
     """
     for attempt in range(SETTLE_ATTEMPTS):
         try:
             manager.settle(reservation, call)
             return
-        except LedgerError:
-            if attempt == SETTLE_ATTEMPTS - 1:
-                logger.error("could not record this model call: %s", call.model_dump_json())
+        except LedgerError as exc:
+            if rows_refused(exc):  # a bug (the call was booked already), not a ledger to wait for
                 raise
+            if attempt == SETTLE_ATTEMPTS - 1:
+                manager.ledger.journal_settlement(call, reservation.reservation_id, cause=exc)
+                return
             time.sleep(2**attempt)
 
 
@@ -285,7 +293,7 @@ def generate_candidate(
                 **call,
                 latency_ms=round((time.perf_counter() - started) * 1000),
                 success=False,
-                error=f"{type(exc).__name__}: {exc}"[:500],
+                error=redact(f"{type(exc).__name__}: {exc}")[:500],  # before it is cut
             )
         )
         if isinstance(exc, ProviderError) and not exc.provider:
