@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from frugalflow import safety
 from frugalflow.safety import find_dangers
 
 EVASIONS = {
@@ -146,6 +147,10 @@ EVASIONS = {
         "    open(os.path.join(repo, '.git', 'hooks', 'pre-commit'), 'w')\n",
         "write into git's metadata",
     ),
+    "into .git of a repository under /tmp": (
+        "def f():\n    open('/tmp/work/repo/.git/hooks/post-commit', 'a')\n",
+        "write into git's metadata",
+    ),
     "into .git, relative": (
         "from pathlib import Path\ndef f():\n    Path('.git/hooks/post-checkout').write_text('x')\n",
         "write into git's metadata",
@@ -179,6 +184,11 @@ EVASIONS = {
     "sys.modules['os']": (
         "import sys\ndef f(cmd):\n    sys.modules['os'].system(cmd)\n",
         "shell command built from input",
+    ),
+    "an attribute assignment does not rebind its object": (
+        "import os\nclass Box:\n    pass\ndef f(cmd):\n    box = Box()\n"
+        "    box.run = os.system\n    box.run(cmd)\n",
+        "indirect access",
     ),
     "os.system passed around as a value": (
         "import os\ndef f(cmds):\n    list(map(os.system, cmds))\n",
@@ -354,6 +364,26 @@ HONEST = {
         "    with open(args.output, 'w') as f:\n"
         "        f.write(sys.stdin.read().upper())\n"
     ),
+    "rewrite every file of a directory from the caller": (
+        "import os\nfrom pathlib import Path\n\n"
+        "def add_header(directory, header):\n"
+        "    for path in Path(directory).glob('*.txt'):\n"
+        "        path.write_text(header + path.read_text())\n"
+        "    for root, _dirs, files in os.walk(directory):\n"
+        "        for name in files:\n"
+        "            with open(os.path.join(root, name + '.bak'), 'w') as f:\n"
+        "                f.write(header)\n"
+    ),
+    "write to a temporary file's descriptor, and to stdout's": (
+        "import os\nimport sys\nimport tempfile\n\n"
+        "def spill(text):\n"
+        "    fd, path = tempfile.mkstemp(suffix='.txt')\n"
+        "    with open(fd, 'w') as f:\n"
+        "        f.write(text)\n"
+        "    with open(sys.stdout.fileno(), 'w', closefd=False) as out:\n"
+        "        out.write(path)\n"
+        "    return path\n"
+    ),
     "a gzip or plain opener": (
         "import gzip\n\n"
         "def read_lines(path):\n"
@@ -391,3 +421,10 @@ HONEST = {
 @pytest.mark.parametrize("code", HONEST.values(), ids=HONEST.keys())
 def test_honest_code_is_not_flagged(code: str) -> None:
     assert [issue.message for issue in find_dangers(code)] == []
+
+
+def test_a_ruff_that_cannot_run_is_reported_not_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(safety, "find_ruff_bin", lambda: "/nonexistent/ruff")
+    (issue,) = find_dangers("def add(a, b):\n    return a + b\n")
+    assert issue.message.startswith("safety check incomplete: ruff's security rules could not")
+    assert "pip install ruff" in issue.message

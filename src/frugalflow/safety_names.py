@@ -22,6 +22,7 @@ import base64
 import binascii
 import builtins
 import codecs
+import itertools
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -73,17 +74,31 @@ _STR_METHODS = frozenset(
 _BIG_NUMBER = re.compile(r"\d{4,}")  # a width like {:>99999999} would build a huge string
 
 
+_SCOPE_NUMBERS = itertools.count()
+
+
+def cache_key(node: ast.AST, scopes: list[Scope]) -> tuple[int, tuple[int, ...]]:
+    """What an answer about ``node`` depends on: the node and the scopes it is read in."""
+    return id(node), tuple(scope.number for scope in scopes)
+
+
 @dataclass
 class Scope:
     """Names of one function (or the module): its parameters and what each name is bound to."""
 
     parameters: set[str] = field(default_factory=set)
     bindings: dict[str, list[ast.expr]] = field(default_factory=dict)
+    number: int = field(default_factory=lambda: next(_SCOPE_NUMBERS))  # for the answer caches
 
     def bind(self, target: ast.expr, value: ast.expr) -> None:
-        for node in ast.walk(target):
-            if isinstance(node, ast.Name):
-                self.bindings.setdefault(node.id, []).append(value)
+        """Bind the names ``target`` assigns (``obj.x = v`` and ``d[k] = v`` bind no name)."""
+        if isinstance(target, ast.Name):
+            self.bindings.setdefault(target.id, []).append(value)
+        elif isinstance(target, ast.Tuple | ast.List):
+            for element in target.elts:
+                self.bind(element, value)
+        elif isinstance(target, ast.Starred):
+            self.bind(target.value, value)
 
 
 def collect_bindings(body: list[ast.stmt] | list[ast.expr], scope: Scope) -> None:
@@ -170,6 +185,11 @@ class Names:
                     self.aliases.setdefault(alias.asname or alias.name, set()).add(
                         f"{node.module}.{alias.name}"
                     )
+        # Answers are cached (and a question being answered counts as "nothing" for the
+        # questions it leads to): a name bound many times would otherwise take exponential time.
+        self._resolved: dict[tuple[int, tuple[int, ...]], set[str]] = {}
+        self._constants: dict[tuple[int, tuple[int, ...]], Value | None] = {}
+        self._taints: dict[tuple[int, tuple[int, ...]], str | None] = {}
         self.functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {
             node.name: node
             for node in tree.body
@@ -192,7 +212,11 @@ class Names:
         """The qualified names ``node`` may stand for; empty when it is not a module's name."""
         if node is None or depth > MAX_DEPTH:
             return set()
-        return {_normalized(name) for name in self._resolve(node, scopes, depth)}
+        key = cache_key(node, scopes)
+        if key not in self._resolved:
+            self._resolved[key] = set()
+            self._resolved[key] = {_normalized(n) for n in self._resolve(node, scopes, depth)}
+        return set(self._resolved[key])
 
     def _resolve(self, node: ast.expr, scopes: list[Scope], depth: int) -> Iterator[str]:
         if isinstance(node, ast.Name):
@@ -258,6 +282,13 @@ class Names:
         """What makes ``node`` come from input (a parameter's name, ``input()``...), or None."""
         if node is None:
             return None
+        key = cache_key(node, scopes)
+        if key not in self._taints:
+            self._taints[key] = None
+            self._taints[key] = self._tainted(node, scopes, seen)
+        return self._taints[key]
+
+    def _tainted(self, node: ast.expr, scopes: list[Scope], seen: frozenset[str]) -> str | None:
         for inner in ast.walk(node):
             if isinstance(inner, ast.Attribute | ast.Name | ast.Call):
                 target = inner.func if isinstance(inner, ast.Call) else inner
@@ -281,6 +312,13 @@ class Names:
         """The value of ``node`` when it is built from literals only, else None."""
         if node is None or depth > MAX_DEPTH:
             return None
+        key = cache_key(node, scopes)
+        if key not in self._constants:
+            self._constants[key] = None
+            self._constants[key] = self._checked_constant(node, scopes, depth)
+        return self._constants[key]
+
+    def _checked_constant(self, node: ast.expr, scopes: list[Scope], depth: int) -> Value | None:
         try:
             value = self._constant(node, scopes, depth + 1)
         except (ValueError, TypeError, LookupError, binascii.Error, OverflowError):

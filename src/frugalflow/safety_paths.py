@@ -23,7 +23,14 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from frugalflow.safety_names import MAX_DEPTH, Names, Scope, argument, function_scope
+from frugalflow.safety_names import (
+    MAX_DEPTH,
+    Names,
+    Scope,
+    argument,
+    cache_key,
+    function_scope,
+)
 
 
 class Place(Enum):
@@ -59,12 +66,16 @@ _PRESERVING = frozenset(
     | {"os.fspath", "os.path.abspath", "os.path.realpath", "os.path.normpath"}
     | {"os.path.dirname", "os.path.basename", "os.path.splitext", "os.path.split"}
     | {"enumerate", "sorted", "reversed", "list", "tuple", "set", "zip", "iter", "next"}
+    | {"os.walk", "os.listdir", "os.scandir", "glob.glob", "glob.iglob", "os.path.relpath"}
 )
 _JOINS = frozenset({"os.path.join", "pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath"})
 _PRESERVING_METHODS = frozenset(
     {"resolve", "absolute", "with_name", "with_suffix", "with_stem", "strip", "rstrip"}
-    | {"lstrip", "lower", "upper", "get", "pop", "items", "values", "keys"}
+    | {"lstrip", "lower", "upper", "get", "pop", "items", "values", "keys", "glob", "rglob"}
+    | {"iterdir", "walk", "relative_to"}
 )
+# an open file descriptor, not a path: where it points was decided where it was opened
+_DESCRIPTORS = frozenset({"os.pipe", "os.dup", "os.openpty", "pty.openpty"})
 _RELATIVE_CALLS = frozenset({"pathlib.Path.cwd", "os.getcwd", "os.getcwdb"})
 _CALLER_CALLS = frozenset({"input"})
 _HOME_VARIABLES = frozenset({"HOME", "USERPROFILE", "XDG_CONFIG_HOME", "XDG_DATA_HOME"})
@@ -80,6 +91,8 @@ def place_of_text(text: str) -> Place:
     """Where a literal path points."""
     if text.startswith(("/", "\\")) or _DRIVE.match(text):
         normal = posixpath.normpath(text.replace("\\", "/"))
+        if ".git" in normal.split("/"):
+            return Place.GIT  # a repository's hooks run commands, wherever it is
         if normal in {"/tmp", "/var/tmp"} or normal.startswith(("/tmp/", "/var/tmp/")):
             return Place.TEMP
         return Place.ABSOLUTE
@@ -113,6 +126,8 @@ class PathReader:
 
     def __init__(self, names: Names) -> None:
         self.names = names
+        self._verdicts: dict[tuple[int, tuple[int, ...]], Verdict] = {}  # see Names
+        self._function_scopes: dict[str, Scope] = {}
 
     def where(
         self,
@@ -124,6 +139,15 @@ class PathReader:
         """Where the path ``node`` points."""
         if node is None or depth > MAX_DEPTH:
             return _UNKNOWN
+        key = cache_key(node, scopes)
+        if key not in self._verdicts:
+            self._verdicts[key] = _CALLER  # a path made from itself adds nothing
+            self._verdicts[key] = self._where(node, scopes, depth, seen)
+        return self._verdicts[key]
+
+    def _where(
+        self, node: ast.expr, scopes: list[Scope], depth: int, seen: frozenset[str]
+    ) -> Verdict:
         value = self.names.constant(node, scopes)
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
@@ -138,6 +162,8 @@ class PathReader:
         if isinstance(node, ast.Name):
             if node.id == "__file__":
                 return Verdict(Place.RELATIVE)
+            if node.id in {"self", "cls"}:
+                return _CALLER  # a path object's own methods, or a path the object was given
             if node.id in seen:
                 return _CALLER
             parameter, values, found = names.lookup(node.id, scopes)
@@ -276,6 +302,8 @@ class PathReader:
             return Verdict(Place.HOME, "~")
         if functions & _RELATIVE_CALLS:
             return Verdict(Place.RELATIVE)
+        if functions & _DESCRIPTORS or method in {"fileno", "detach"}:
+            return _CALLER
         if functions & _CALLER_CALLS or method in {"parse_args", "parse_known_args"}:
             return _CALLER
         if any(name.startswith("sys.stdin") for name in functions):
@@ -316,7 +344,9 @@ class PathReader:
     ) -> Verdict:
         """A path returned by a function of the module: what it returns, given these arguments."""
         function = self.names.functions[name]
-        inside = [scopes[0], function_scope(function)]
+        if name not in self._function_scopes:
+            self._function_scopes[name] = function_scope(function)
+        inside = [scopes[0], self._function_scopes[name]]
         returns = [
             r.value for r in ast.walk(function) if isinstance(r, ast.Return) and r.value is not None
         ]

@@ -113,7 +113,14 @@ _NETWORK_CALLS = frozenset(
 )
 _INTROSPECTION = frozenset(
     {"__subclasses__", "__globals__", "__builtins__", "__code__", "f_globals", "f_locals"}
-    | {"f_builtins", "gi_frame", "tb_frame", "cr_frame"}
+    | {"f_builtins"}
+)
+
+
+_DANGEROUS_BY_NAME = (
+    (_AS_VALUES | _PROCESSES | _IDENTITY | _DELETE | _PERMISSIONS | _OPEN | _WRITE_FIRST)
+    | _WRITE_SECOND
+    | {"os.open", "os.write", "os.fdopen", "ctypes.CDLL", "globals", "locals"}
 )
 
 
@@ -137,6 +144,13 @@ def _snippet(node: ast.AST) -> str:
 
 def _matching_module(name: str, modules: frozenset[str]) -> str | None:
     return next((m for m in sorted(modules) if name == m or name.startswith(f"{m}.")), None)
+
+
+def _own_module(node: ast.expr) -> bool:
+    """``__name__`` or ``cls.__module__``: the module the code itself is in."""
+    return (isinstance(node, ast.Name) and node.id == "__name__") or (
+        isinstance(node, ast.Attribute) and node.attr == "__module__"
+    )
 
 
 def _is_sensitive_module(name: str) -> bool:
@@ -268,7 +282,9 @@ class _Analyzer:
             yield self._indirect(f"`{_snippet(node)}`", "looks functions up by name")
         elif "globals" in namespaces and by_runtime_key:
             yield self._indirect(f"`{_snippet(node)}`", "looks names up at run time")
-        elif self.names.resolve(node.value, scopes) & {"sys.modules"} and not isinstance(key, str):
+        elif self.names.resolve(node.value, scopes) & {"sys.modules"} and not (
+            isinstance(key, str) or _own_module(node.slice)
+        ):
             yield self._indirect(f"`{_snippet(node)}`", "picks a module chosen at run time")
 
     @staticmethod
@@ -475,8 +491,16 @@ class _Analyzer:
     def _by_name(self, call: ast.Call, qualified: str, scopes: list[Scope]) -> Iterator[str]:
         owner = call.args[0] if call.args else None
         modules = sorted(n for n in self.names.resolve(owner, scopes) if _is_sensitive_module(n))
-        if modules and owner is not None:
-            yield self._indirect(f"`{_snippet(call)}`", f"fetches from `{modules[0]}` by name")
+        if not modules or owner is None:
+            return
+        name = call.args[1] if len(call.args) > 1 else None
+        plain = text_of(name)
+        # getattr(os, "O_DIRECTORY", 0) reads a constant; a computed name or a function hides
+        if plain is not None and qualified != "vars":
+            reached = {f"{module}.{plain}" for module in modules} | {plain}
+            if not reached & _DANGEROUS_BY_NAME:
+                return
+        yield self._indirect(f"`{_snippet(call)}`", f"fetches from `{modules[0]}` by name")
 
     def _os_open(self, call: ast.Call, scopes: list[Scope]) -> Iterator[str]:
         flags = argument(call, 1, "flags")
