@@ -22,6 +22,7 @@ os.environ.update(
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         "XDG_CONFIG_HOME": str(_SESSION_DIR / "config"),
+        "XDG_STATE_HOME": str(_SESSION_DIR / "state"),  # fallback ledger journals
         "FRUGALFLOW_HOME": str(_SESSION_DIR / "frugalflow-home"),
     }
 )
