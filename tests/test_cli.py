@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import importlib
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -212,3 +213,51 @@ def test_budget_shows_spend_and_what_is_left(
     assert "$2.00" in daily and "$0.5000" in daily and "$1.5000" in daily and "25%" in daily
     days = calendar.monthrange(*datetime.now().astimezone().timetuple()[:2])[1]
     assert f"subscription claude-code: ${Decimal(310) / days:.2f} per day" in result.output
+
+
+def test_a_real_bug_prints_one_line_and_where_the_traceback_is(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
+    monkeypatch.setenv("FRUGALFLOW_HOME", str(tmp_path / "home"))
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("a bug in frugalflow")
+
+    monkeypatch.setattr(importlib.import_module("frugalflow.flows.codegen"), "codegen", broken)
+
+    result = runner.invoke(
+        app, ["generate", "Add f() returning 1", "--repo", str(tmp_path / "demo")]
+    )
+
+    assert result.exit_code == 1
+    [line] = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert "RuntimeError: a bug in frugalflow" in line and "This is a bug" in line
+    [log] = (tmp_path / "home" / "logs").glob("frugalflow-crash-*.log")
+    assert str(log) in line
+    assert "Traceback (most recent call last)" in log.read_text()
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_bug_inside_the_flow_says_where_its_traceback_is(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
+    monkeypatch.setenv("FRUGALFLOW_HOME", str(tmp_path / "home"))
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        raise KeyError("a bug in a step")
+
+    flow_module = importlib.import_module("frugalflow.flows.codegen")
+    monkeypatch.setattr(flow_module, "run_request", broken)
+
+    result = runner.invoke(
+        app, ["generate", "Add f() returning 1", "--repo", str(tmp_path / "demo")]
+    )
+
+    assert result.exit_code == 1, result.output
+    assert "unexpected KeyError" in result.output and "this is a bug" in result.output
+    [log] = (tmp_path / "home" / "logs").glob("frugalflow-crash-*.log")
+    assert "a bug in a step" in log.read_text()

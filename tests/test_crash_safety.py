@@ -72,7 +72,13 @@ def _cleanup_step(repo: Path, workdir: Path) -> None:
 
 
 def _next_run(repo: Path, workdir: Path) -> None:
-    pass  # the next placement, below, is the next run
+    work = WorkRepository(repo)  # what the codegen flow does first, before any step
+    try:
+        assert work.remove_dead_runs() == [workdir / "worktree"]
+    finally:
+        work.close()
+    assert not workdir.exists()
+    assert not any(path.endswith("/worktree") for path in worktrees(repo))
 
 
 def _temp_wiped_then_next_run(repo: Path, workdir: Path) -> None:

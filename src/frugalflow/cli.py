@@ -48,9 +48,9 @@ errors = Console(stderr=True)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    # soft_wrap: one line whatever the terminal's width, for people and for scripts alike.
     from frugalflow.redaction import redact
 
+    # soft_wrap: one line whatever the terminal's width, for people and for scripts alike.
     errors.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
@@ -75,25 +75,16 @@ def _check_or_exit(request: CodeRequest, settings: Settings) -> None:
         raise _fail(str(exc)) from None
 
 
-def _crashed(exc: BaseException, settings: Settings | None, request_id: str) -> typer.Exit:
+def _crashed(exc: BaseException, settings: Settings | None, name: str) -> typer.Exit:
     """A real bug: one line on the terminal, the traceback in a log file whose path it names."""
-    import tempfile
-    import traceback
+    from frugalflow.bugreport import write_bug_report
+    from frugalflow.redaction import redact
 
-    text = "".join(traceback.format_exception(exc))
-    for folder in ([settings.home / "logs"] if settings else []) + [Path(tempfile.gettempdir())]:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            log = folder / f"frugalflow-crash-{request_id}.log"
-            log.write_text(text)
-            break
-        except OSError:
-            continue
-    else:
-        return _fail(f"frugalflow failed unexpectedly ({type(exc).__name__})", EXIT_FAILED)
+    log = write_bug_report(exc, settings.home if settings else None, name)
+    where = f"the traceback is in {log}" if log else "no log could be written"
     return _fail(
-        f"frugalflow failed unexpectedly ({type(exc).__name__}: {exc}). This is a bug: the "
-        f"traceback is in {log}; please report it with that file.",
+        f"frugalflow failed unexpectedly ({type(exc).__name__}: {redact(str(exc))}). This is "
+        f"a bug: {where}; please report it with that file.",
         EXIT_FAILED,
     )
 

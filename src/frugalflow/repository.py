@@ -28,7 +28,13 @@ from git.objects import Blob, Tree
 from frugalflow.codemerge import merge_python_module
 from frugalflow.errors import NotAGitRepositoryError, PlacementError, UnsafePathError
 from frugalflow.fastforward import fast_forward_branch
-from frugalflow.rundirs import RunOwner, owner_tag, parse_owner_tag, remove_run_directory
+from frugalflow.rundirs import (
+    RunOwner,
+    owner_tag,
+    parse_owner_tag,
+    remove_run_directory,
+    run_directories,
+)
 from frugalflow.safepaths import INSIDE, SYMLINK_MODE, resolve_path, tree_entry
 from frugalflow.schemas import Placement
 
@@ -316,6 +322,19 @@ class WorkRepository:
             logger.info("removed the worktree %s of a frugalflow run that died", stale.path)
         return removed
 
+    def remove_dead_runs(self) -> list[Path]:
+        """Remove what runs on this repository that were killed left behind: their worktrees
+        (see :meth:`remove_stale_worktrees`) and their marked temp directories.
+
+        Returns:
+            The worktrees and directories that were removed.
+        """
+        removed = self.remove_stale_worktrees()
+        for run in run_directories():
+            if run.repo == self.root and remove_run_directory(run.path):
+                removed.append(run.path)
+        return removed
+
     def _remove_worktree(self, worktree: Path) -> None:
         try:
             # Twice --force: the worktree is locked (see place()).
@@ -324,6 +343,7 @@ class WorkRepository:
         except _GIT_ERRORS as exc:
             logger.warning("git worktree remove failed for %s: %s", worktree, exc)
         shutil.rmtree(worktree, ignore_errors=True)
+        self._repo.git.worktree("unlock", str(worktree), **_NO_RAISE)  # or prune keeps it
         # Prune only as a fallback and only if git still lists ours: prune also forgets the
         # user's own worktrees whose directory is missing right now (an unmounted drive).
         try:

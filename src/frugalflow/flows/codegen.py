@@ -26,6 +26,7 @@ from prefect.states import Completed, Failed
 
 from frugalflow.alerts import check_alerts
 from frugalflow.budget import BudgetManager, day_window
+from frugalflow.bugreport import write_bug_report
 from frugalflow.codemerge import top_level_names
 from frugalflow.deferred import DeferredStore
 from frugalflow.docstrings import detect_docstring_style
@@ -37,6 +38,7 @@ from frugalflow.providers import Availability, get_provider
 from frugalflow.providers.pool import get_pool
 from frugalflow.redaction import install_redaction, redact
 from frugalflow.renaming import requested_names
+from frugalflow.repository import WorkRepository
 from frugalflow.routing import failover_reason, route_attempt
 from frugalflow.rundirs import create_run_directory
 from frugalflow.schemas import (
@@ -299,8 +301,24 @@ def _defer(run: _Run, reason: str, retry_at: datetime | None) -> Outcome:
     return RunStatus.DEFERRED, reason, {"retry_at": retry_at}
 
 
+def _remove_dead_runs(repo: Path) -> None:
+    """Remove what earlier runs on this repository left when they were killed (``kill -9``):
+    their registered worktrees and temp checkouts. Never the user's worktrees, never a live
+    run's; a failure here must not stop this run."""
+    try:
+        repository = WorkRepository(repo)
+        try:
+            for path in repository.remove_dead_runs():
+                logger.warning("removed %s, left behind by a frugalflow run that was killed", path)
+        finally:
+            repository.close()
+    except FrugalflowError as exc:
+        logger.warning("could not clean up after earlier runs on %s: %s", repo, exc)
+
+
 async def run_request(request: CodeRequest, settings: Settings, run: _Run) -> Outcome:
     """Every step, cleanup last whatever happens; raises on a step's error."""
+    _remove_dead_runs(Path(request.repo))
     # Marked with this process, so that a run killed with kill -9 is cleaned up by the next.
     workdir = create_run_directory(request.request_id, Path(request.repo))
     try:
@@ -403,14 +421,14 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
             request_id=request.request_id, status=RunStatus.FAILED, reason=str(exc)
         )
         return Failed(message=refused.reason[:500], data=refused)
+    install_redaction(settings)  # keys out of logs, tracebacks, errors (frugalflow.redaction)
     try:
         check_request(request, settings)  # the same checks as the CLI's, before any money
     except FrugalflowError as exc:  # nothing ran, nothing was spent, no ledger row
         refused = CodeResult(
-            request_id=request.request_id, status=RunStatus.FAILED, reason=str(exc)
+            request_id=request.request_id, status=RunStatus.FAILED, reason=redact(str(exc))
         )
         return Failed(message=refused.reason[:500], data=refused)
-    install_redaction(settings)  # keys out of logs, tracebacks, errors (frugalflow.redaction)
     run = _Run(request, settings, str(flow_run.id) if flow_run.id else None)
     try:
         status, reason, fields = await run_request(request, settings, run)
@@ -418,7 +436,10 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
         status, reason, fields = RunStatus.FAILED, str(exc), {}
     except Exception as exc:  # a bug, or an SDK error no adapter translated: still a result
         logger.exception("request %s failed unexpectedly", request.request_id)
-        status, reason, fields = RunStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}", {}
+        log = write_bug_report(exc, settings.home, request.request_id)
+        where = f"; this is a bug: the traceback is in {log}" if log else ""
+        reason = f"unexpected {type(exc).__name__}: {exc}{where}"
+        status, fields = RunStatus.FAILED, {}
     result = run.result(status, redact(reason), **fields)  # shown, stored, in the artifact
     _raise_alerts(settings, request.project_name)
     await acreate_markdown_artifact(
