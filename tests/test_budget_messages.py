@@ -84,3 +84,15 @@ def test_a_reservation_that_does_not_fit_says_what_is_left_to_the_cent(tmp_path:
 
     assert "$0.43 of $2.00 left" in str(refused.value)
     assert "0.43123456" not in str(refused.value)
+
+
+def test_the_request_cap_message_shows_money_to_the_cent(tmp_path: Path) -> None:
+    from frugalflow.tasks.generate import check_request_cap
+
+    capped = request(tmp_path, cap="0.43")
+    with pytest.raises(BudgetExceededError) as refused:
+        check_request_cap(capped, CostLedger(tmp_path / "ledger.duckdb"), Decimal("0.5"))
+
+    message = str(refused.value)
+    assert "could cost $0.50" in message and "$0.00 of its $0.43 cap" in message
+    assert "0.4300" not in message and "0.5000" not in message

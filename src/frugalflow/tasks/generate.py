@@ -19,7 +19,7 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 
-from frugalflow.budget import BudgetManager, Reservation
+from frugalflow.budget import BudgetManager, Reservation, usd
 from frugalflow.codeblocks import add_missing_imports, extract_code
 from frugalflow.codemerge import top_level_names
 from frugalflow.errors import BudgetExceededError, LedgerError, ProviderError
@@ -162,8 +162,8 @@ def check_request_cap(request: CodeRequest, ledger: CostLedger, worst_case: Deci
     )
     if spent + worst_case > request.budget_cap_usd:
         raise BudgetExceededError(
-            f"this call could cost ${worst_case:.4f} and the request has spent ${spent:.4f} of "
-            f"its ${request.budget_cap_usd:.4f} cap; raise --budget-cap or use a cheaper model",
+            f"this call could cost {usd(worst_case)} and the request has spent {usd(spent)} of "
+            f"its {usd(request.budget_cap_usd)} cap; raise --budget-cap or use a cheaper model",
             remaining_usd=max(request.budget_cap_usd - spent, Decimal(0)),
         )
 
