@@ -261,3 +261,36 @@ def test_a_bug_inside_the_flow_says_where_its_traceback_is(
     assert "unexpected KeyError" in result.output and "this is a bug" in result.output
     [log] = (tmp_path / "home" / "logs").glob("frugalflow-crash-*.log")
     assert "a bug in a step" in log.read_text()
+
+
+def test_doctor_releases_the_expired_reservations_of_crashed_runs(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, timedelta
+
+    from frugalflow.budget import BudgetManager
+    from frugalflow.ledger import CostLedger
+    from frugalflow.settings import load_settings
+
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2")
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    manager = BudgetManager(CostLedger(ledger_path), load_settings(), clock=lambda: an_hour_ago)
+    manager.reserve(request_id="crashed", project="p", model="openai:gpt-4o", amount_usd=Decimal(1))
+
+    checked = runner.invoke(app, ["doctor", "--dry-run"])
+    repaired = runner.invoke(app, ["doctor"])
+    again = runner.invoke(app, ["doctor"])
+
+    assert checked.exit_code == 1 and "1 expired reservation(s) to release" in checked.output
+    assert repaired.exit_code == 0, repaired.output
+    assert "released 1 expired reservation(s)" in repaired.output
+    assert again.exit_code == 0 and "released 0 expired" in again.output
+    assert (
+        BudgetManager(CostLedger(ledger_path), load_settings()).reservations(state="active") == []
+    )
+
+
+def test_doctor_refuses_a_repository_it_cannot_check(tmp_path: Path, ledger_path: Path) -> None:
+    result = runner.invoke(app, ["doctor", "--repo", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "not a git repository" in result.output

@@ -509,7 +509,8 @@ def doctor(
         try:
             work = WorkRepository(path)
         except FrugalflowError as exc:
-            report(path != (repo.resolve() if repo else None), f"{path}: not checked ({exc})")
+            asked = repo is not None and path == repo.resolve()  # else a dead run's, now gone
+            report(not asked, f"{path}: not checked ({exc})")
             continue
         try:
             leftovers = [w for w in work.frugalflow_worktrees() if w.owner.is_dead()]
