@@ -134,6 +134,23 @@ def test_examples_in_another_language_are_not_parsed_as_python() -> None:
     check_examples(("console.assert(countWords('a b') === 2)",), "javascript")
 
 
+def test_examples_on_a_machine_without_a_sandbox_are_refused_before_any_money(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from frugalflow import sandbox
+
+    sandbox.unavailable_reason.cache_clear()
+    monkeypatch.setattr(sandbox, "bwrap_executable", lambda: None)
+    try:
+        message = refused(repo, examples=('assert count_words("a b") == 2',))
+        assert "cannot be run here" in message and "install bubblewrap" in message
+        # Without examples nothing would run: the request may go on.
+        check_request(CodeRequest(description=DESCRIPTION, repo=repo), Settings())
+    finally:
+        monkeypatch.undo()
+        sandbox.unavailable_reason.cache_clear()
+
+
 def test_an_unknown_model_is_refused(repo: Path) -> None:
     request = CodeRequest(description=DESCRIPTION, repo=repo)
     with pytest.raises(FrugalflowError, match="unknown provider 'nope'"):

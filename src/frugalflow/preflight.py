@@ -15,11 +15,13 @@ import unicodedata
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 
+from frugalflow import sandbox
 from frugalflow.budget import money_left
 from frugalflow.errors import (
     ConfigurationError,
     NotAGitRepositoryError,
     RequestError,
+    SandboxUnavailableError,
     UnsafePathError,
 )
 from frugalflow.pricing import PriceCatalog, parse_address
@@ -29,7 +31,7 @@ from frugalflow.schemas import CodeRequest, QualityMode, TaskEstimate, Tier
 from frugalflow.settings import Settings
 from frugalflow.targets import EXTENSIONS
 
-__all__ = ["check_examples", "check_request", "why_never_affordable"]
+__all__ = ["check_examples", "check_request", "check_sandbox", "why_never_affordable"]
 
 
 def check_request(request: CodeRequest, settings: Settings) -> None:
@@ -44,6 +46,7 @@ def check_request(request: CodeRequest, settings: Settings) -> None:
         NotAGitRepositoryError: the repository is not usable; the message says what to pass.
         UnsafePathError: the target is not a safe file path inside the repository.
         RequestError: the examples check nothing, or a name is not valid UTF-8.
+        SandboxUnavailableError: the examples would have to run, and no sandbox works here.
         ConfigurationError: a model address is malformed or names an unknown provider, or no
             model can be used now (no key, no server...).
         PricingError: a paid model has no price.
@@ -58,6 +61,7 @@ def check_request(request: CodeRequest, settings: Settings) -> None:
     finally:
         repository.close()
     check_examples(request.examples, request.language)
+    check_sandbox(request)
     check_models(settings)
     check_some_model_usable(settings)
 
@@ -114,6 +118,25 @@ def check_target(repository: WorkRepository, target: str, language: str) -> str:
 
 def _is_check(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Assert | ast.Raise | ast.Call) for n in ast.walk(node))
+
+
+def check_sandbox(request: CodeRequest) -> None:
+    """Refuse a request whose examples would have to run on a machine without a working
+    sandbox: frugalflow never runs generated code unconfined, and finding that out after the
+    model was paid would waste the money.
+
+    Raises:
+        SandboxUnavailableError: the request has examples and the sandbox does not work here.
+    """
+    if not request.examples or request.language != "python":
+        return
+    reason = sandbox.unavailable_reason()
+    if reason is not None:
+        raise SandboxUnavailableError(
+            f"the examples cannot be run here: {reason}. frugalflow runs generated code only "
+            "inside its sandbox; install bubblewrap, or send the request without examples "
+            "(the code is then checked without running it)"
+        )
 
 
 def check_examples(examples: tuple[str, ...], language: str) -> None:
