@@ -626,3 +626,26 @@ def test_the_sandbox_runs_this_python(tmp_path: Path, settings: Settings) -> Non
     example = f"import sys\nassert sys.executable == {sys.executable!r}, sys.executable"
     report = validate(ADD, tmp_path, settings, example)
     assert report.passed, report.feedback()
+
+
+def test_a_docstring_doctest_cannot_parse_is_reported_and_skipped_not_a_crash(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A ``"\\n"`` inside an example makes doctest raise ValueError while parsing; that was an
+    "unexpected ValueError" that ended the request with no repair and no escalation."""
+    code = (
+        "def lines(text):\n"
+        '    """Split text into lines.\n\n'
+        "    >>> lines('a\\nb')\n"
+        "    ['a', 'b']\n"
+        '    """\n'
+        "    return text.splitlines()\n"
+    )
+    from frugalflow.tasks.validate import unparsable_doctest
+
+    assert unparsable_doctest(code) is not None  # doctest itself cannot read it
+    report = validate(code, tmp_path, settings, "assert lines('a') == ['a']")
+    assert report.passed, report.feedback()
+    assert any(
+        check.startswith("doctests(skipped: doctest cannot parse") for check in report.checks
+    )

@@ -617,37 +617,39 @@ def run_examples(
     return _sandbox_issues(run, "examples", "examples", settings), run.isolation
 
 
-def has_doctests(code: str) -> bool:
-    """Whether a docstring of the code holds doctest examples (found without running it)."""
+def _docstrings(code: str) -> list[str]:
+    """The docstrings of the code's module, classes and functions (found without running it)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        return False
+        return []
+    kinds = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+    return [
+        docstring
+        for node in ast.walk(tree)
+        if isinstance(node, kinds) and (docstring := ast.get_docstring(node, clean=True))
+    ]
+
+
+def has_doctests(code: str) -> bool:
+    """Whether a docstring of the code holds doctest examples (found without running it)."""
     parser = doctest.DocTestParser()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            docstring = ast.get_docstring(node, clean=True)
-            with contextlib.suppress(ValueError):  # doctest cannot parse it: see below
-                if docstring and parser.get_examples(docstring):
-                    return True
+    for docstring in _docstrings(code):
+        with contextlib.suppress(ValueError):  # doctest cannot parse it: see below
+            if parser.get_examples(docstring):
+                return True
     return False
 
 
 def unparsable_doctest(code: str) -> str | None:
     """What doctest cannot parse in the code's docstrings (a ``"\\n"`` inside an example,
     an example without its blank line), or ``None``."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return None
     parser = doctest.DocTestParser()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            docstring = ast.get_docstring(node, clean=True)
-            try:
-                parser.get_examples(docstring or "")
-            except ValueError as exc:
-                return str(exc).splitlines()[0]
+    for docstring in _docstrings(code):
+        try:
+            parser.get_examples(docstring)
+        except ValueError as exc:
+            return str(exc).splitlines()[0]
     return None
 
 
