@@ -205,3 +205,28 @@ def test_a_live_runs_worktree_is_left_alone(
     finally:
         work.close()
     assert worktrees(repo) == [str(repo.resolve()), str(tmp_path / "remote")]
+
+
+def test_cleanup_unregisters_a_locked_worktree_a_failed_step_left(
+    make_git_repo: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A run's worktree is locked while the run lives; the cleanup step (which runs after a
+    failed step too) must still unregister it, not leave it for the next run to sweep."""
+    repo = make_git_repo({"README.md": "# r\n"})
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    git(
+        repo,
+        "worktree",
+        "add",
+        "--lock",
+        "--reason",
+        "frugalflow run",
+        "-b",
+        "w",
+        str(workdir / "worktree"),
+    )
+    assert git(repo, "worktree", "list").count("\n") == 1
+
+    assert remove_workdir(workdir, repo)
+    assert git(repo, "worktree", "list").count("\n") == 0

@@ -21,7 +21,8 @@ def remove_workdir(workdir: Path, repo: Path) -> bool:
     worktree = workdir / "worktree"
     if worktree.exists():
         subprocess.run(
-            ["git", "worktree", "remove", "--force", str(worktree)],
+            # Twice --force: the worktree is locked while its run lives (see repository.place).
+            ["git", "worktree", "remove", "--force", "--force", str(worktree)],
             cwd=repo,
             capture_output=True,
             check=False,
