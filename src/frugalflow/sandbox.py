@@ -17,11 +17,12 @@ child:
   read-only when they live under one of those;
 - **no network**: a new network namespace with only a loopback interface, on which nothing
   listens; also new PID, IPC, UTS and (where possible) cgroup namespaces;
-- **no identity**: it runs as ``nobody`` (uid 65534) with no capabilities and
-  ``no_new_privs``. As root, bubblewrap starts it as root in the new namespaces and a small
-  trusted launcher switches to uid/gid 65534 with no groups before anything untrusted runs (a
-  user namespace would map it back to root outside, with root's access to files and no process
-  limit); otherwise a user namespace maps the caller to 65534;
+- **no identity**: it runs as an unprivileged user with no capabilities and ``no_new_privs``.
+  As root, bubblewrap starts it as root in the new namespaces and a small trusted launcher
+  empties the capability bounding set and switches to a uid/gid of its own (from
+  ``RUN_UIDS``, which no account uses) with no groups before anything untrusted runs (a user
+  namespace would map it back to root outside, with root's access to files and no process
+  limit); otherwise a user namespace maps the caller to ``nobody`` (65534);
 - **no secrets**: bubblewrap itself is started with an environment of ``PATH`` only (it is PID
   1 inside and its ``/proc/1/environ`` is readable there), and the child gets ``PATH``,
   ``HOME`` (its working directory), ``LANG`` and ``PYTHONDONTWRITEBYTECODE``;
@@ -44,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -57,6 +59,10 @@ from frugalflow.errors import SandboxUnavailableError
 
 BWRAP = "bwrap"
 NOBODY = 65534
+# As root, each run gets a uid of its own from this range (no account has one): processes of
+# one uid share one RLIMIT_NPROC count, so a shared uid would let one sandbox's processes use
+# up another's, and a fork storm in one would starve the rest.
+RUN_UIDS = range(10_000_000, 20_000_000)
 # Where the child finds its directory: a fixed path in its own empty /tmp, so that the real
 # path's parents (often private to the user) need not be reachable, and nothing of the
 # caller's directory layout shows.
@@ -103,6 +109,7 @@ class SandboxRun:
     Attributes:
         workdir: the child's directory, holding whatever files it wrote.
         isolation: ``"bwrap"``.
+        uid: the user id it ran as, outside the sandbox.
         timed_out: the wall-clock limit ended it.
         returncode: its exit status (negative: killed by that signal).
         stdout: the end of what it wrote to standard output.
@@ -111,6 +118,7 @@ class SandboxRun:
 
     workdir: Path
     isolation: str
+    uid: int
     timed_out: bool
     returncode: int | None
     stdout: str
@@ -262,9 +270,15 @@ def _mounts(workdir: Path, hidden: Iterable[Path], tool_roots: set[Path]) -> lis
     return args
 
 
-def _hand_over(workdir: Path) -> None:
-    """Make the working directory the child's own (it runs as nobody); ``project/`` stays
-    root's, so that even without its read-only mount it could not be changed."""
+def _run_uid() -> int:
+    """The uid the child runs as: one of its own as root, else ``nobody`` in its user
+    namespace (the caller's own uid outside)."""
+    return RUN_UIDS.start + secrets.randbelow(len(RUN_UIDS)) if _as_root() else NOBODY
+
+
+def _hand_over(workdir: Path, uid: int) -> None:
+    """Make the working directory the child's own; ``project/`` stays root's, so that even
+    without its read-only mount it could not be changed."""
     if not _as_root():
         return
     for root, dirs, names in os.walk(workdir):
@@ -272,9 +286,9 @@ def _hand_over(workdir: Path) -> None:
         if here == workdir / "project":
             dirs.clear()
             continue
-        os.chown(here, NOBODY, NOBODY)
+        os.chown(here, uid, uid)
         for name in names:
-            os.chown(here / name, NOBODY, NOBODY, follow_symlinks=False)
+            os.chown(here / name, uid, uid, follow_symlinks=False)
 
 
 def _process_limit(max_processes: int) -> int:
@@ -330,7 +344,8 @@ def run(
         path = workdir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    _hand_over(workdir)
+    uid = _run_uid()
+    _hand_over(workdir, uid)
     program = shutil.which(command[0]) or command[0]
     argv = [program, *command[1:]]
     limits = (
@@ -338,7 +353,7 @@ def run(
         int(timeout_seconds) + 1,
         FILE_SIZE_LIMIT_BYTES,
         _process_limit(max_processes),
-        NOBODY,
+        uid,
     )
     sandbox_env = [
         arg
@@ -384,6 +399,7 @@ def run(
         return SandboxRun(
             workdir=workdir,
             isolation=BWRAP,
+            uid=uid,
             timed_out=timed_out,
             returncode=None if timed_out else child.returncode,
             stdout=_tail(output / "stdout", STDOUT_LIMIT_BYTES),
