@@ -213,6 +213,15 @@ def test_the_refusal_shows_the_value_the_repository_asked_for(tmp_path: Path) ->
         load_settings(repo)
 
 
+def test_every_value_above_its_limit_is_named_at_once(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, "sandbox_timeout_seconds = 1e9\nmax_attempts = 10\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(repo)
+    message = str(caught.value)
+    assert "the 60 a repository may set" in message and "the 5 a repository may set" in message
+    assert "max_attempts = ..., sandbox_timeout_seconds = ..." in message
+
+
 def test_a_repository_value_within_its_limit_applies(tmp_path: Path) -> None:
     repo = make_repo(tmp_path, "sandbox_timeout_seconds = 60\nmax_attempts = 5\n")
     settings = load_settings(repo)

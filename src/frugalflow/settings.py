@@ -298,6 +298,7 @@ def _check_repository_bounds(path: Path, values: dict[str, Any], limits: Reposit
     Raises:
         ConfigurationError: naming the file, the key, the value, the limit and how to raise it.
     """
+    over: list[tuple[str, str, Any]] = []
     for key, limit in limits.model_dump().items():
         if key not in values:
             continue
@@ -309,12 +310,21 @@ def _check_repository_bounds(path: Path, values: dict[str, Any], limits: Reposit
         if (len(value) if key == "models" else value) <= limit:
             continue
         shown = f"{len(value)} models" if key == "models" else f"{key} = {values[key]!r}"
-        raise ConfigurationError(
-            f"{path} sets {shown}, more than the {limit:g} a repository may set. If you trust "
-            f"this repository, raise the limit in {user_config_file()} (repository_limits = "
-            f"{{{key} = ...}}) or with FRUGALFLOW_REPOSITORY_LIMITS='{{\"{key}\": ...}}'; "
-            "or remove the line from the repository's file"
-        )
+        over.append((key, shown, limit))
+    if not over:
+        return
+    # Every key over its bound at once, so that one edit fixes the file.
+    shown = "; ".join(
+        f"{text}, more than the {limit:g} a repository may set" for _, text, limit in over
+    )
+    raising = ", ".join(f"{key} = ..." for key, _, _ in over)
+    as_json = ", ".join(f'"{key}": ...' for key, _, _ in over)
+    raise ConfigurationError(
+        f"{path} sets {shown}. If you trust this repository, raise the limit in "
+        f"{user_config_file()} (repository_limits = {{{raising}}}) or with "
+        f"FRUGALFLOW_REPOSITORY_LIMITS='{{{as_json}}}'; or remove the line from the "
+        "repository's file"
+    )
 
 
 def _build_settings(files: list[Path], overrides: dict[str, Any]) -> Settings:
