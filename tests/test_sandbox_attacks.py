@@ -9,6 +9,7 @@ secret came back in the report (whose messages are fed to the next model).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 import time
@@ -360,3 +361,26 @@ def test_a_fork_storm_in_one_sandbox_does_not_starve_another(tmp_path: Path) -> 
         assert json.loads((tmp_path / "work/out.json").read_text()) == 10
     finally:
         stormer.join()
+
+
+def test_a_results_file_swapped_for_a_symlink_is_not_followed_outside(
+    victim: dict[str, Path], tmp_path: Path
+) -> None:
+    """The child cannot see the host's files, but it can name one: had this process (root,
+    often) followed its symlink, the file's text would come back in the report, which goes to
+    the next model."""
+    secret = tmp_path / "host-secret.json"
+    secret.write_text(json.dumps([{"example": SECRET, "error": "leaked"}]))
+    code = (
+        "import atexit, os\n\n\n"
+        "def _swap():\n"
+        "    os.remove('results.json')\n"
+        f"    os.symlink({str(secret)!r}, 'results.json')\n\n\n"
+        "atexit.register(_swap)\n\n\n"
+        "def add(a, b):\n"
+        "    return a + b\n"
+    )
+    report = run_validation(code, victim, tmp_path, "assert add(1, 2) == 3")
+
+    assert_no_secret(report)
+    assert not report.passed  # its results could not be read, so nothing is taken on trust

@@ -48,6 +48,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -212,6 +213,24 @@ def unavailable_reason() -> str | None:
 def stripped_environment() -> dict[str, str]:
     """The only variables a sandboxed child (or a checker started by frugalflow) gets."""
     return {"PATH": os.environ.get("PATH") or os.defpath, **_SANDBOX_ENV}
+
+
+def read_output(workdir: Path, name: str, limit: int = FILE_SIZE_LIMIT_BYTES) -> str:
+    """Read a file the sandboxed child wrote, refusing anything but a regular file.
+
+    The child controls its directory: a ``results.json`` it replaced with a symlink to a key
+    file would otherwise be read by this (possibly root) process and its text fed back into a
+    report that goes to the next model.
+
+    Raises:
+        OSError: the file is missing, a symlink, not a regular file, or bigger than ``limit``.
+    """
+    descriptor = os.open(workdir / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
+            raise OSError(f"{name} is not a regular file of at most {limit} bytes")
+        return handle.read(limit).decode("utf-8", "replace")
 
 
 def _tail(path: Path, limit: int) -> str:

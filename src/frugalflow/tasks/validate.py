@@ -445,7 +445,7 @@ def run_ruff(
         )
         for item in json.loads(done.stdout or "[]")
     ]
-    return path.read_text(), issues, name
+    return sandbox.read_output(scratch, relative), issues, name
 
 
 def _about_any(item: dict[str, Any]) -> bool:
@@ -529,7 +529,7 @@ def _sandbox_issues(
         )
         return [ValidationIssue(check=check, message=message)]
     try:
-        results = json.loads((run.workdir / "results.json").read_text())
+        results = json.loads(sandbox.read_output(run.workdir, "results.json"))
         if not isinstance(results, list):
             raise TypeError(results)
     except (OSError, ValueError, TypeError):
