@@ -384,3 +384,29 @@ def test_a_results_file_swapped_for_a_symlink_is_not_followed_outside(
 
     assert_no_secret(report)
     assert not report.passed  # its results could not be read, so nothing is taken on trust
+
+
+def test_a_symlink_left_in_a_reused_directory_is_replaced_not_written_through(
+    tmp_path: Path,
+) -> None:
+    """A directory used again (a retried step) holds what the last child left: writing the
+    next run's files must not follow its links to the host's files, as this process."""
+    box = tmp_path / "box"
+    target = tmp_path / "host-file"
+    target.write_text("the host's own\n")
+    sandbox.run_python(
+        f"import os\nos.remove('data.txt')\nos.symlink({str(target)!r}, 'data.txt')\n",
+        box,
+        files={"data.txt": "first\n"},
+        timeout_seconds=10,
+        memory_mb=256,
+    )
+    assert (box / "data.txt").is_symlink()  # the child did leave its link
+
+    sandbox.run_python(
+        "pass", box, files={"data.txt": "second\n"}, timeout_seconds=10, memory_mb=256
+    )
+
+    assert target.read_text() == "the host's own\n"
+    assert not (box / "data.txt").is_symlink()
+    assert (box / "data.txt").read_text() == "second\n"

@@ -295,6 +295,20 @@ def _run_uid() -> int:
     return RUN_UIDS.start + secrets.randbelow(len(RUN_UIDS)) if _as_root() else NOBODY
 
 
+def _write_into(workdir: Path, name: str, text: str) -> None:
+    """Write one file into a directory an earlier child may have used: a symlink it left
+    there (``candidate.py -> /etc/passwd``) is replaced, never written through."""
+    path = workdir / name
+    if path.is_symlink():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not _inside(path.parent.resolve(), workdir.resolve()):
+        raise OSError(f"{name} would be written outside the sandbox directory {workdir}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    with os.fdopen(os.open(path, flags, 0o644), "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def _hand_over(workdir: Path, uid: int) -> None:
     """Make the working directory the child's own; ``project/`` stays root's, so that even
     without its read-only mount it could not be changed."""
@@ -360,9 +374,7 @@ def run(
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     for name, text in (files or {}).items():
-        path = workdir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        _write_into(workdir, name, text)
     uid = _run_uid()
     _hand_over(workdir, uid)
     program = shutil.which(command[0]) or command[0]
