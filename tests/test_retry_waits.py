@@ -48,6 +48,7 @@ def test_a_short_wait_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="frugalflow.retry")
     wait_as_asked(3, "429", sleep=fake.sleep, clock=fake.clock)
     assert len(caplog.records) == 1 and fake.sleeps == [3]
+    assert caplog.records[0].levelno == logging.WARNING  # seen in a terminal, not only in logs
 
 
 def test_too_long_to_wait_compares_the_providers_ask_with_the_cap() -> None:

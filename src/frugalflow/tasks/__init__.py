@@ -72,13 +72,15 @@ def wait_as_asked(
         sleep: injectable for tests.
         clock: monotonic seconds; injectable for tests.
     """
-    logger.info("waiting %.0f s before calling again, as asked: %s", seconds, why)
+    # A warning, so that it shows in a terminal (the CLI lets only warnings through): a
+    # silent wait of half a minute looks like a hang.
+    logger.warning("waiting %.0f s before calling again, as asked: %s", seconds, why)
     deadline = clock() + seconds
     while (left := deadline - clock()) > 0:
         sleep(min(left, WAIT_PROGRESS_SECONDS))
         left = deadline - clock()
         if left > 0:
-            logger.info("still waiting: %.0f s left", left)
+            logger.warning("still waiting: %.0f s left", left)
 
 
 def retry_only_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
