@@ -56,6 +56,7 @@ from frugalflow.providers.base import (
     transport_failure,
 )
 from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
+from frugalflow.redaction import redact, remember_secret
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
 
@@ -198,6 +199,7 @@ class AnthropicProvider:
                 import anthropic
 
                 key = self._api_key or require_api_key(PROVIDER, self._settings)
+                remember_secret(key.get_secret_value())  # errors echoing it are redacted
                 self._client = anthropic.Anthropic(
                     api_key=key.get_secret_value(),
                     timeout=self._settings.provider_timeout_seconds,
@@ -206,19 +208,9 @@ class AnthropicProvider:
                 )
             return self._client
 
-    def _secret(self) -> str | None:
-        if self._client is not None:
-            return self._client.api_key
-        return self._api_key.get_secret_value() if self._api_key is not None else None
-
     def _translate(self, exc: Exception, address: str) -> ProviderError | None:
         """The frugalflow error for an SDK or transport error, or None to let it through."""
         import anthropic
-
-        secret = self._secret()
-
-        def clean(text: str) -> str:
-            return text.replace(secret, "***") if secret else text
 
         if isinstance(exc, anthropic.APITimeoutError):
             return ProviderTimeoutError(
@@ -228,23 +220,21 @@ class AnthropicProvider:
             )
         if isinstance(exc, anthropic.APIConnectionError):
             return ProviderUnavailableError(
-                f"cannot reach Anthropic: {clean(str(exc.__cause__ or exc))}", provider=address
+                f"cannot reach Anthropic: {redact(str(exc.__cause__ or exc))}", provider=address
             )
         if isinstance(exc, anthropic.APIStatusError):
-            return _translate_status(exc, address, clean)
+            return _translate_status(exc, address)
         if isinstance(exc, anthropic.APIResponseValidationError):
-            return malformed_reply(address, clean(exc.message), endpoint=_ENDPOINT)
-        return _translate_transport(exc, address, clean)
+            return malformed_reply(address, redact(exc.message), endpoint=_ENDPOINT)
+        return _translate_transport(exc, address)
 
 
-def _translate_status(
-    exc: anthropic.APIStatusError, address: str, clean: Callable[[str], str]
-) -> ProviderError:
+def _translate_status(exc: anthropic.APIStatusError, address: str) -> ProviderError:
     error_type = exc.type or ""
     status = exc.status_code
     if status < 400:  # an `event: error` inside a stream that had started with 200
         status = _STATUS_OF_ERROR_TYPE.get(error_type, 500)
-    detail = clean(exc.api_message or exc.message)
+    detail = redact(exc.api_message or exc.message)
     label = f"{status} {error_type}".strip()
     request_id = f" (request id {exc.request_id})" if exc.request_id else ""
     if status == 429:
@@ -276,16 +266,14 @@ def _translate_status(
     return BadRequestError(f"Anthropic rejected the request ({label}): {detail}", provider=address)
 
 
-def _translate_transport(
-    exc: Exception, address: str, clean: Callable[[str], str]
-) -> ProviderError | None:
+def _translate_transport(exc: Exception, address: str) -> ProviderError | None:
     """httpx/httpx2 errors that escape the SDK (for instance while a stream is read)."""
     failure = transport_failure(exc)
     if failure == "timeout":
-        return ProviderTimeoutError(f"Anthropic timed out: {clean(str(exc))}", provider=address)
+        return ProviderTimeoutError(f"Anthropic timed out: {redact(str(exc))}", provider=address)
     if failure == "connection":
         return ProviderUnavailableError(
-            f"the connection to Anthropic failed: {clean(str(exc))}", provider=address
+            f"the connection to Anthropic failed: {redact(str(exc))}", provider=address
         )
     return None
 

@@ -48,6 +48,7 @@ from frugalflow.providers.base import (
     transport_failure,
 )
 from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
+from frugalflow.redaction import redact, remember_secret
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
 
@@ -95,7 +96,6 @@ class GeminiProvider:
         self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         self._http_options = http_options
         self._client: genai.Client | None = None
-        self._secret: str | None = None
         self._client_lock = threading.Lock()
 
     def availability(self) -> Availability:
@@ -216,9 +216,9 @@ class GeminiProvider:
                     options.timeout = round(self._settings.provider_timeout_seconds * 1000)
                 if options.retry_options is None:
                     options.retry_options = types.HttpRetryOptions(attempts=1)
-                self._secret = key.get_secret_value()
+                remember_secret(key.get_secret_value())  # errors echoing it are redacted
                 self._client = genai.Client(
-                    vertexai=False, api_key=self._secret, http_options=options
+                    vertexai=False, api_key=key.get_secret_value(), http_options=options
                 )
             return self._client
 
@@ -226,35 +226,28 @@ class GeminiProvider:
         """The frugalflow error for an SDK or transport error, or None to let it through."""
         from google.genai import errors
 
-        secret = self._secret
-
-        def clean(text: str) -> str:
-            return text.replace(secret, "***") if secret else text
-
         if isinstance(exc, errors.APIError):
-            return _translate_api_error(exc, address, clean)
+            return _translate_api_error(exc, address)
         failure = transport_failure(exc)
         if failure == "timeout":
             return ProviderTimeoutError(
                 f"Gemini did not answer within {self._settings.provider_timeout_seconds:g}s "
-                f"(FRUGALFLOW_PROVIDER_TIMEOUT_SECONDS): {clean(str(exc))}",
+                f"(FRUGALFLOW_PROVIDER_TIMEOUT_SECONDS): {redact(str(exc))}",
                 provider=address,
             )
         if failure == "connection":
             return ProviderUnavailableError(
-                f"cannot reach Gemini: {clean(str(exc))}", provider=address
+                f"cannot reach Gemini: {redact(str(exc))}", provider=address
             )
         if isinstance(exc, errors.UnknownApiResponseError):
-            return malformed_reply(address, clean(str(exc)), endpoint=_ENDPOINT)
+            return malformed_reply(address, redact(str(exc)), endpoint=_ENDPOINT)
         return None
 
 
-def _translate_api_error(
-    exc: genai_errors.APIError, address: str, clean: Callable[[str], str]
-) -> ProviderError:
+def _translate_api_error(exc: genai_errors.APIError, address: str) -> ProviderError:
     code = exc.code
     status = exc.status or ""
-    detail = clean(str(exc.message or status or "no message"))
+    detail = redact(str(exc.message or status or "no message"))
     details = _error_details(exc.details)
     reasons = {str(item.get("reason", "")) for item in details}
     label = f"{code} {status}".strip()

@@ -53,6 +53,7 @@ from frugalflow.providers.base import (
     shape_error,
 )
 from frugalflow.providers.keys import find_api_key, key_availability, require_api_key
+from frugalflow.redaction import redact, remember_secret
 from frugalflow.schemas import Tier
 from frugalflow.settings import Settings
 
@@ -156,7 +157,6 @@ class OpenAIProvider:
         self._api_key = SecretStr(api_key) if isinstance(api_key, str) else api_key
         self._http_client = http_client
         self._client: openai.OpenAI | None = None
-        self._key_used: SecretStr | None = None
         self._client_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -176,7 +176,8 @@ class OpenAIProvider:
         with self._client_lock:
             if self._client is None:
                 key = self._key()
-                self._key_used = key
+                if key.get_secret_value() != PLACEHOLDER_KEY:
+                    remember_secret(key.get_secret_value())  # errors echoing it are redacted
                 self._client = _sdk().OpenAI(
                     api_key=key.get_secret_value(),
                     base_url=self.base_url,
@@ -388,14 +389,6 @@ class OpenAIProvider:
 
     # -- errors ------------------------------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
-        """``text`` without the key, should a server echo it back."""
-        if self._key_used is not None:
-            key = self._key_used.get_secret_value()
-            if len(key) >= 8:
-                text = text.replace(key, "[redacted]")
-        return text
-
     def _translate(self, exc: BaseException, address: str) -> NoReturn:
         """Raise the frugalflow error for an SDK error, chained to it."""
         sdk = _sdk()
@@ -429,7 +422,7 @@ class OpenAIProvider:
                 f"{address} failed mid-reply: {detail}", provider=address
             ) from exc
         raise ProviderError(
-            f"{address}: the openai SDK failed: {self._redact(str(exc))[:_DETAIL_CHARS]}",
+            f"{address}: the openai SDK failed: {redact(str(exc))[:_DETAIL_CHARS]}",
             provider=address,
         ) from exc
 
@@ -438,7 +431,7 @@ class OpenAIProvider:
         body = exc.body
         if isinstance(body, Mapping) and isinstance(body.get("message"), str):
             message = body["message"]
-        return self._redact(str(message))[:_DETAIL_CHARS]
+        return redact(str(message))[:_DETAIL_CHARS]
 
     def _translate_status(self, exc: openai.APIStatusError, address: str) -> NoReturn:
         status = exc.status_code
