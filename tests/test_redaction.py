@@ -230,6 +230,28 @@ def test_the_ledgers_error_column_never_holds_a_key(keys: None, tmp_path: Path) 
     assert_clean(stored.error)
 
 
+def test_a_long_error_is_redacted_before_it_is_cut_so_no_piece_of_a_key_is_stored(
+    keys: None,
+) -> None:
+    """Cut first, a key straddling the cut would leave its first half, no longer matching the
+    key, in the ledger."""
+    from frugalflow.ledger import ERROR_CHARS
+
+    error = "x" * (ERROR_CHARS - 30) + f" {OPENAI_KEY}"
+    call = ModelCall(
+        request_id="r",
+        project="p",
+        step="generate",
+        provider="openai",
+        model="gpt-4.1-mini",
+        tier=Tier.API,
+        success=False,
+        error=error,
+    )
+    assert call.error is not None and len(call.error) <= ERROR_CHARS
+    assert OPENAI_KEY[:20] not in call.error
+
+
 # -- the whole flow: stderr, Prefect's log table, the ledger, the artifact --------------------
 
 

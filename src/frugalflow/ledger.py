@@ -106,6 +106,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
+ERROR_CHARS = 500  # of a failed call's error, as stored
+
+
 class ModelCall(BaseModel):
     """One priced model call, as written to the ledger.
 
@@ -154,7 +157,8 @@ class ModelCall(BaseModel):
     @classmethod
     def _without_secrets(cls, value: str | None) -> str | None:
         # Provider error text may echo a key; the ledger is read by people and reports.
-        return None if value is None else redact(value)
+        # Redacted before it is cut, so that a key cut in half cannot slip past.
+        return None if value is None else redact(value)[:ERROR_CHARS]
 
 
 _COLUMNS = tuple(ModelCall.model_fields)

@@ -19,7 +19,6 @@ from frugalflow.ledger import CostLedger, ModelCall
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import ChatMessage, get_provider
 from frugalflow.providers.pool import get_pool
-from frugalflow.redaction import redact
 from frugalflow.schemas import CodeRequest, DocumentationReport, Tier
 from frugalflow.settings import Settings
 from frugalflow.tasks import step
@@ -96,7 +95,7 @@ def booked_completer(
                     **booked,
                     latency_ms=round((time.perf_counter() - started) * 1000),
                     success=False,
-                    error=redact(f"{type(exc).__name__}: {exc}")[:500],  # before it is cut
+                    error=f"{type(exc).__name__}: {exc}",  # redacted and cut by ModelCall
                 )
             )
             return ""

@@ -28,7 +28,6 @@ from frugalflow.ledger import CostLedger, ModelCall, rows_refused
 from frugalflow.pricing import PriceCatalog, parse_address
 from frugalflow.providers import ChatMessage, get_provider
 from frugalflow.providers.pool import CallRefusedError, SlotTimeoutError, get_pool
-from frugalflow.redaction import redact
 from frugalflow.schemas import (
     Candidate,
     CodeRequest,
@@ -293,7 +292,7 @@ def generate_candidate(
                 **call,
                 latency_ms=round((time.perf_counter() - started) * 1000),
                 success=False,
-                error=redact(f"{type(exc).__name__}: {exc}")[:500],  # before it is cut
+                error=f"{type(exc).__name__}: {exc}",  # redacted and cut by ModelCall
             )
         )
         if isinstance(exc, ProviderError) and not exc.provider:
