@@ -541,22 +541,20 @@ def doctor(
             report(True, f"ledger {settings.ledger_file}: not created yet (the first run does)")
         else:
             report(True, f"ledger {settings.ledger_file}: readable, schema {version}")
+            manager = BudgetManager(cost_ledger, settings)
             if dry_run:
-                active = BudgetManager(cost_ledger, settings).reservations(state="active")
-                now = datetime.now().astimezone()
+                now = manager.now()
+                active = manager.reservations(state="active")
                 expired = [r for r in active if r.expires_at <= now]
                 report(not expired, f"{len(expired)} expired reservation(s) to release")
             else:
-                released = BudgetManager(cost_ledger, settings).expire_stale()
+                released = manager.expire_stale()
                 report(True, f"released {released} expired reservation(s) of crashed runs")
     except FrugalflowError as exc:
         report(False, f"ledger {settings.ledger_file}: {exc}")
 
-    # The sandbox's own probe, when this version of frugalflow.sandbox has one.
-    probe = getattr(sandbox, "unavailable_reason", None)
-    if callable(probe):
-        why_not = probe()
-        report(why_not is None, f"sandbox: {why_not or 'available'}")
+    why_not = sandbox.unavailable_reason()
+    report(why_not is None, f"sandbox: {why_not or 'available'}")
     if problems:
         raise typer.Exit(EXIT_FAILED)
 
