@@ -52,6 +52,7 @@ from frugalflow.errors import LedgerError
 from frugalflow.journal import Journal
 from frugalflow.redaction import redact
 from frugalflow.schemas import Tier
+from frugalflow.settings import user_state_dir
 
 _CENT_FRACTION = Decimal("1e-8")  # DECIMAL(18,8): what the ledger stores
 JOURNAL_SUFFIX = ".journal.jsonl"
@@ -206,12 +207,6 @@ def rows_refused(exc: LedgerError) -> bool:
     return isinstance(exc.__cause__, (duckdb.IntegrityError, duckdb.DataError))
 
 
-def state_dir() -> Path:
-    """frugalflow's per-user state directory, ``$XDG_STATE_HOME/frugalflow``."""
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "frugalflow"
-
-
 def default_journal_paths(ledger_path: Path) -> tuple[Path, ...]:
     """Where the journal of a ledger goes, in order of preference.
 
@@ -222,7 +217,7 @@ def default_journal_paths(ledger_path: Path) -> tuple[Path, ...]:
     digest = hashlib.sha256(str(path.absolute()).encode()).hexdigest()[:16]
     return (
         path.with_name(path.name + JOURNAL_SUFFIX),
-        state_dir() / "journals" / f"{path.name}-{digest}{JOURNAL_SUFFIX}",
+        user_state_dir() / "journals" / f"{path.name}-{digest}{JOURNAL_SUFFIX}",
     )
 
 

@@ -59,6 +59,12 @@ def user_config_file() -> Path:
     return _xdg("XDG_CONFIG_HOME", ".config") / "frugalflow" / CONFIG_FILE_NAME
 
 
+def user_state_dir() -> Path:
+    """frugalflow's per-user state directory, ``$XDG_STATE_HOME/frugalflow``
+    (``~/.local/state/frugalflow``)."""
+    return _xdg("XDG_STATE_HOME", ".local/state") / "frugalflow"
+
+
 class PriceOverride(BaseModel):
     """A price in USD per million tokens, for a private model or to correct the catalog."""
 
