@@ -8,11 +8,10 @@ one line saying so and where the traceback is, and the file holds it for the bug
 from __future__ import annotations
 
 import tempfile
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from frugalflow.redaction import redact
+from frugalflow.redaction import redact_exception
 
 __all__ = ["write_bug_report"]
 
@@ -25,7 +24,7 @@ def write_bug_report(exc: BaseException, home: Path | None, name: str) -> Path |
     Returns:
         The file, or None when nothing could be written anywhere.
     """
-    text = redact("".join(traceback.format_exception(exc)))  # an SDK error may echo a key
+    text = redact_exception(exc)  # an SDK error may echo a key
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folders = ([Path(home) / "logs"] if home is not None else []) + [Path(tempfile.gettempdir())]
     for folder in folders:
