@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -234,7 +235,6 @@ def test_the_sandbox_runs_as_an_unprivileged_user_with_no_capabilities(tmp_path:
         """
     )
     run = sandbox.run_python(script, tmp_path / "box", files={}, timeout_seconds=10, memory_mb=256)
-    import json
 
     out = json.loads((tmp_path / "box/out.json").read_text())
     assert out["uid"] != 0 and out["euid"] != 0
@@ -271,7 +271,6 @@ def test_a_fork_storm_is_stopped_by_the_process_limit_and_leaves_nothing_behind(
         script, tmp_path / "box", files={}, timeout_seconds=5, memory_mb=256, max_processes=32
     )
     elapsed = time.monotonic() - started
-    import json
 
     out = json.loads((tmp_path / "box/out.json").read_text())
     assert out["children"] < 32, out
@@ -312,8 +311,6 @@ def test_the_sandbox_process_itself_does_not_carry_the_parents_environment(
 def test_a_fork_storm_in_one_sandbox_does_not_starve_another(tmp_path: Path) -> None:
     """Processes of one uid share one process count: each run has a uid of its own, so a storm
     that fills its own limit leaves a concurrent run's limit whole."""
-    import json
-    import threading
 
     storm = textwrap.dedent(
         """
