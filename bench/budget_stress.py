@@ -26,13 +26,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from frugalflow.budget import BudgetManager
-from frugalflow.deferred import DeferredStore
-from frugalflow.errors import BudgetExceededError
-from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.pricing import CATALOG_VERSION, parse_address, price_call
-from frugalflow.schemas import CodeRequest, Tier
-from frugalflow.settings import Settings
+from frugalflow.core.errors import BudgetExceededError
+from frugalflow.core.schemas import CodeRequest, Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money.budget import BudgetManager
+from frugalflow.money.deferred import DeferredStore
+from frugalflow.money.ledger import CostLedger, ModelCall
+from frugalflow.money.pricing import CATALOG_VERSION, parse_address, price_call
 
 PROCESSES, THREADS, REQUESTS_PER_THREAD = 4, 8, 8
 DAILY_BUDGET = Decimal("1.00")

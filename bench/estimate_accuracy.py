@@ -31,14 +31,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from frugalflow.estimation import (
+from frugalflow.money.estimation import (
     count_input_tokens,
     count_message_tokens,
     estimate_call,
     expected_output_tokens,
     learn_correction,
 )
-from frugalflow.pricing import PriceCatalog
+from frugalflow.money.pricing import PriceCatalog
 
 DATA = Path(__file__).resolve().parent / "data"
 RUNS = {
@@ -159,9 +159,9 @@ def evaluate(label: str, file_name: str, catalog: PriceCatalog) -> None:
 
 def live(count: int) -> int:
     """Re-run the first ``count`` recorded prompts through the embedded 0.5B model."""
+    from frugalflow.core.settings import load_settings
     from frugalflow.providers.base import ChatMessage
     from frugalflow.providers.llamacpp import BUNDLED_MODEL, LlamaCppProvider
-    from frugalflow.settings import load_settings
 
     _, tasks = load_run(RUNS["Qwen2.5-Coder-0.5B"])
     provider = LlamaCppProvider(load_settings())

@@ -58,12 +58,12 @@ def main() -> int:
     )
     from prefect.testing.utilities import prefect_test_harness
 
-    from frugalflow.example_repo import create_example_repo
+    from frugalflow.cli.example_repo import create_example_repo
+    from frugalflow.core.schemas import CodeRequest, CodeResult
+    from frugalflow.core.settings import load_settings
     from frugalflow.flows.codegen import codegen
     from frugalflow.providers.base import ChatMessage
     from frugalflow.providers.llamacpp import LlamaCppProvider
-    from frugalflow.schemas import CodeRequest, CodeResult
-    from frugalflow.settings import load_settings
 
     # Load the model before timing: its one-off load is not a per-request cost.
     LlamaCppProvider(load_settings()).complete(

@@ -18,12 +18,12 @@ from prefect.events import Event, emit_event
 from prefect.events.clients import AssertingEventsClient
 from prefect.events.worker import EventsWorker
 
-from frugalflow import alerts
-from frugalflow.alerts import BudgetAlert, check_alerts
-from frugalflow.budget import BudgetManager
-from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money import alerts
+from frugalflow.money.alerts import BudgetAlert, check_alerts
+from frugalflow.money.budget import BudgetManager
+from frugalflow.money.ledger import CostLedger, ModelCall
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SECRET = "hooks/T000-s3cr3t-token"
@@ -230,10 +230,10 @@ def test_an_alert_is_logged_and_emitted_as_a_prefect_event(
     manager = make_manager()
     spend(manager, "0.85")
 
-    with caplog.at_level(logging.WARNING, logger="frugalflow.alerts"):
+    with caplog.at_level(logging.WARNING, logger="frugalflow.money.alerts"):
         check_alerts(manager)
 
-    warnings = [r for r in caplog.records if r.name == "frugalflow.alerts"]
+    warnings = [r for r in caplog.records if r.name == "frugalflow.money.alerts"]
     assert [r.levelno for r in warnings] == [logging.WARNING] * 2
     assert "daily:2026-11-28 reached 80% of its $1.00 limit" in warnings[1].getMessage()
     assert [event.event for event in recorded_events] == ["frugalflow.budget.threshold"] * 2

@@ -9,11 +9,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from frugalflow.budget import day_window
-from frugalflow.errors import ConfigurationError
-from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.schemas import CandidateCost, CodeRequest, Complexity, TaskEstimate, TaskType, Tier
-from frugalflow.settings import Settings, load_settings
+from frugalflow.core.errors import ConfigurationError
+from frugalflow.core.schemas import (
+    CandidateCost,
+    CodeRequest,
+    Complexity,
+    TaskEstimate,
+    TaskType,
+    Tier,
+)
+from frugalflow.core.settings import Settings, load_settings
+from frugalflow.money.budget import day_window
+from frugalflow.money.ledger import CostLedger, ModelCall
 from frugalflow.tasks.budget import check_budget
 from frugalflow.tasks.estimate import estimate_request
 
@@ -334,7 +341,7 @@ def test_invalid_timezone_in_settings_is_a_configuration_error(tmp_path: Path) -
 
 
 def test_economy_quality_allows_only_free_models_whatever_the_budget(tmp_path: Path) -> None:
-    from frugalflow.schemas import QualityMode
+    from frugalflow.core.schemas import QualityMode
 
     settings = settings_for(tmp_path)
     economy = request(tmp_path).model_copy(update={"quality": QualityMode.ECONOMY})
@@ -348,7 +355,7 @@ def test_economy_quality_allows_only_free_models_whatever_the_budget(tmp_path: P
 def test_a_request_that_rules_out_every_paid_model_fails_instead_of_waiting(
     tmp_path: Path,
 ) -> None:
-    from frugalflow.schemas import QualityMode
+    from frugalflow.core.schemas import QualityMode
 
     settings = settings_for(tmp_path)
     economy = request(tmp_path).model_copy(update={"quality": QualityMode.ECONOMY})

@@ -13,17 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from frugalflow.budget import (
+from frugalflow.core.errors import BudgetExceededError, ConfigurationError
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money.budget import (
     BudgetManager,
     BudgetWindow,
     Reservation,
     day_window,
     month_window,
 )
-from frugalflow.errors import BudgetExceededError, ConfigurationError
-from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
+from frugalflow.money.ledger import CostLedger, ModelCall
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")
@@ -297,7 +297,7 @@ def test_a_call_costing_more_than_its_reservation_is_recorded_with_a_warning(
     manager = make_manager()
     held = reserve(manager, "0.10")
 
-    with caplog.at_level(logging.WARNING, logger="frugalflow.budget"):
+    with caplog.at_level(logging.WARNING, logger="frugalflow.money.budget"):
         manager.settle(held, paid_call("0.12", request_id="underestimated"))
 
     assert manager.windows()[0].spent_usd == Decimal("0.12")

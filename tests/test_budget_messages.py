@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.budget import BudgetManager, money_left
-from frugalflow.errors import BudgetExceededError
-from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
+from frugalflow.core.errors import BudgetExceededError
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money.budget import BudgetManager, money_left
+from frugalflow.money.ledger import CostLedger, ModelCall
 from frugalflow.tasks.budget import check_budget
 from tests.test_budget import estimate_of, request, settings_for
 

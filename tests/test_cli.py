@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from frugalflow.cli import EXIT_DEFERRED, EXIT_USAGE, app
+from frugalflow.cli.app import EXIT_DEFERRED, EXIT_USAGE, app
 from tests.conftest import git
 from tests.test_codegen_flow import spend_today
 
@@ -191,8 +191,8 @@ def test_estimate_refuses_a_paid_model_without_a_price(tmp_path: Path, ledger_pa
 def test_budget_shows_spend_and_what_is_left(
     tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from frugalflow.ledger import CostLedger, ModelCall
-    from frugalflow.schemas import Tier
+    from frugalflow.core.schemas import Tier
+    from frugalflow.money.ledger import CostLedger, ModelCall
 
     monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2")
     monkeypatch.setenv("FRUGALFLOW_SUBSCRIPTIONS_USD_PER_MONTH", '{"claude-code": 310}')
@@ -268,9 +268,9 @@ def test_doctor_releases_the_expired_reservations_of_crashed_runs(
 ) -> None:
     from datetime import UTC, timedelta
 
-    from frugalflow.budget import BudgetManager
-    from frugalflow.ledger import CostLedger
-    from frugalflow.settings import load_settings
+    from frugalflow.core.settings import load_settings
+    from frugalflow.money.budget import BudgetManager
+    from frugalflow.money.ledger import CostLedger
 
     monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2")
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)

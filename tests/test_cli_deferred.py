@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from frugalflow.cli import EXIT_DEFERRED, EXIT_FAILED, EXIT_USAGE, app
-from frugalflow.deferred import DeferredStore
-from frugalflow.example_repo import create_example_repo
-from frugalflow.ledger import CostLedger
-from frugalflow.schemas import CodeRequest
+from frugalflow.cli.app import EXIT_DEFERRED, EXIT_FAILED, EXIT_USAGE, app
+from frugalflow.cli.example_repo import create_example_repo
+from frugalflow.core.schemas import CodeRequest
+from frugalflow.money.deferred import DeferredStore
+from frugalflow.money.ledger import CostLedger
 from tests.test_codegen_flow import spend_today
 
 runner = CliRunner()

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from frugalflow.cli import app
-from frugalflow.example_repo import create_example_repo
+from frugalflow.cli.app import app
+from frugalflow.cli.example_repo import create_example_repo
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
 from frugalflow.flows.codegen import codegen
-from frugalflow.ledger import CostLedger
-from frugalflow.schemas import CodeRequest, CodeResult, RunStatus
+from frugalflow.money.ledger import CostLedger
 from tests.servers.ollama_api_server import (
     INSTALLED_MODEL,
     PULLABLE_MODEL,

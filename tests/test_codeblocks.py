@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from frugalflow.codeblocks import extract_code, extract_files, keep_python_definitions
+from frugalflow.generation.replies import extract_code, extract_files, keep_python_definitions
 
 
 def defined_names(code: str) -> list[str]:
@@ -275,7 +275,7 @@ def test_reply_with_only_other_languages_gives_no_python() -> None:
 
 
 def test_forgotten_imports_are_added_only_when_their_origin_is_certain() -> None:
-    from frugalflow.codeblocks import add_missing_imports
+    from frugalflow.generation.replies import add_missing_imports
 
     code = (
         "def slug(text):\n"

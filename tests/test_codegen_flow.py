@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.deferred import DeferredStore
-from frugalflow.example_repo import create_example_repo
+from frugalflow.cli.example_repo import create_example_repo
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus, Tier
 from frugalflow.flows.codegen import codegen
-from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.schemas import CodeRequest, CodeResult, RunStatus, Tier
+from frugalflow.money.deferred import DeferredStore
+from frugalflow.money.ledger import CostLedger, ModelCall
 from tests.conftest import git
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]

@@ -7,8 +7,8 @@ import difflib
 
 import pytest
 
-from frugalflow.codemerge import merge_python_module, top_level_names
-from frugalflow.errors import NameClashError, PlacementError
+from frugalflow.core.errors import NameClashError, PlacementError
+from frugalflow.placement.merge import merge_python_module, top_level_names
 
 EXISTING = '''"""Text helpers."""
 

@@ -13,7 +13,7 @@ from frugalflow.context.analysis import (
     find_source_dir,
     list_repository_files,
 )
-from frugalflow.errors import NotAGitRepositoryError
+from frugalflow.core.errors import NotAGitRepositoryError
 
 MakeRepo = Callable[..., Path]
 

@@ -15,7 +15,7 @@ from frugalflow.context import (
     style_of,
 )
 from frugalflow.context.analysis import list_repository_files
-from frugalflow.schemas import NamingConventions
+from frugalflow.core.schemas import NamingConventions
 
 MakeRepo = Callable[..., Path]
 

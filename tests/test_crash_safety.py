@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from frugalflow.cli import app
-from frugalflow.repository import WorkRepository
-from frugalflow.rundirs import RunOwner
+from frugalflow.cli.app import app
+from frugalflow.placement.repository import WorkRepository
+from frugalflow.placement.rundirs import RunOwner
 from frugalflow.tasks.cleanup import remove_workdir
 from tests.conftest import git
 from tests.test_repository import UTIL, user_state
@@ -34,9 +34,9 @@ import sys
 import time
 from pathlib import Path
 
-import frugalflow.repository as repository
+import frugalflow.placement.repository as repository
 
-from frugalflow.rundirs import create_run_directory
+from frugalflow.placement.rundirs import create_run_directory
 
 repo, root, marker = (Path(arg) for arg in sys.argv[1:4])
 workdir = create_run_directory("crash", repo, root=root)
@@ -171,7 +171,7 @@ def test_kill_9_after_writing_leaves_the_users_tree_unchanged(
 def test_a_live_runs_worktree_is_left_alone(
     make_git_repo: Callable[..., Path], tmp_path: Path
 ) -> None:
-    from frugalflow.rundirs import owner_tag
+    from frugalflow.placement.rundirs import owner_tag
 
     repo = make_git_repo({"pkg/__init__.py": ""})
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

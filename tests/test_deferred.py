@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from frugalflow.deferred import DeferredStore
-from frugalflow.ledger import CostLedger
-from frugalflow.schemas import CodeRequest, QualityMode, TaskType
+from frugalflow.core.schemas import CodeRequest, QualityMode, TaskType
+from frugalflow.money.deferred import DeferredStore
+from frugalflow.money.ledger import CostLedger
 
 RETRY_AT = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.deferred import DeferredStore
-from frugalflow.example_repo import create_example_repo
+from frugalflow.cli.example_repo import create_example_repo
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
 from frugalflow.flows.codegen import codegen
 from frugalflow.flows.deferred import rerun_deferred
-from frugalflow.ledger import CostLedger
-from frugalflow.schemas import CodeRequest, CodeResult, RunStatus
+from frugalflow.money.deferred import DeferredStore
+from frugalflow.money.ledger import CostLedger
 from tests.conftest import git
 from tests.test_codegen_flow import spend_today
 

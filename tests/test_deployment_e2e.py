@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.example_repo import create_example_repo
-from frugalflow.ledger import CostLedger
+from frugalflow.cli.example_repo import create_example_repo
+from frugalflow.money.ledger import CostLedger
 from tests.conftest import git
 
 pytestmark = [pytest.mark.prefect, pytest.mark.model, pytest.mark.usefixtures("prefect_server")]

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.context.analysis import list_repository_files
-from frugalflow.docstrings import (
+from frugalflow.conform.docstrings import (
     check_docstring,
     detect_docstring_style,
     document_code,
@@ -18,7 +17,8 @@ from frugalflow.docstrings import (
     parse_docstring,
     signature_of,
 )
-from frugalflow.errors import ProviderTimeoutError
+from frugalflow.context.analysis import list_repository_files
+from frugalflow.core.errors import ProviderTimeoutError
 from frugalflow.providers.base import ChatMessage
 from frugalflow.tasks.document import document, review_documentation
 
@@ -355,8 +355,8 @@ def test_the_document_task_wraps_document_code() -> None:
 
 @pytest.mark.model
 def test_the_embedded_model_documents_a_function_and_the_check_holds() -> None:
+    from frugalflow.core.settings import load_settings
     from frugalflow.providers.llamacpp import LlamaCppProvider
-    from frugalflow.settings import load_settings
 
     provider = LlamaCppProvider(load_settings())
     replies: list[str] = []

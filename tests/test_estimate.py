@@ -8,10 +8,11 @@ from pathlib import Path
 import genai_prices
 import pytest
 
-from frugalflow.errors import PricingError
-from frugalflow.estimation import count_message_tokens
-from frugalflow.schemas import CodeRequest, Complexity, GenerationContext, TaskType, Tier
-from frugalflow.settings import Settings
+from frugalflow.core.errors import PricingError
+from frugalflow.core.schemas import CodeRequest, Complexity, GenerationContext, TaskType, Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money.estimation import count_message_tokens
+from frugalflow.money.tokens import count_tokens
 from frugalflow.tasks.estimate import (
     CONTEXT_ALLOWANCE_TOKENS,
     classify_task_type,
@@ -19,7 +20,6 @@ from frugalflow.tasks.estimate import (
     estimate_request,
 )
 from frugalflow.tasks.generate import build_messages
-from frugalflow.tokens import count_tokens
 
 LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
 MINI = "openai:gpt-4o-mini"
@@ -156,7 +156,7 @@ def test_unpriced_paid_model_raises_pricing_error(tmp_path: Path) -> None:
 
 
 def test_recorded_usage_teaches_the_input_correction_and_the_reply_length(tmp_path: Path) -> None:
-    from frugalflow.ledger import CostLedger, ModelCall
+    from frugalflow.money.ledger import CostLedger, ModelCall
 
     settings = Settings(home=tmp_path, models=[LOCAL], max_output_tokens=768)
     before = estimate_request(make_request(tmp_path), settings).candidates[0]

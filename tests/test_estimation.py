@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from frugalflow.errors import PricingError
-from frugalflow.estimation import (
+from frugalflow.core.errors import PricingError
+from frugalflow.core.settings import PriceOverride
+from frugalflow.money.estimation import (
     CORRECTION_BOUNDS,
     TOKENS_PER_MESSAGE,
     TOKENS_PER_REPLY,
@@ -18,9 +19,8 @@ from frugalflow.estimation import (
     expected_output_tokens,
     learn_correction,
 )
-from frugalflow.pricing import PriceCatalog, parse_address
-from frugalflow.settings import PriceOverride
-from frugalflow.tokens import get_encoding
+from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.money.tokens import get_encoding
 
 # cl100k_base and o200k_base split this differently, so a wrong encoding shows.
 TEXT = (

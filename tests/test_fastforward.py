@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.fastforward import FastForwardRefusedError
-from frugalflow.repository import WorkRepository
-from frugalflow.schemas import Placement
+from frugalflow.core.schemas import Placement
+from frugalflow.placement.fastforward import FastForwardRefusedError
+from frugalflow.placement.repository import WorkRepository
 from tests.conftest import git
 from tests.test_repository import BRANCH, UTIL, place, repo, user_state, workdir
 

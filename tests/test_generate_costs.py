@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from frugalflow.errors import BudgetExceededError
-from frugalflow.ledger import CostLedger
+from frugalflow.core.errors import BudgetExceededError
+from frugalflow.core.schemas import CodeRequest, GenerationContext, RoutingDecision, Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money.ledger import CostLedger
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from frugalflow.schemas import CodeRequest, GenerationContext, RoutingDecision, Tier
-from frugalflow.settings import Settings
 from frugalflow.tasks import generate as generate_module
 from frugalflow.tasks.generate import generate_candidate
 
@@ -101,7 +101,7 @@ def test_a_completed_call_the_ledger_cannot_settle_is_journaled_and_booked_by_th
 ) -> None:
     from functools import partial
 
-    from frugalflow.budget import BudgetManager
+    from frugalflow.money.budget import BudgetManager
     from tests.test_ledger_journal import beside, lock_held_elsewhere
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

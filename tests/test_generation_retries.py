@@ -13,19 +13,19 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from frugalflow.errors import (
+from frugalflow.cli.example_repo import create_example_repo
+from frugalflow.core.errors import (
     AuthenticationError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
 )
-from frugalflow.example_repo import create_example_repo
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus, Tier
+from frugalflow.core.settings import Settings
 from frugalflow.flows.codegen import codegen
-from frugalflow.ledger import CostLedger
+from frugalflow.money.ledger import CostLedger
 from frugalflow.providers.base import Availability, ChatMessage, Completion
 from frugalflow.providers.openai import OpenAIProvider
-from frugalflow.schemas import CodeRequest, CodeResult, RunStatus, Tier
-from frugalflow.settings import Settings
 from frugalflow.tasks import generate as generate_module
 from tests.conftest import git
 from tests.test_provider_openai import CHAT_COMPLETION, FakeOpenAI, error

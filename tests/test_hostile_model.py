@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow import sandbox
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
 from frugalflow.flows.codegen import codegen
-from frugalflow.ledger import CostLedger
-from frugalflow.schemas import CodeRequest, CodeResult, RunStatus
+from frugalflow.money.ledger import CostLedger
+from frugalflow.validation import sandbox
 from tests.conftest import git
 
 pytestmark = [

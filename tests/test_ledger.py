@@ -20,9 +20,9 @@ import duckdb
 import pytest
 from pydantic import ValidationError
 
-from frugalflow.errors import LedgerError
-from frugalflow.ledger import _MIGRATIONS, SCHEMA_VERSION, CostLedger, ModelCall
-from frugalflow.schemas import Tier
+from frugalflow.core.errors import LedgerError
+from frugalflow.core.schemas import Tier
+from frugalflow.money.ledger import _MIGRATIONS, SCHEMA_VERSION, CostLedger, ModelCall
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -22,12 +22,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from frugalflow.budget import BudgetManager
-from frugalflow.errors import LedgerError
-from frugalflow.journal import Journal
-from frugalflow.ledger import JOURNAL_SUFFIX, CostLedger, ModelCall
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
+from frugalflow.core.errors import LedgerError
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money.budget import BudgetManager
+from frugalflow.money.journal import Journal
+from frugalflow.money.ledger import JOURNAL_SUFFIX, CostLedger, ModelCall
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -96,7 +96,7 @@ def test_a_call_the_locked_ledger_cannot_take_is_journaled_and_booked_once_next_
     CostLedger(path).record(paid_call("0.10", request_id="earlier"))
     call = paid_call()
 
-    with lock_held_elsewhere(path), caplog.at_level(logging.WARNING, "frugalflow.ledger"):
+    with lock_held_elsewhere(path), caplog.at_level(logging.WARNING, "frugalflow.money.ledger"):
         CostLedger(path, lock_timeout_seconds=0.2).record(call)  # does not raise: journaled
 
     [line] = beside(path).read_text().splitlines()
@@ -179,7 +179,7 @@ def test_a_crash_between_booking_and_removing_the_journal_does_not_book_twice(
     crash = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from frugalflow.ledger import CostLedger\n"
+        "from frugalflow.money.ledger import CostLedger\n"
         "real_unlink = os.unlink\n"
         "def unlink(target, *args, **kwargs):\n"
         f"    if str(target).endswith({JOURNAL_SUFFIX!r}):\n"

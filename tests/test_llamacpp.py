@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.errors import ModelNotInstalledError
+from frugalflow.core.errors import ModelNotInstalledError
+from frugalflow.core.settings import Settings
 from frugalflow.providers import llamacpp
-from frugalflow.settings import Settings
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from typing import Any
 import httpx2
 import pytest
 
-from frugalflow.errors import MalformedReplyError
+from frugalflow.core.errors import MalformedReplyError
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import ChatMessage, Completion
 from frugalflow.providers.ollama import OllamaProvider
 from frugalflow.providers.openai import OpenAIProvider
-from frugalflow.settings import Settings
 from tests import test_provider_anthropic as anthropic_api
 from tests import test_provider_gemini as gemini_api
 from tests.test_provider_openai import CHAT_COMPLETION, FakeOpenAI

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from frugalflow.cli import EXIT_USAGE, app
+from frugalflow.cli.app import EXIT_USAGE, app
 from frugalflow.context import build_context
 from frugalflow.context.analysis import list_repository_files
-from frugalflow.repository import WorkRepository
+from frugalflow.placement.repository import WorkRepository
 from frugalflow.tasks.validate import project_copy
 from tests.conftest import git
 

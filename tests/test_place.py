@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from frugalflow.context.analysis import find_source_dir, list_repository_files
-from frugalflow.errors import NameClashError, RequestError, UnsafePathError
-from frugalflow.schemas import CodeRequest, GenerationContext, NamingConventions, Placement
-from frugalflow.settings import Settings
-from frugalflow.targets import GeneratedFile, choose_target, choose_targets, is_test_code
+from frugalflow.core.errors import NameClashError, RequestError, UnsafePathError
+from frugalflow.core.schemas import CodeRequest, GenerationContext, NamingConventions, Placement
+from frugalflow.core.settings import Settings
+from frugalflow.placement.targets import GeneratedFile, choose_target, choose_targets, is_test_code
 from frugalflow.tasks.place import place_code, place_files
 from tests.conftest import git
 from tests.test_repository import user_state

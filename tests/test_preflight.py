@@ -13,10 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.errors import FrugalflowError
-from frugalflow.preflight import check_examples, check_request, why_never_affordable
-from frugalflow.schemas import CandidateCost, CodeRequest, Complexity, TaskEstimate, TaskType, Tier
-from frugalflow.settings import Settings
+from frugalflow.core.errors import FrugalflowError
+from frugalflow.core.schemas import (
+    CandidateCost,
+    CodeRequest,
+    Complexity,
+    TaskEstimate,
+    TaskType,
+    Tier,
+)
+from frugalflow.core.settings import Settings
+from frugalflow.validation.preflight import check_examples, check_request, why_never_affordable
 from tests.conftest import git
 
 MakeRepo = Callable[..., Path]
@@ -137,7 +144,7 @@ def test_examples_in_another_language_are_not_parsed_as_python() -> None:
 def test_examples_on_a_machine_without_a_sandbox_are_refused_before_any_money(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from frugalflow import sandbox
+    from frugalflow.validation import sandbox
 
     sandbox.unavailable_reason.cache_clear()
     monkeypatch.setattr(sandbox, "bwrap_executable", lambda: None)

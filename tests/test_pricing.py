@@ -9,8 +9,10 @@ from decimal import Decimal
 import genai_prices
 import pytest
 
-from frugalflow.errors import ConfigurationError, PricingError
-from frugalflow.pricing import (
+from frugalflow.core.errors import ConfigurationError, PricingError
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import PriceOverride
+from frugalflow.money.pricing import (
     CATALOG_VERSION,
     ModelAddress,
     PriceCatalog,
@@ -18,8 +20,6 @@ from frugalflow.pricing import (
     price_call,
     subscription_cost_per_day,
 )
-from frugalflow.schemas import Tier
-from frugalflow.settings import PriceOverride
 
 
 @pytest.mark.parametrize(

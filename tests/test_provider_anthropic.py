@@ -18,7 +18,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ContextTooLongError,
@@ -26,9 +26,9 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.settings import Settings
 from frugalflow.providers.anthropic import AnthropicProvider
 from frugalflow.providers.base import ChatMessage, Provider
-from frugalflow.settings import Settings
 
 KEY = "sk-ant-api03-TEST-abcdefghijklmnopqrstuvwxyz0123456789"
 MODEL = "claude-sonnet-4-6"

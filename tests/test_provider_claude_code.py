@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ContextTooLongError,
@@ -21,6 +21,8 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import ChatMessage, Completion, Provider
 from frugalflow.providers.claude_code import (
     MAX_ARGUMENT_BYTES,
@@ -28,8 +30,6 @@ from frugalflow.providers.claude_code import (
     ClaudeCodeProvider,
     _retry_after,
 )
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
 
 STAND_IN_DIR = Path(__file__).parent / "bin"
 

@@ -18,7 +18,7 @@ import httpx2
 import pytest
 from google.genai import types
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ContextTooLongError,
@@ -26,9 +26,9 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import ChatMessage, Provider
 from frugalflow.providers.gemini import GeminiProvider
-from frugalflow.settings import Settings
 
 KEY = "AIzaSyTEST-abcdefghijklmnopqrstuvwxyz0123"
 MODEL = "gemini-2.5-flash"

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     BadRequestError,
     ConfigurationError,
     ProviderTimeoutError,
     ProviderUnavailableError,
 )
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import ChatMessage, Completion, Provider
 from frugalflow.providers.ollama import OllamaProvider
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
 from tests.servers.llama_openai_server import free_port
 from tests.servers.ollama_api_server import (
     INSTALLED_MODEL,

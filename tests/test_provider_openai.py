@@ -20,7 +20,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
@@ -29,13 +29,13 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
-from frugalflow.estimation import count_message_tokens
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money.estimation import count_message_tokens
+from frugalflow.money.tokens import count_tokens, get_encoding
 from frugalflow.providers.base import ChatMessage, Completion, Provider
 from frugalflow.providers.llamacpp import BUNDLED_MODEL
 from frugalflow.providers.openai import OpenAIProvider, parse_retry_after
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
-from frugalflow.tokens import count_tokens, get_encoding
 from tests.servers.llama_openai_server import free_port, llama_openai_server
 
 MESSAGES = [

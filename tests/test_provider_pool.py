@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
@@ -20,6 +20,8 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
 from frugalflow.providers import pool as pool_module
 from frugalflow.providers.base import Availability, ChatMessage, Completion
 from frugalflow.providers.pool import (
@@ -30,8 +32,6 @@ from frugalflow.providers.pool import (
     SlotTimeoutError,
     get_pool,
 )
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
 
 MESSAGES = [ChatMessage(role="user", content="hi")]
 

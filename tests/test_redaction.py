@@ -23,13 +23,13 @@ from typing import Any
 import httpx2
 import pytest
 
-from frugalflow import redaction
-from frugalflow.errors import BadRequestError, ProviderError
-from frugalflow.ledger import CostLedger, ModelCall
+from frugalflow.core import redaction
+from frugalflow.core.errors import BadRequestError, ProviderError
+from frugalflow.core.redaction import REDACTED, RedactingFilter, redact, remember_secret
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus, Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money.ledger import CostLedger, ModelCall
 from frugalflow.providers.openai import OpenAIProvider
-from frugalflow.redaction import REDACTED, RedactingFilter, redact, remember_secret
-from frugalflow.schemas import CodeRequest, CodeResult, RunStatus, Tier
-from frugalflow.settings import Settings
 from tests.test_provider_openai import MESSAGES, FakeOpenAI
 
 OPENAI_KEY = "sk-proj-Rk3vN8qL2xW7mP4tY9bF6hJ1dS5gA0zXcV-Ue_Io8Kp2Lm4Nq6Rs8Tu0Wv2Xy4Za6"
@@ -146,7 +146,7 @@ def test_an_echoed_key_reaches_neither_the_error_nor_its_chained_traceback(keys:
 
 def test_an_uncaught_error_prints_a_redacted_traceback_on_stderr(keys: None) -> None:
     code = (
-        "from frugalflow.redaction import install_redaction\n"
+        "from frugalflow.core.redaction import install_redaction\n"
         "install_redaction()\n"
         "try:\n"
         f"    raise RuntimeError({ECHO!r})\n"
@@ -235,7 +235,7 @@ def test_a_long_error_is_redacted_before_it_is_cut_so_no_piece_of_a_key_is_store
 ) -> None:
     """Cut first, a key straddling the cut would leave its first half, no longer matching the
     key, in the ledger."""
-    from frugalflow.ledger import ERROR_CHARS
+    from frugalflow.money.ledger import ERROR_CHARS
 
     error = "x" * (ERROR_CHARS - 30) + f" {OPENAI_KEY}"
     call = ModelCall(
@@ -274,7 +274,7 @@ def test_an_echoed_key_reaches_no_output_of_a_flow_run(
     )
     from prefect.logging.handlers import APILogHandler
 
-    from frugalflow.example_repo import create_example_repo
+    from frugalflow.cli.example_repo import create_example_repo
     from frugalflow.flows.codegen import codegen
     from frugalflow.tasks import generate as generate_module
 
@@ -363,7 +363,7 @@ def echoing_server() -> Iterator[str]:
 def test_the_cli_prints_no_echoed_key_on_stdout_or_stderr(
     tmp_path: Path, echoing_server: str
 ) -> None:
-    from frugalflow.example_repo import create_example_repo
+    from frugalflow.cli.example_repo import create_example_repo
 
     repo = create_example_repo(tmp_path / "textkit")
     env = {

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from frugalflow.renaming import (
+from frugalflow.conform.naming import (
     defined_names,
     module_file_name,
     rename_to_conventions,
     requested_names,
 )
-from frugalflow.schemas import GenerationContext, NamingConventions
+from frugalflow.core.schemas import GenerationContext, NamingConventions
 from frugalflow.tasks.name import apply_naming, renamed_names, review_naming
 
 SNAKE = NamingConventions()

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     NameClashError,
     NotAGitRepositoryError,
     PlacementError,
     UnsafePathError,
 )
-from frugalflow.repository import WorkRepository
-from frugalflow.schemas import Placement
+from frugalflow.core.schemas import Placement
+from frugalflow.placement.repository import WorkRepository
 from tests.conftest import git
 
 MakeRepo = Callable[..., Path]
@@ -331,7 +331,7 @@ def test_failed_write_leaves_nothing(
     def crash(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("frugalflow.repository.os.replace", crash)
+    monkeypatch.setattr("frugalflow.placement.repository.os.replace", crash)
     with pytest.raises(PlacementError, match="disk full"):
         place(repo, {"new.py": "X = 1\n"}, workdir)
 
@@ -397,7 +397,7 @@ def test_read_at_head_and_branch_exists(repo: Path) -> None:
 def test_branch_appears_only_with_the_finished_commit(
     repo: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import frugalflow.repository as repository
+    import frugalflow.placement.repository as repository
 
     seen: list[str] = []
     write = repository._write_files

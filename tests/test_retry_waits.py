@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from frugalflow.errors import RateLimitedError
+from frugalflow.core.errors import RateLimitedError
 from frugalflow.tasks import WAIT_PROGRESS_SECONDS, max_retry_after, too_long_to_wait, wait_as_asked
 
 

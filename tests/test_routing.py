@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from frugalflow.errors import RequestError
-from frugalflow.routing import failover_reason, route_attempt
-from frugalflow.schemas import Tier, ValidationIssue, ValidationReport
+from frugalflow.core.errors import RequestError
+from frugalflow.core.schemas import Tier, ValidationIssue, ValidationReport
+from frugalflow.routing.cascade import failover_reason, route_attempt
 
 LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
 MINI = "openai:gpt-4o-mini"

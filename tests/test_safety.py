@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from frugalflow.safety import find_dangers
+from frugalflow.validation.safety.check import find_dangers
 
 # Key-shaped test strings are assembled so that this file itself holds no key-shaped literal.
 OPENAI_KEY = "sk-" + "Zq8Wm2Lr5Tx9Kp3Vn7Bc4Hd6"

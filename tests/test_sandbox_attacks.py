@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow import sandbox
-from frugalflow.schemas import CodeRequest, ValidationReport
-from frugalflow.settings import Settings
+from frugalflow.core.schemas import CodeRequest, ValidationReport
+from frugalflow.core.settings import Settings
 from frugalflow.tasks.validate import validate_code
+from frugalflow.validation import sandbox
 from tests.conftest import git
 
 pytestmark = pytest.mark.skipif(

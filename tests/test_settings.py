@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.errors import ConfigurationError
-from frugalflow.settings import DEFAULT_LOCAL_MODEL, Settings, load_settings, user_config_file
+from frugalflow.core.errors import ConfigurationError
+from frugalflow.core.settings import DEFAULT_LOCAL_MODEL, Settings, load_settings, user_config_file
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from frugalflow.errors import ConfigurationError
-from frugalflow.tokens import DEFAULT_ENCODING, count_tokens, get_encoding, openai_encoding
+from frugalflow.core.errors import ConfigurationError
+from frugalflow.money.tokens import DEFAULT_ENCODING, count_tokens, get_encoding, openai_encoding
 
 
 def test_cl100k_known_token_ids() -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow import sandbox
-from frugalflow.schemas import CodeRequest, ValidationReport
-from frugalflow.settings import Settings
+from frugalflow.core.schemas import CodeRequest, ValidationReport
+from frugalflow.core.settings import Settings
 from frugalflow.tasks.validate import project_config, validate_code
+from frugalflow.validation import sandbox
 
 ADD = "def add(a, b):\n    return a + b\n"
 ISOLATION = sandbox.BWRAP

@@ -21,8 +21,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from frugalflow.core.settings import load_settings
 from frugalflow.providers.llamacpp import BUNDLED_MODEL, ensure_bundled_model
-from frugalflow.settings import load_settings
 
 START_TIMEOUT_SECONDS = 120.0
 CONTEXT_TOKENS = 4096

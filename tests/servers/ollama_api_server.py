@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from frugalflow.core.settings import load_settings
 from frugalflow.providers.base import ChatMessage, Completion, Provider
 from frugalflow.providers.llamacpp import BUNDLED_MODEL, BUNDLED_SIZE, LlamaCppProvider
-from frugalflow.settings import load_settings
 
 INSTALLED_MODEL = "qwen2.5-coder:0.5b"
 PULLABLE_MODEL = "qwen2.5-coder:0.5b-instruct-q4_K_M"

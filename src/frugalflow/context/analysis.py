@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from frugalflow.context.conventions import detect_naming_conventions, is_vendored_path
-from frugalflow.errors import NotAGitRepositoryError
-from frugalflow.schemas import GenerationContext
+from frugalflow.core.errors import NotAGitRepositoryError
+from frugalflow.core.schemas import GenerationContext
 
 logger = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ def _cap_layout(files: Sequence[str], source_dir: str, limit: int) -> tuple[str,
 
 def truncate_to_tokens(source: str, max_tokens: int) -> str:
     """Cut source text at a line boundary so that it fits about ``max_tokens`` tokens."""
-    from frugalflow.tokens import count_tokens
+    from frugalflow.money.tokens import count_tokens
 
     if count_tokens(source) <= max_tokens:
         return source
@@ -321,7 +321,7 @@ def build_context(
     Raises:
         NotAGitRepositoryError: ``repo`` is not inside a git working tree.
     """
-    from frugalflow.tokens import count_tokens
+    from frugalflow.money.tokens import count_tokens
 
     language = language.strip().lower()
     files = list_repository_files(repo)

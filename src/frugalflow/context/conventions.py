@@ -12,7 +12,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from frugalflow.schemas import DocumentationReport, NamingConventions, NamingFinding, NamingReport
+from frugalflow.core.schemas import (
+    DocumentationReport,
+    NamingConventions,
+    NamingFinding,
+    NamingReport,
+)
 
 SNAKE_CASE = "snake_case"
 PASCAL_CASE = "PascalCase"

@@ -4,7 +4,7 @@ estimate -> budget gate -> context fetch -> routed generation <-> validate -> na
 -> place, and cleanup whatever happens (name and document come before place so that one commit
 holds the final code). The flow run ends Completed (code placed), Completed
 named "Deferred" (the budget cannot pay for it now) or Failed (with the reason); in every case
-its result is a :class:`~frugalflow.schemas.CodeResult`.
+its result is a :class:`~frugalflow.core.schemas.CodeResult`.
 """
 
 from __future__ import annotations
@@ -24,24 +24,12 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from frugalflow.alerts import check_alerts
-from frugalflow.budget import BudgetManager, day_window
-from frugalflow.bugreport import write_bug_report
-from frugalflow.codemerge import top_level_names
-from frugalflow.deferred import DeferredStore
-from frugalflow.docstrings import detect_docstring_style
-from frugalflow.errors import BudgetExceededError, FrugalflowError, ProviderError, RequestError
-from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.preflight import check_request, why_never_affordable
-from frugalflow.pricing import PriceCatalog, parse_address
-from frugalflow.providers import Availability, get_provider
-from frugalflow.providers.pool import get_pool
-from frugalflow.redaction import install_redaction, redact
-from frugalflow.renaming import requested_names
-from frugalflow.repository import WorkRepository
-from frugalflow.routing import failover_reason, route_attempt
-from frugalflow.rundirs import create_run_directory
-from frugalflow.schemas import (
+from frugalflow.conform.docstrings import detect_docstring_style
+from frugalflow.conform.naming import requested_names
+from frugalflow.core.bugreport import write_bug_report
+from frugalflow.core.errors import BudgetExceededError, FrugalflowError, ProviderError, RequestError
+from frugalflow.core.redaction import install_redaction, redact
+from frugalflow.core.schemas import (
     Candidate,
     CodeRequest,
     CodeResult,
@@ -56,7 +44,18 @@ from frugalflow.schemas import (
     Tier,
     ValidationReport,
 )
-from frugalflow.settings import Settings, load_settings
+from frugalflow.core.settings import Settings, load_settings
+from frugalflow.money.alerts import check_alerts
+from frugalflow.money.budget import BudgetManager, day_window
+from frugalflow.money.deferred import DeferredStore
+from frugalflow.money.ledger import CostLedger, ModelCall
+from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.placement.merge import top_level_names
+from frugalflow.placement.repository import WorkRepository
+from frugalflow.placement.rundirs import create_run_directory
+from frugalflow.providers import Availability, get_provider
+from frugalflow.providers.pool import get_pool
+from frugalflow.routing.cascade import failover_reason, route_attempt
 from frugalflow.tasks import Timed
 from frugalflow.tasks.budget import budget_gate
 from frugalflow.tasks.cleanup import cleanup
@@ -67,6 +66,7 @@ from frugalflow.tasks.generate import generate
 from frugalflow.tasks.name import name, review_naming
 from frugalflow.tasks.place import place
 from frugalflow.tasks.validate import validate
+from frugalflow.validation.preflight import check_request, why_never_affordable
 
 T = TypeVar("T")
 logger = logging.getLogger("frugalflow.codegen")
@@ -421,7 +421,7 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
             request_id=request.request_id, status=RunStatus.FAILED, reason=str(exc)
         )
         return Failed(message=refused.reason[:500], data=refused)
-    install_redaction(settings)  # keys out of logs, tracebacks, errors (frugalflow.redaction)
+    install_redaction(settings)  # keys out of logs, tracebacks, errors (frugalflow.core.redaction)
     try:
         check_request(request, settings)  # the same checks as the CLI's, before any money
     except FrugalflowError as exc:  # nothing ran, nothing was spent, no ledger row

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 
 from prefect import flow
 
-from frugalflow.deferred import DeferredRequest, DeferredStore
+from frugalflow.core.schemas import CodeResult, RunStatus
+from frugalflow.core.settings import load_settings
 from frugalflow.flows.codegen import codegen
-from frugalflow.ledger import CostLedger
-from frugalflow.schemas import CodeResult, RunStatus
-from frugalflow.settings import load_settings
+from frugalflow.money.deferred import DeferredRequest, DeferredStore
+from frugalflow.money.ledger import CostLedger
 
 logger = logging.getLogger("frugalflow.deferred")
 

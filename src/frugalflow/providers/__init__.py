@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from frugalflow.errors import ConfigurationError
-from frugalflow.pricing import PROVIDER_TIERS
+from frugalflow.core.errors import ConfigurationError
+from frugalflow.core.settings import Settings
+from frugalflow.money.pricing import PROVIDER_TIERS
 from frugalflow.providers.base import Availability, ChatMessage, Completion, Provider
-from frugalflow.settings import Settings
 
 __all__ = ["Availability", "ChatMessage", "Completion", "Provider", "get_provider"]
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ContextTooLongError,
@@ -45,6 +45,9 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.redaction import redact, remember_secret
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import (
     MALFORMED_REPLY_ERRORS,
     Availability,
@@ -56,9 +59,6 @@ from frugalflow.providers.base import (
     transport_failure,
 )
 from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
-from frugalflow.redaction import redact, remember_secret
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
 
 if TYPE_CHECKING:
     import anthropic
@@ -130,7 +130,7 @@ class AnthropicProvider:
         ``temperature`` is ignored: the Messages API version this SDK speaks rejects it.
 
         Raises:
-            frugalflow.errors.ProviderError: translated from the SDK's errors.
+            frugalflow.core.errors.ProviderError: translated from the SDK's errors.
         """
         del temperature  # see the module docstring
         address = f"{PROVIDER}:{model}"

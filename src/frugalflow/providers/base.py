@@ -1,7 +1,7 @@
 """The provider interface: one small protocol that every model tier implements.
 
 A provider speaks one vendor's wire format and reports the usage the vendor measured. It
-translates that vendor's errors into :mod:`frugalflow.errors` at the edge, marking each one
+translates that vendor's errors into :mod:`frugalflow.core.errors` at the edge, marking each one
 retryable or not, so that the router never needs to know which SDK failed.
 """
 
@@ -12,8 +12,8 @@ from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from frugalflow.errors import MalformedReplyError
-from frugalflow.schemas import Tier
+from frugalflow.core.errors import MalformedReplyError
+from frugalflow.core.schemas import Tier
 
 _HTTP_LIBRARIES = ("httpx", "httpx2", "httpcore", "httpcore2")
 _DETAIL_CHARS = 200
@@ -92,7 +92,7 @@ class Provider(Protocol):
                 usage the provider reported at the end of the stream.
 
         Raises:
-            frugalflow.errors.ProviderError: the call failed; ``retryable`` says whether
+            frugalflow.core.errors.ProviderError: the call failed; ``retryable`` says whether
                 trying again can help, ``retry_after`` how long the provider asked to wait.
         """
         ...

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ContextTooLongError,
@@ -47,9 +47,9 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
 
 INSTALL_HINT = (
     "install it with `npm install -g @anthropic-ai/claude-code` or remove claude-code from "

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ContextTooLongError,
@@ -39,6 +39,9 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.redaction import redact, remember_secret
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import (
     Availability,
     ChatMessage,
@@ -48,9 +51,6 @@ from frugalflow.providers.base import (
     transport_failure,
 )
 from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_api_key
-from frugalflow.redaction import redact, remember_secret
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
 
 if TYPE_CHECKING:
     from google import genai
@@ -114,7 +114,7 @@ class GeminiProvider:
         """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
 
         Raises:
-            frugalflow.errors.ProviderError: translated from the SDK's and httpx's errors.
+            frugalflow.core.errors.ProviderError: translated from the SDK's and httpx's errors.
         """
         address = f"{PROVIDER}:{model}"
         if not any(m.role != "system" for m in messages):

@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from frugalflow.errors import AuthenticationError, ConfigurationError
+from frugalflow.core.errors import AuthenticationError, ConfigurationError
+from frugalflow.core.redaction import remember_secret
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import Availability
-from frugalflow.redaction import remember_secret
-from frugalflow.settings import Settings
 
 # The variables each vendor's own SDK reads, in order of preference.
 KEY_VARIABLES: dict[str, tuple[str, ...]] = {

@@ -20,15 +20,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     BadRequestError,
     ContextTooLongError,
     ModelNotInstalledError,
     ProviderError,
 )
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
 
 
 class BundledModel(NamedTuple):

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
@@ -23,6 +23,8 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import (
     MALFORMED_REPLY_ERRORS,
     Availability,
@@ -32,8 +34,6 @@ from frugalflow.providers.base import (
     read_chunks,
     shape_error,
 )
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
 
 if TYPE_CHECKING:
     import ollama
@@ -126,10 +126,10 @@ class OllamaProvider:
         """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
 
         Raises:
-            frugalflow.errors.BadRequestError: the model is not installed on the server (the
+            frugalflow.core.errors.BadRequestError: the model is not installed on the server (the
                 message says how to pull it), or the request was refused.
-            frugalflow.errors.ProviderUnavailableError: no server answers at the host.
-            frugalflow.errors.ProviderTimeoutError: the call took too long.
+            frugalflow.core.errors.ProviderUnavailableError: no server answers at the host.
+            frugalflow.core.errors.ProviderTimeoutError: the call took too long.
         """
         address = f"{self.name}:{model}"
         client = self._sdk_client()
@@ -187,7 +187,7 @@ class OllamaProvider:
         """The models the server has, as Ollama names them (``name:tag``).
 
         Raises:
-            frugalflow.errors.ProviderError: the server cannot be asked.
+            frugalflow.core.errors.ProviderError: the server cannot be asked.
         """
         try:
             return _model_names(self._sdk_client().list())
@@ -203,8 +203,8 @@ class OllamaProvider:
                 last event's status is ``success``.
 
         Raises:
-            frugalflow.errors.BadRequestError: the library has no such model.
-            frugalflow.errors.ProviderError: the server failed or cannot be reached.
+            frugalflow.core.errors.BadRequestError: the library has no such model.
+            frugalflow.core.errors.ProviderError: the server failed or cannot be reached.
         """
         address = f"{self.name}:{model}"
         last_status = ""

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
@@ -43,6 +43,9 @@ from frugalflow.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.redaction import redact, remember_secret
+from frugalflow.core.schemas import Tier
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import (
     MALFORMED_REPLY_ERRORS,
     Availability,
@@ -53,9 +56,6 @@ from frugalflow.providers.base import (
     shape_error,
 )
 from frugalflow.providers.keys import find_api_key, key_availability, require_api_key
-from frugalflow.redaction import redact, remember_secret
-from frugalflow.schemas import Tier
-from frugalflow.settings import Settings
 
 if TYPE_CHECKING:
     import httpx2
@@ -260,8 +260,8 @@ class OpenAIProvider:
         """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
 
         Raises:
-            frugalflow.errors.ProviderError: the SDK's error translated (see :meth:`_translate`).
-            frugalflow.errors.AuthenticationError: no key is configured for ``openai``.
+            frugalflow.core.errors.ProviderError: the SDK's error translated (see :meth:`_translate`).
+            frugalflow.core.errors.AuthenticationError: no key is configured for ``openai``.
         """
         address = f"{self.name}:{model}"
         client = self._sdk_client()
@@ -501,7 +501,7 @@ def _counted_usage(
     address: str, messages: Sequence[ChatMessage], text: str
 ) -> tuple[int, int, int]:
     """Usage counted offline, for a stream that reported none."""
-    from frugalflow.estimation import count_input_tokens, count_message_tokens
+    from frugalflow.money.estimation import count_input_tokens, count_message_tokens
 
     prompt = count_message_tokens(address, [(m.role, m.content) for m in messages]).tokens
     return prompt, count_input_tokens(address, text).tokens, 0

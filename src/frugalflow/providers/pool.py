@@ -35,15 +35,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from frugalflow.errors import (
+from frugalflow.core.errors import (
     ConfigurationError,
     MalformedReplyError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.settings import Settings
 from frugalflow.providers.base import Availability, ChatMessage, Completion, Provider
-from frugalflow.settings import Settings
 
 UNLIMITED_SLOTS = 1 << 16
 AVAILABILITY_TTL_SECONDS = 30.0

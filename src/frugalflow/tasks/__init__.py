@@ -19,9 +19,9 @@ from prefect import State, Task, task
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 
-from frugalflow.errors import is_retryable
+from frugalflow.core.errors import is_retryable
+from frugalflow.core.settings import Settings
 from frugalflow.providers.pool import CallRefusedError
-from frugalflow.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")

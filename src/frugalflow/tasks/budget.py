@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from frugalflow.budget import BudgetManager, money_left, usd
-from frugalflow.ledger import CostLedger
-from frugalflow.schemas import BudgetDecision, CodeRequest, QualityMode, TaskEstimate
-from frugalflow.settings import Settings
+from frugalflow.core.schemas import BudgetDecision, CodeRequest, QualityMode, TaskEstimate
+from frugalflow.core.settings import Settings
+from frugalflow.money.budget import BudgetManager, money_left, usd
+from frugalflow.money.ledger import CostLedger
 from frugalflow.tasks import step
 
 

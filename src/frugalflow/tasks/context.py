@@ -16,7 +16,7 @@ from typing import Any
 from prefect.context import TaskRunContext
 
 from frugalflow.context import build_context
-from frugalflow.schemas import CodeRequest, GenerationContext
+from frugalflow.core.schemas import CodeRequest, GenerationContext
 from frugalflow.tasks import step
 
 CACHE_VERSION = "context-v1"  # bump when build_context's output changes meaning

@@ -12,15 +12,15 @@ from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
 
+from frugalflow.conform.docstrings import Complete, DocumentResult, document_code
 from frugalflow.context import check_documentation
-from frugalflow.docstrings import Complete, DocumentResult, document_code
-from frugalflow.errors import FrugalflowError
-from frugalflow.ledger import CostLedger, ModelCall
-from frugalflow.pricing import PriceCatalog, parse_address
+from frugalflow.core.errors import FrugalflowError
+from frugalflow.core.schemas import CodeRequest, DocumentationReport, Tier
+from frugalflow.core.settings import Settings
+from frugalflow.money.ledger import CostLedger, ModelCall
+from frugalflow.money.pricing import PriceCatalog, parse_address
 from frugalflow.providers import ChatMessage, get_provider
 from frugalflow.providers.pool import get_pool
-from frugalflow.schemas import CodeRequest, DocumentationReport, Tier
-from frugalflow.settings import Settings
 from frugalflow.tasks import step
 
 

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import re
 
-from frugalflow.estimation import learned_estimate
-from frugalflow.ledger import CostLedger
-from frugalflow.pricing import PriceCatalog, parse_address
-from frugalflow.schemas import (
+from frugalflow.core.schemas import (
     CandidateCost,
     CodeRequest,
     Complexity,
@@ -18,10 +15,13 @@ from frugalflow.schemas import (
     TaskEstimate,
     TaskType,
 )
-from frugalflow.settings import Settings
+from frugalflow.core.settings import Settings
+from frugalflow.money.estimation import learned_estimate
+from frugalflow.money.ledger import CostLedger
+from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.money.tokens import count_tokens
 from frugalflow.tasks import step
 from frugalflow.tasks.generate import build_messages
-from frugalflow.tokens import count_tokens
 
 # The seed's thresholds, in tokens of the whole prompt.
 COMPLEXITY_THRESHOLDS: tuple[tuple[int, Complexity], ...] = (

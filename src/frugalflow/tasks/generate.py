@@ -19,16 +19,8 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 
-from frugalflow.budget import BudgetManager, Reservation, usd
-from frugalflow.codeblocks import add_missing_imports, extract_code
-from frugalflow.codemerge import top_level_names
-from frugalflow.errors import BudgetExceededError, LedgerError, ProviderError
-from frugalflow.estimation import count_input_tokens, count_message_tokens, learned_estimate
-from frugalflow.ledger import CostLedger, ModelCall, rows_refused
-from frugalflow.pricing import PriceCatalog, parse_address
-from frugalflow.providers import ChatMessage, get_provider
-from frugalflow.providers.pool import CallRefusedError, SlotTimeoutError, get_pool
-from frugalflow.schemas import (
+from frugalflow.core.errors import BudgetExceededError, LedgerError, ProviderError
+from frugalflow.core.schemas import (
     Candidate,
     CodeRequest,
     GenerationContext,
@@ -36,7 +28,15 @@ from frugalflow.schemas import (
     Tier,
     ValidationReport,
 )
-from frugalflow.settings import Settings
+from frugalflow.core.settings import Settings
+from frugalflow.generation.replies import add_missing_imports, extract_code
+from frugalflow.money.budget import BudgetManager, Reservation, usd
+from frugalflow.money.estimation import count_input_tokens, count_message_tokens, learned_estimate
+from frugalflow.money.ledger import CostLedger, ModelCall, rows_refused
+from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.placement.merge import top_level_names
+from frugalflow.providers import ChatMessage, get_provider
+from frugalflow.providers.pool import CallRefusedError, SlotTimeoutError, get_pool
 from frugalflow.tasks import retry_only_transient, step, too_long_to_wait
 
 CACHE_VERSION = "generate-v3"
@@ -171,11 +171,11 @@ def settle_durably(manager: BudgetManager, reservation: Reservation, call: Model
     """Settle a reservation, retrying a busy or failing ledger: a cost must not be lost.
 
     When the ledger still fails after the retries, the settlement is journaled (see
-    :mod:`frugalflow.ledger`) and booked by the next run that can write the ledger; the
+    :mod:`frugalflow.money.ledger`) and booked by the next run that can write the ledger; the
     reservation keeps counting until then, so the budget still sees the money.
 
     Raises:
-        LedgerError: the ledger refused the row (see :func:`~frugalflow.ledger.rows_refused`),
+        LedgerError: the ledger refused the row (see :func:`~frugalflow.money.ledger.rows_refused`),
             or neither the ledger nor any journal could be written; then the call is logged in
             full (usage and cost, never the prompt or a key).
     """

@@ -1,10 +1,10 @@
 """Step 6, place: the validated code becomes a commit on a work branch of the user's repository.
 
 All writing happens in a separate git worktree inside the run's temp directory (see
-:class:`frugalflow.repository.WorkRepository`), so the user's working tree, index and HEAD
+:class:`frugalflow.placement.repository.WorkRepository`), so the user's working tree, index and HEAD
 are never touched, whatever state they are in, and a crash leaves no partial file behind.
 
-Where code goes follows the repository's structure (:mod:`frugalflow.targets`). Code is added
+Where code goes follows the repository's structure (:mod:`frugalflow.placement.targets`). Code is added
 to an existing module only when the user names it with ``--target``, never by surprise; a clash
 with what a module already defines stops, or goes beside it with ``--on-name-clash beside``.
 With ``--merge`` the checked-out branch is fast-forwarded afterwards when that is safe.
@@ -18,14 +18,14 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 
-from frugalflow.codemerge import merge_python_module
 from frugalflow.context import convert_name
 from frugalflow.context.analysis import is_test_path
-from frugalflow.errors import NameClashError, PlacementError, RequestError
-from frugalflow.repository import WorkRepository
-from frugalflow.schemas import CodeRequest, GenerationContext, Placement
-from frugalflow.settings import Settings
-from frugalflow.targets import (
+from frugalflow.core.errors import NameClashError, PlacementError, RequestError
+from frugalflow.core.schemas import CodeRequest, GenerationContext, Placement
+from frugalflow.core.settings import Settings
+from frugalflow.placement.merge import merge_python_module
+from frugalflow.placement.repository import WorkRepository
+from frugalflow.placement.targets import (
     EXTENSIONS,
     GeneratedFile,
     choose_target,

@@ -14,13 +14,13 @@ Python, in order:
    per-file rules apply); without one, ruff's default rules. ``ruff(default rules: project
    config unusable)`` when the project's configuration does not load on its own (``extend``
    of a file outside it, say).
-3. ``safety``: dangerous constructs and secrets (:mod:`frugalflow.safety`).
+3. ``safety``: dangerous constructs and secrets (:mod:`frugalflow.validation.safety.check`).
 4. ``types``: mypy, only when the project configures it (``mypy.ini``, ``.mypy.ini``,
    ``[tool.mypy]`` in ``pyproject.toml``, ``[mypy]`` in ``setup.cfg``), with that
    configuration, on the candidate alone: errors about modules it cannot find (the project's
    own, or packages not installed beside frugalflow) are left out. ``types(skipped: ...)``
    when mypy cannot run with that configuration (a plugin that is not installed).
-5. ``examples(bwrap)``: the request's examples, in the sandbox (:mod:`frugalflow.sandbox`);
+5. ``examples(bwrap)``: the request's examples, in the sandbox (:mod:`frugalflow.validation.sandbox`);
 6. ``doctests(bwrap)``: the doctests in the candidate's docstrings, in the sandbox;
    ``doctests(skipped: doctest cannot parse ...)`` when a docstring is not valid doctest
    syntax (reported, not a failure: the code itself may be right).
@@ -32,7 +32,7 @@ project's plugins, and a plugin may be the candidate) and node run on a copy in 
 directory inside the sandbox too, unable to see the user's repository, home or ledger. Without
 a working sandbox: ruff and ``node --check``, which only parse, run outside it; mypy and
 doctests are skipped and say so; examples are refused
-(:class:`~frugalflow.errors.SandboxUnavailableError`), because running them unconfined is what
+(:class:`~frugalflow.core.errors.SandboxUnavailableError`), because running them unconfined is what
 the sandbox exists to prevent.
 
 JavaScript: ``syntax`` is ``node --check`` (as an ES module when the code has ``import`` or
@@ -71,13 +71,14 @@ from typing import Any
 
 from ruff.__main__ import find_ruff_bin
 
-from frugalflow import safety, sandbox
 from frugalflow.context.analysis import is_test_path, list_repository_files
 from frugalflow.context.conventions import is_vendored_path
-from frugalflow.errors import FrugalflowError
-from frugalflow.schemas import CodeRequest, ValidationIssue, ValidationReport
-from frugalflow.settings import Settings
+from frugalflow.core.errors import FrugalflowError
+from frugalflow.core.schemas import CodeRequest, ValidationIssue, ValidationReport
+from frugalflow.core.settings import Settings
 from frugalflow.tasks import step
+from frugalflow.validation import sandbox
+from frugalflow.validation.safety import check as safety
 
 # ruff's default rule set: syntax errors, undefined names, unused imports, bad comparisons.
 RUFF_RULES = "E4,E7,E9,F"

@@ -1,0 +1,1 @@
+"""The ``frugalflow`` command line."""

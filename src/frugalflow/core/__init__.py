@@ -1,0 +1,1 @@
+"""The ground floor: settings, the error tree, request and result models, redaction of secrets."""

@@ -1,0 +1,1 @@
+"""Turning a request into a prompt and a model's reply into code."""

@@ -1,0 +1,1 @@
+"""Everything about money: the DuckDB cost ledger, prices, token counts, estimates, budgets, deferrals and alerts."""

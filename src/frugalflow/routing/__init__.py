@@ -1,0 +1,1 @@
+"""Which model answers an attempt, and which one to escalate to."""

@@ -1,0 +1,71 @@
+"""Which model an attempt uses: the cheapest allowed one first, a stronger one after a failure.
+
+The cascade is the ``models`` setting, cheapest first, filtered by what the budget gate
+allowed. Attempt 1 takes the first model. When validation fails, the next attempt takes the next
+model of the cascade, with the failed code and its validation report as feedback; when there is
+no stronger model left, the last one gets a repair attempt with that feedback (free on the
+local tier, and often enough for a small model that missed an import).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from frugalflow.core.errors import RequestError
+from frugalflow.core.schemas import RoutingDecision, ValidationReport
+from frugalflow.money.pricing import parse_address
+
+_CAUSE_CHARS = 300
+
+
+def route_attempt(
+    attempt: int,
+    cascade: Sequence[str],
+    allowed: Sequence[str],
+    previous: ValidationReport | None = None,
+) -> RoutingDecision:
+    """Choose the model for ``attempt`` (1-based).
+
+    Args:
+        attempt: the attempt number.
+        cascade: every configured model, cheapest first.
+        allowed: the models the budget gate admitted.
+        previous: the failed validation of the previous attempt, if any.
+
+    Raises:
+        RequestError: no model of the cascade is allowed.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempts are numbered from 1, not {attempt}")
+    usable = [model for model in cascade if model in allowed]
+    if not usable:
+        raise RequestError("no model of the cascade is allowed by the budget; the request waits")
+    index = min(attempt - 1, len(usable) - 1)
+    model = usable[index]
+    if previous is None:
+        reason = "cheapest model the budget allows"
+    else:
+        first = previous.issues[0].message if previous.issues else "validation failed"
+        if index == attempt - 1:
+            reason = f"escalated: attempt {attempt - 1} failed validation ({first})"
+        else:
+            reason = f"repair with validation feedback, no stronger model allowed ({first})"
+    return RoutingDecision(
+        attempt=attempt,
+        model=model,
+        tier=parse_address(model).tier,
+        reason=reason,
+        alternatives=tuple(other for other in usable if other != model),
+    )
+
+
+def failover_reason(failed: Mapping[str, str], reason: str) -> str:
+    """The reason of an attempt that takes over from models that failed or were not called.
+
+    Args:
+        failed: each model given up on, with why (its error: what failed, or why it was not
+            called: a resting breaker, no key, a wait longer than ``max_retry_after_seconds``).
+        reason: why the router chose the model that takes over.
+    """
+    causes = "; ".join(f"{model}: {why[:_CAUSE_CHARS]}" for model, why in failed.items())
+    return f"failover after {', '.join(failed)} failed ({causes}); {reason}"

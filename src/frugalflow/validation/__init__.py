@@ -1,0 +1,1 @@
+"""Checking generated code before it reaches a repository: static safety, the sandbox, Python and JavaScript checks."""

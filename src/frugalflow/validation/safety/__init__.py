@@ -1,0 +1,1 @@
+"""The static safety check: what a candidate may import, call and touch before it ever runs."""
