@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from frugalflow.core.errors import BudgetExceededError
+from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import CodeRequest, Tier
 from frugalflow.core.settings import Settings
 from frugalflow.money.budget import BudgetManager
 from frugalflow.money.deferred import DeferredStore
 from frugalflow.money.ledger import CostLedger, ModelCall
-from frugalflow.money.pricing import CATALOG_VERSION, parse_address, price_call
+from frugalflow.money.pricing import CATALOG_VERSION, price_call
 
 PROCESSES, THREADS, REQUESTS_PER_THREAD = 4, 8, 8
 DAILY_BUDGET = Decimal("1.00")

@@ -9,10 +9,14 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from frugalflow.providers import Provider, ProviderFactory
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="frugalflow-tests-"))
 os.environ.update(
@@ -93,4 +97,39 @@ def fresh_provider_pools() -> Iterator[None]:
 
     reset_pools()
     yield
+    reset_pools()
+
+
+@pytest.fixture
+def use_providers() -> Iterator[Callable[..., None]]:
+    """Answer calls to ``name:<model>`` with the given provider objects (or the providers that
+    ``factories`` build from the settings), through the real provider registry
+    (``frugalflow.providers.register_provider``), as a plugin would; each keeps its built-in
+    tier. Everything registered is put back after the test."""
+    from frugalflow.core.models import PROVIDER_TIERS
+    from frugalflow.core.schemas import Tier
+    from frugalflow.providers import register_provider, unregister_provider
+    from frugalflow.providers.pool import reset_pools
+
+    registered: list[str] = []
+
+    def use(
+        by_name: Mapping[str, Provider] | None = None,
+        *,
+        factories: Mapping[str, ProviderFactory] | None = None,
+    ) -> None:
+        built = {
+            name: (lambda settings, repo, provider=provider: provider)
+            for name, provider in (by_name or {}).items()
+        }
+        for name, factory in {**built, **(factories or {})}.items():
+            register_provider(
+                name, factory, tier=PROVIDER_TIERS.get(name, Tier.LOCAL), replace=True
+            )
+            registered.append(name)
+        reset_pools()  # a pool keeps the providers it built
+
+    yield use
+    for name in registered:
+        unregister_provider(name)
     reset_pools()

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from frugalflow.core.errors import PricingError
+from frugalflow.core.models import parse_address
 from frugalflow.core.settings import PriceOverride
 from frugalflow.money.estimation import (
     CORRECTION_BOUNDS,
@@ -19,7 +20,7 @@ from frugalflow.money.estimation import (
     expected_output_tokens,
     learn_correction,
 )
-from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.money.pricing import PriceCatalog
 from frugalflow.money.tokens import get_encoding
 
 # cl100k_base and o200k_base split this differently, so a wrong encoding shows.

@@ -57,10 +57,10 @@ def generate(
     tmp_path: Path,
     settings: Settings,
     provider: PaidProvider,
-    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
     **request: object,
 ) -> None:
-    monkeypatch.setattr(generate_module, "get_provider", lambda name, s, **_: provider)
+    use_providers({"openai": provider})
     generate_candidate(
         CodeRequest(description="Add a function add(a, b)", repo=tmp_path, **request),  # type: ignore[arg-type]
         GenerationContext(language="python", file_layout=(), source_dir="."),
@@ -71,9 +71,12 @@ def generate(
 
 
 def test_a_paid_reply_without_usage_is_counted_not_booked_as_free(
-    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
-    generate(tmp_path, settings, PaidProvider(usage=(0, 0)), monkeypatch)
+    generate(tmp_path, settings, PaidProvider(usage=(0, 0)), use_providers)
 
     [call] = CostLedger(settings.ledger_file).recent()
     assert call.input_tokens > 0 and call.output_tokens > 0
@@ -81,15 +84,20 @@ def test_a_paid_reply_without_usage_is_counted_not_booked_as_free(
 
 
 def test_a_request_cannot_spend_past_its_own_cap_across_attempts(
-    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     provider = PaidProvider(usage=(200, 900))
     # Room for one worst case (about $0.0006 at gpt-4o-mini prices), not for two.
     cap = Decimal("0.001")
 
-    generate(tmp_path, settings, provider, monkeypatch, request_id="capped", budget_cap_usd=cap)
+    generate(tmp_path, settings, provider, use_providers, request_id="capped", budget_cap_usd=cap)
     with pytest.raises(BudgetExceededError, match="--budget-cap"):
-        generate(tmp_path, settings, provider, monkeypatch, request_id="capped", budget_cap_usd=cap)
+        generate(
+            tmp_path, settings, provider, use_providers, request_id="capped", budget_cap_usd=cap
+        )
 
     assert provider.calls == 1
     spent = sum(c.actual_cost_usd for c in CostLedger(settings.ledger_file).recent())
@@ -97,7 +105,10 @@ def test_a_request_cannot_spend_past_its_own_cap_across_attempts(
 
 
 def test_a_completed_call_the_ledger_cannot_settle_is_journaled_and_booked_by_the_next_run(
-    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     from functools import partial
 
@@ -120,7 +131,7 @@ def test_a_completed_call_the_ledger_cannot_settle_is_journaled_and_booked_by_th
             return super().complete(model, messages, **kw)
 
     with held:
-        generate(tmp_path, settings, LockedDuringTheCall(usage=(200, 900)), monkeypatch)
+        generate(tmp_path, settings, LockedDuringTheCall(usage=(200, 900)), use_providers)
         assert beside(path).exists()  # the step did not fail: its cost is journaled
 
     ledger = CostLedger(path)

@@ -26,7 +26,6 @@ from frugalflow.flows.codegen import codegen
 from frugalflow.money.ledger import CostLedger
 from frugalflow.providers.base import Availability, ChatMessage, Completion
 from frugalflow.providers.openai import OpenAIProvider
-from frugalflow.tasks import generate as generate_module
 from tests.conftest import git
 from tests.test_provider_openai import CHAT_COMPLETION, FakeOpenAI, error
 
@@ -72,15 +71,9 @@ class ScriptedProvider:
 def run(
     repo: Path,
     provider: ScriptedProvider | dict[str, ScriptedProvider],
-    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> CodeResult:
-    by_name = provider if isinstance(provider, dict) else {"llamacpp": provider}
-
-    def fake_get_provider(name: str, settings: object, **_: object) -> ScriptedProvider:
-        return by_name[name]
-
-    monkeypatch.setattr(generate_module, "get_provider", fake_get_provider)
-    monkeypatch.setattr(codegen_module, "get_provider", fake_get_provider)
+    use_providers(provider if isinstance(provider, dict) else {"llamacpp": provider})
     request = CodeRequest(
         description=f"Add a function add(a, b) that adds two numbers ({repo.name})",
         repo=repo,
@@ -97,10 +90,13 @@ def run(
 
 
 def test_a_rate_limited_call_is_retried_and_both_calls_are_in_the_ledger(
-    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     provider = ScriptedProvider([RateLimitedError("429 Too Many Requests", retry_after=5)])
-    result = run(create_example_repo(tmp_path / "retry"), provider, monkeypatch)
+    result = run(create_example_repo(tmp_path / "retry"), provider, use_providers)
 
     assert result.status is RunStatus.COMPLETED, result.reason
     assert provider.calls == 2
@@ -113,10 +109,13 @@ def test_a_rate_limited_call_is_retried_and_both_calls_are_in_the_ledger(
 
 
 def test_an_authentication_error_is_not_retried_and_the_run_says_why(
-    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     provider = ScriptedProvider([AuthenticationError("the API key was rejected (401)")])
-    result = run(create_example_repo(tmp_path / "auth"), provider, monkeypatch)
+    result = run(create_example_repo(tmp_path / "auth"), provider, use_providers)
 
     assert result.status is RunStatus.FAILED
     assert provider.calls == 1
@@ -126,7 +125,10 @@ def test_an_authentication_error_is_not_retried_and_the_run_says_why(
 
 
 def test_a_provider_that_keeps_failing_hands_the_request_to_the_next_model(
-    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     monkeypatch.setenv(
         "FRUGALFLOW_MODELS", '["ollama:qwen2.5-coder", "llamacpp:qwen2.5-coder-0.5b-instruct"]'
@@ -138,7 +140,7 @@ def test_a_provider_that_keeps_failing_hands_the_request_to_the_next_model(
     result = run(
         create_example_repo(tmp_path / "failover"),
         {"ollama": ollama, "llamacpp": local},
-        monkeypatch,
+        use_providers,
     )
 
     assert result.status is RunStatus.COMPLETED, result.reason
@@ -177,7 +179,10 @@ class ReplyingProvider(ScriptedProvider):
 
 
 def test_generated_code_is_renamed_and_documented_before_it_is_committed(
-    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     code = (
         "```python\ndef addAll(numbers):\n    return sumOf(numbers)\n\n\n"
@@ -191,9 +196,7 @@ def test_generated_code_is_renamed_and_documented_before_it_is_committed(
     ]
     provider = ReplyingProvider([code, *docstrings])
     repo = create_example_repo(tmp_path / "textkit")
-    monkeypatch.setattr(generate_module, "get_provider", lambda name, settings, **_: provider)
-    monkeypatch.setattr(codegen_module, "get_provider", lambda name, settings, **_: provider)
-    monkeypatch.setattr(document_module, "get_provider", lambda name, settings, **_: provider)
+    use_providers({"llamacpp": provider})
     request = CodeRequest(
         description="Add a function that adds up a list of numbers",
         repo=repo,
@@ -224,6 +227,7 @@ def test_a_provider_asking_to_wait_longer_than_the_cap_is_not_waited_for(
     tmp_path: Path,
     ledger_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv(
@@ -236,7 +240,7 @@ def test_a_provider_asking_to_wait_longer_than_the_cap_is_not_waited_for(
     result = run(
         create_example_repo(tmp_path / "long-wait"),
         {"ollama": ollama, "llamacpp": local},
-        monkeypatch,
+        use_providers,
     )
 
     assert result.status is RunStatus.COMPLETED, result.reason
@@ -252,13 +256,14 @@ def test_a_wait_within_the_cap_says_how_long_and_why(
     tmp_path: Path,
     ledger_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("FRUGALFLOW_MAX_RETRY_AFTER_SECONDS", "10")
     provider = ScriptedProvider([RateLimitedError("429 Too Many Requests", retry_after=3)])
     caplog.set_level(logging.INFO, logger="frugalflow.retry")
 
-    result = run(create_example_repo(tmp_path / "short-wait"), provider, monkeypatch)
+    result = run(create_example_repo(tmp_path / "short-wait"), provider, use_providers)
 
     assert result.status is RunStatus.COMPLETED, result.reason
     assert provider.calls == 2
@@ -285,15 +290,22 @@ def openai_by_model(answers: dict[str, Callable[[httpx2.Request], httpx2.Respons
 
 
 def run_openai(
-    repo: Path, fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, **others: ScriptedProvider
+    repo: Path,
+    fake: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
+    **others: ScriptedProvider,
 ) -> CodeResult:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghijklmnopqrstuvwxyzABCD")
     openai = OpenAIProvider(Settings(), http_client=fake.client())
-    return run(repo, {"openai": openai, **others}, monkeypatch)  # type: ignore[dict-item]
+    return run(repo, {"openai": openai, **others}, use_providers)  # type: ignore[dict-item]
 
 
 def test_a_rate_limited_model_fails_over_to_another_model_of_the_same_provider(
-    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4o-mini", "openai:gpt-4o"]')
     monkeypatch.setenv("FRUGALFLOW_PROVIDER_RETRIES", "0")
@@ -305,7 +317,9 @@ def test_a_rate_limited_model_fails_over_to_another_model_of_the_same_provider(
         }
     )
 
-    result = run_openai(create_example_repo(tmp_path / "same-provider"), fake, monkeypatch)
+    result = run_openai(
+        create_example_repo(tmp_path / "same-provider"), fake, monkeypatch, use_providers
+    )
 
     assert result.status is RunStatus.COMPLETED, result.reason
     assert [d.model for d in result.routing] == ["openai:gpt-4o-mini", "openai:gpt-4o"]
@@ -315,7 +329,10 @@ def test_a_rate_limited_model_fails_over_to_another_model_of_the_same_provider(
 
 
 def test_a_model_refused_by_a_resting_provider_is_not_booked_as_a_call(
-    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     monkeypatch.setenv(
         "FRUGALFLOW_MODELS",
@@ -328,7 +345,7 @@ def test_a_model_refused_by_a_resting_provider_is_not_booked_as_a_call(
     local = ScriptedProvider([])
 
     result = run_openai(
-        create_example_repo(tmp_path / "resting"), fake, monkeypatch, llamacpp=local
+        create_example_repo(tmp_path / "resting"), fake, monkeypatch, use_providers, llamacpp=local
     )
 
     assert result.status is RunStatus.COMPLETED, result.reason
@@ -343,7 +360,10 @@ def test_a_model_refused_by_a_resting_provider_is_not_booked_as_a_call(
 
 
 def test_a_malformed_reply_is_retried_then_the_next_model_takes_over(
-    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4o-mini", "openai:gpt-4o"]')
     monkeypatch.setenv("FRUGALFLOW_PROVIDER_RETRIES", "1")
@@ -355,7 +375,9 @@ def test_a_malformed_reply_is_retried_then_the_next_model_takes_over(
         }
     )
 
-    result = run_openai(create_example_repo(tmp_path / "malformed"), fake, monkeypatch)
+    result = run_openai(
+        create_example_repo(tmp_path / "malformed"), fake, monkeypatch, use_providers
+    )
 
     assert result.status is RunStatus.COMPLETED, result.reason
     models = [fake.body(i)["model"] for i in range(len(fake.requests))]

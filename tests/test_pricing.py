@@ -10,13 +10,12 @@ import genai_prices
 import pytest
 
 from frugalflow.core.errors import ConfigurationError, PricingError
+from frugalflow.core.models import ModelAddress, parse_address
 from frugalflow.core.schemas import Tier
 from frugalflow.core.settings import PriceOverride
 from frugalflow.money.pricing import (
     CATALOG_VERSION,
-    ModelAddress,
     PriceCatalog,
-    parse_address,
     price_call,
     subscription_cost_per_day,
 )

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +262,7 @@ def test_an_echoed_key_reaches_no_output_of_a_flow_run(
     tmp_path: Path,
     ledger_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -276,7 +277,6 @@ def test_an_echoed_key_reaches_no_output_of_a_flow_run(
 
     from frugalflow.cli.example_repo import create_example_repo
     from frugalflow.flows.codegen import codegen
-    from frugalflow.tasks import generate as generate_module
 
     previous_factory = logging.getLogRecordFactory()
     monkeypatch.setattr(logging, "_logRecordFactory", previous_factory)  # restored afterwards
@@ -284,10 +284,10 @@ def test_an_echoed_key_reaches_no_output_of_a_flow_run(
     monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4.1-mini"]')
     monkeypatch.setenv("FRUGALFLOW_PROVIDER_RETRIES", "0")  # Prefect logs a last failure in full
     fake = echoing_openai()
-    monkeypatch.setattr(
-        generate_module,
-        "get_provider",
-        lambda name, settings, **_: OpenAIProvider(settings, http_client=fake.client()),
+    use_providers(
+        factories={
+            "openai": lambda settings, repo: OpenAIProvider(settings, http_client=fake.client())
+        }
     )
     repo = create_example_repo(tmp_path / "textkit")
     request = CodeRequest(description="Add a function add(a, b) that adds two numbers", repo=repo)

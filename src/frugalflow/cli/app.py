@@ -399,7 +399,7 @@ def providers(
     repo: ConfigRepo = None,
 ) -> None:
     """List every provider, whether it is usable now, and why not."""
-    from frugalflow.money.pricing import PROVIDER_TIERS
+    from frugalflow.core.models import PROVIDER_TIERS
     from frugalflow.providers import get_provider
 
     settings = _settings_or_exit(repo)

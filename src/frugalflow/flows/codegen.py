@@ -28,6 +28,7 @@ from frugalflow.conform.docstrings import detect_docstring_style
 from frugalflow.conform.naming import requested_names
 from frugalflow.core.bugreport import write_bug_report
 from frugalflow.core.errors import BudgetExceededError, FrugalflowError, ProviderError, RequestError
+from frugalflow.core.models import parse_address
 from frugalflow.core.redaction import install_redaction, redact
 from frugalflow.core.schemas import (
     Candidate,
@@ -49,7 +50,7 @@ from frugalflow.money.alerts import check_alerts
 from frugalflow.money.budget import BudgetManager, day_window
 from frugalflow.money.deferred import DeferredStore
 from frugalflow.money.ledger import CostLedger, ModelCall
-from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.money.pricing import PriceCatalog
 from frugalflow.placement.merge import top_level_names
 from frugalflow.placement.repository import WorkRepository
 from frugalflow.placement.rundirs import create_run_directory

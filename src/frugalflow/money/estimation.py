@@ -19,7 +19,8 @@ from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from frugalflow.money.pricing import ModelAddress, PriceCatalog, parse_address
+from frugalflow.core.models import ModelAddress, parse_address
+from frugalflow.money.pricing import PriceCatalog
 from frugalflow.money.tokens import DEFAULT_ENCODING, count_tokens, openai_encoding
 
 # Chat framing, per OpenAI's cookbook ("How to count tokens with tiktoken", gpt-3.5-turbo-0613

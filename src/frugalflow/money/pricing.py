@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import genai_prices
 from genai_prices import data_snapshot
@@ -28,55 +28,16 @@ from genai_prices import types as genai_types
 from pydantic import BaseModel, ConfigDict
 
 from frugalflow.core.errors import ConfigurationError, PricingError
+from frugalflow.core.models import ModelAddress, parse_address
 from frugalflow.core.schemas import Tier
 from frugalflow.core.settings import PriceOverride
 
 CATALOG_VERSION = f"genai-prices {genai_prices.__version__}"
 
-PROVIDER_TIERS: dict[str, Tier] = {
-    "llamacpp": Tier.LOCAL,
-    "ollama": Tier.LOCAL,
-    "openai-compatible": Tier.LOCAL,  # a llama.cpp / vLLM / LM Studio server of the user's
-    "claude-code": Tier.SUBSCRIPTION,
-    "openai": Tier.API,
-    "anthropic": Tier.API,
-    "gemini": Tier.API,
-}
 # genai-prices names some vendors differently from our provider names.
 _CATALOG_PROVIDER = {"gemini": "google", "openai": "openai", "anthropic": "anthropic"}
 _MTOK = Decimal(1_000_000)
 _NO_OVERRIDES: Mapping[str, PriceOverride] = MappingProxyType({})
-
-
-class ModelAddress(NamedTuple):
-    provider: str
-    model: str
-
-    def __str__(self) -> str:
-        return f"{self.provider}:{self.model}"
-
-    @property
-    def tier(self) -> Tier:
-        return PROVIDER_TIERS[self.provider]
-
-
-def parse_address(address: str) -> ModelAddress:
-    """Split ``provider:model`` and check that the provider is known.
-
-    Raises:
-        ConfigurationError: the address is malformed or names an unknown provider.
-    """
-    provider, sep, model = address.partition(":")
-    if not sep or not provider or not model:
-        raise ConfigurationError(
-            f"model address {address!r} is not 'provider:model' "
-            "(for example 'llamacpp:qwen2.5-coder-0.5b-instruct')"
-        )
-    if provider not in PROVIDER_TIERS:
-        raise ConfigurationError(
-            f"unknown provider {provider!r} in {address!r}; known: {', '.join(PROVIDER_TIERS)}"
-        )
-    return ModelAddress(provider, model)
 
 
 class PriceTier(BaseModel):

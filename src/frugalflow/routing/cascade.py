@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from frugalflow.core.errors import RequestError
+from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import RoutingDecision, ValidationReport
-from frugalflow.money.pricing import parse_address
 
 _CAUSE_CHARS = 300
 

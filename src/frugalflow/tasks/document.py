@@ -15,10 +15,11 @@ from prefect.cache_policies import NO_CACHE
 from frugalflow.conform.docstrings import Complete, DocumentResult, document_code
 from frugalflow.context import check_documentation
 from frugalflow.core.errors import FrugalflowError
+from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import CodeRequest, DocumentationReport, Tier
 from frugalflow.core.settings import Settings
 from frugalflow.money.ledger import CostLedger, ModelCall
-from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.money.pricing import PriceCatalog
 from frugalflow.providers import ChatMessage, get_provider
 from frugalflow.providers.pool import get_pool
 from frugalflow.tasks import step

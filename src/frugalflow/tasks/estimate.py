@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import (
     CandidateCost,
     CodeRequest,
@@ -18,7 +19,7 @@ from frugalflow.core.schemas import (
 from frugalflow.core.settings import Settings
 from frugalflow.money.estimation import learned_estimate
 from frugalflow.money.ledger import CostLedger
-from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.money.pricing import PriceCatalog
 from frugalflow.money.tokens import count_tokens
 from frugalflow.tasks import step
 from frugalflow.tasks.generate import build_messages

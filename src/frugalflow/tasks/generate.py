@@ -20,6 +20,7 @@ from typing import Any
 from prefect.context import TaskRunContext
 
 from frugalflow.core.errors import BudgetExceededError, LedgerError, ProviderError
+from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import (
     Candidate,
     CodeRequest,
@@ -33,7 +34,7 @@ from frugalflow.generation.replies import add_missing_imports, extract_code
 from frugalflow.money.budget import BudgetManager, Reservation, usd
 from frugalflow.money.estimation import count_input_tokens, count_message_tokens, learned_estimate
 from frugalflow.money.ledger import CostLedger, ModelCall, rows_refused
-from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.money.pricing import PriceCatalog
 from frugalflow.placement.merge import top_level_names
 from frugalflow.providers import ChatMessage, get_provider
 from frugalflow.providers.pool import CallRefusedError, SlotTimeoutError, get_pool

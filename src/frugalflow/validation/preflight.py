@@ -22,10 +22,11 @@ from frugalflow.core.errors import (
     SandboxUnavailableError,
     UnsafePathError,
 )
+from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import CodeRequest, QualityMode, TaskEstimate, Tier
 from frugalflow.core.settings import Settings
 from frugalflow.money.budget import money_left
-from frugalflow.money.pricing import PriceCatalog, parse_address
+from frugalflow.money.pricing import PriceCatalog
 from frugalflow.placement.repository import WorkRepository, repository_top
 from frugalflow.placement.safepaths import INSIDE
 from frugalflow.placement.targets import EXTENSIONS
