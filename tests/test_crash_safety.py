@@ -1,7 +1,8 @@
 """A crash (``kill -9``) between writing the code and committing it costs the user nothing.
 
-A child process places code with the write step patched to signal the parent and hang right
-after the files are written in the private worktree; the parent then SIGKILLs it. The user's
+A child process places code with its write step (``WorkRepository.write_files``) overridden to
+signal the parent and hang right after the files are written in the private worktree; the
+parent then SIGKILLs it. The user's
 tree must be byte-for-byte as before; once the next run, the cleanup step or ``frugalflow
 doctor`` has run, no worktree of the dead run is registered and its temp checkout is gone, and
 the next request places normally. The user's own worktrees, and a live run's, are never touched.
@@ -34,24 +35,22 @@ import sys
 import time
 from pathlib import Path
 
-import frugalflow.placement.repository as repository
-
+from frugalflow.placement.repository import WorkRepository
 from frugalflow.placement.rundirs import create_run_directory
 
 repo, root, marker = (Path(arg) for arg in sys.argv[1:4])
 workdir = create_run_directory("crash", repo, root=root)
-write = repository._write_files
 
 
-def write_then_hang(worktree, *args):
-    merged = write(worktree, *args)
-    marker.write_text(str(worktree))  # the files are in the worktree, nothing is committed
-    time.sleep(600)
-    return merged
+class HangAfterWriting(WorkRepository):
+    def write_files(self, worktree, *args):
+        merged = super().write_files(worktree, *args)
+        marker.write_text(str(worktree))  # the files are in the worktree, nothing is committed
+        time.sleep(600)
+        return merged
 
 
-repository._write_files = write_then_hang
-work = repository.WorkRepository(repo)
+work = HangAfterWriting(repo)
 work.place(
     files={"pkg/slug.py": "def slug(text):\n    return text\n", "pkg/util.py": "X = 1\n"},
     branch="frugalflow/crash",

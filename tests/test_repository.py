@@ -397,18 +397,16 @@ def test_read_at_head_and_branch_exists(repo: Path) -> None:
 def test_branch_appears_only_with_the_finished_commit(
     repo: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import frugalflow.placement.repository as repository
-
     seen: list[str] = []
-    write = repository._write_files
+    write = WorkRepository.write_files
 
-    def spy(worktree: Path, *args: Any) -> bool:
-        merged = write(worktree, *args)
+    def spy(self: WorkRepository, worktree: Path, *args: Any) -> bool:
+        merged = write(self, worktree, *args)
         seen.append(git(repo, "branch", "--list", BRANCH))
         seen.append(git(worktree, "status", "--porcelain"))
         return merged
 
-    monkeypatch.setattr(repository, "_write_files", spy)
+    monkeypatch.setattr(WorkRepository, "write_files", spy)
     placement = place(repo, {"new.py": "X = 1\n"}, workdir)
 
     assert seen == ["", "?? new.py"]  # written in the worktree, no branch yet

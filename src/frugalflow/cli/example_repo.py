@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from frugalflow.core.errors import RequestError
+from frugalflow.placement.git import init_with_commit
 
 FILES = {
     "README.md": "# textkit\n\nSmall text utilities.\n",
@@ -56,11 +56,7 @@ def create_example_repo(path: Path) -> Path:
         target = path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
-    identity = ["-c", "user.name=frugalflow example", "-c", "user.email=example@localhost"]
-    for args in (
-        ["init", "--quiet", "--initial-branch", "main"],
-        ["add", "--all"],
-        [*identity, "commit", "--quiet", "-m", "textkit: initial version"],
-    ):
-        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+    init_with_commit(
+        path, "textkit: initial version", name="frugalflow example", email="example@localhost"
+    )
     return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import subprocess
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
@@ -18,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from frugalflow.context.conventions import detect_naming_conventions, is_vendored_path
 from frugalflow.core.errors import NotAGitRepositoryError
 from frugalflow.core.schemas import GenerationContext
+from frugalflow.placement.git import list_files
 
 logger = logging.getLogger(__name__)
 
@@ -94,23 +94,11 @@ def list_repository_files(repo: Path) -> list[str]:
         raise NotAGitRepositoryError(
             f"{repo} is not a directory; pass the repository's path with --repo"
         )
-    listing = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=repo,
-        capture_output=True,
-        check=False,
-    )
-    if listing.returncode != 0:
-        detail = listing.stderr.decode("utf-8", "replace").strip()
-        raise NotAGitRepositoryError(
-            f"{repo} is not a git repository ({detail or 'git ls-files failed'}); "
-            "run `git init` there first or pass the right --repo"
-        )
     # A path appears once per stage while a merge is unresolved, hence the set. A name that is
     # not UTF-8 (Linux names are bytes) cannot go into a prompt, a JSON result or a Prefect
     # parameter: it is left out of the listing, and the file itself is never touched.
     paths = set()
-    for raw in listing.stdout.split(b"\0"):
+    for raw in list_files(repo):
         try:
             paths.add(raw.decode("utf-8"))
         except UnicodeDecodeError:

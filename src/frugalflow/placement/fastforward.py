@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import git
 
 from frugalflow.core.errors import PlacementError
+from frugalflow.placement.git import GitRunner
 
 __all__ = ["FastForwardRefusedError", "fast_forward_branch"]
 
 # Read-only git calls must not refresh and rewrite the user's index (GIT_OPTIONAL_LOCKS=0), and
 # paths are paths, never glob patterns.
 _ENV = {"GIT_OPTIONAL_LOCKS": "0", "GIT_LITERAL_PATHSPECS": "1"}
-_NO_RAISE: dict[str, Any] = {"with_extended_output": True, "with_exceptions": False, "env": _ENV}
 # What git leaves in its directory while an operation waits for the user, and how to end it.
 _IN_PROGRESS = {
     "MERGE_HEAD": ("a merge", "git merge --continue` or `git merge --abort"),
@@ -38,11 +37,11 @@ class FastForwardRefusedError(PlacementError):
     """The checked-out branch was not fast-forwarded; the code is still on its work branch."""
 
 
-def fast_forward_branch(cmd: git.Git, root: Path, branch: str, commit: str) -> None:
+def fast_forward_branch(cmd: GitRunner, root: Path, branch: str, commit: str) -> None:
     """Move the checked-out branch to ``commit`` and check out the files it touches.
 
     Args:
-        cmd: a git command runner for the user's repository (hooks already disabled).
+        cmd: the git command runner for the user's repository (hooks already disabled).
         root: the top directory of the user's working tree.
         branch: the work branch, named in messages.
         commit: the work branch's commit; its only parent must be the checked-out branch's tip.
@@ -54,8 +53,8 @@ def fast_forward_branch(cmd: git.Git, root: Path, branch: str, commit: str) -> N
         PlacementError: if git failed half-way; the branch is moved back.
     """
     later = f"the code stays committed on {branch}; merge it with `git merge --ff-only {branch}`"
-    status, head_ref, _ = cmd.symbolic_ref("-q", "HEAD", **_NO_RAISE)
-    head_ref = str(head_ref).strip()
+    status, head_ref, _ = cmd.attempt("symbolic-ref", "-q", "HEAD", env=_ENV)
+    head_ref = head_ref.strip()
     if status != 0 or not head_ref.startswith("refs/heads/"):
         raise FastForwardRefusedError(
             f"not merged: HEAD is detached (no branch is checked out); {later} after "
@@ -84,38 +83,37 @@ def fast_forward_branch(cmd: git.Git, root: Path, branch: str, commit: str) -> N
     _refuse_if_in_the_way(cmd, root, paths, later)
 
     message = f"frugalflow: fast-forward {name} to {branch}"
-    status, _, err = cmd.update_ref("-m", message, head_ref, commit, tip, **_NO_RAISE)
+    status, _, err = cmd.attempt("update-ref", "-m", message, head_ref, commit, tip, env=_ENV)
     if status != 0:  # it moved since the check above
         raise FastForwardRefusedError(f"not merged: could not move {name} ({err.strip()}); {later}")
     try:
-        cmd.checkout(commit, "--", *paths, env=_ENV)
+        cmd.run("checkout", commit, "--", *paths, env=_ENV)
     except git.GitError as exc:
         # Put the branch and the index entries back; the files git wrote may remain.
-        cmd.update_ref(head_ref, tip, commit, **_NO_RAISE)
-        cmd.reset("-q", tip, "--", *paths, **_NO_RAISE)
+        cmd.attempt("update-ref", head_ref, tip, commit, env=_ENV)
+        cmd.attempt("reset", "-q", tip, "--", *paths, env=_ENV)
         raise PlacementError(
             f"could not check out {', '.join(paths)} after moving {name}: {exc}; {name} was "
             f"moved back, check `git status` for files git wrote; {later}"
         ) from exc
 
 
-def _run(cmd: git.Git, command: str, *args: str) -> str:
-    """Run a git command through ``cmd``, so that its persistent ``-c`` options apply."""
-    call: Any = getattr(cmd, command.replace("-", "_"))  # as cmd.rev_parse(...) would
-    status, out, err = call(*args, **_NO_RAISE)
+def _run(cmd: GitRunner, command: str, *args: str) -> str:
+    """Run a read-only git command through ``cmd``; a failure means nothing was merged."""
+    status, out, err = cmd.attempt(command, *args, env=_ENV)
     if status != 0:
         raise PlacementError(
             f"`git {command} {' '.join(args)}` failed: {err.strip()}; nothing was merged"
         )
-    return str(out)
+    return out
 
 
-def _git_path(cmd: git.Git, root: Path, name: str) -> Path:
+def _git_path(cmd: GitRunner, root: Path, name: str) -> Path:
     """The path of a file in this worktree's git directory (right in linked worktrees too)."""
     return root / _run(cmd, "rev-parse", "--git-path", name).strip()
 
 
-def _touched_paths(cmd: git.Git, tip: str, commit: str, later: str) -> list[str]:
+def _touched_paths(cmd: GitRunner, tip: str, commit: str, later: str) -> list[str]:
     out = _run(cmd, "diff-tree", "-r", "-z", "--no-renames", "--name-status", tip, commit)
     fields = [field for field in out.split("\0") if field]
     changes = list(zip(fields[::2], fields[1::2], strict=True))
@@ -126,7 +124,7 @@ def _touched_paths(cmd: git.Git, tip: str, commit: str, later: str) -> list[str]
     return [path for _, path in changes]
 
 
-def _refuse_if_in_the_way(cmd: git.Git, root: Path, paths: list[str], later: str) -> None:
+def _refuse_if_in_the_way(cmd: GitRunner, root: Path, paths: list[str], later: str) -> None:
     """Refuse if a touched path has uncommitted changes or anything untracked in its way."""
     blocked: set[str] = set()
     for path in paths:
@@ -146,7 +144,7 @@ def _refuse_if_in_the_way(cmd: git.Git, root: Path, paths: list[str], later: str
         "--untracked-files=all",
         "--ignored=matching",
     ]
-    status, out, err = cmd.status(*options, "--", *paths, **_NO_RAISE)
+    status, out, err = cmd.attempt("status", *options, "--", *paths, env=_ENV)
     if status != 0:
         raise PlacementError(f"`git status` failed: {err.strip()}; nothing was merged")
     entries = [entry for entry in out.split("\0") if entry[2:3] == " "]

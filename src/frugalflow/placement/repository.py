@@ -1,4 +1,4 @@
-"""Every git operation frugalflow performs, in one place.
+"""The user's repository, changed only through a private worktree.
 
 The user's working tree, index, HEAD and stash must stay byte-for-byte as they were. So code is
 never written there: :meth:`WorkRepository.place` commits in a private, detached ``git worktree``
@@ -6,29 +6,32 @@ and only then creates the work branch at that commit; a crash (even ``kill -9``)
 leaves no file in the user's tree and no branch, only a worktree that cleanup removes. An
 uncommitted change, a merge or rebase in progress, or a detached HEAD are simply not looked at.
 Only :meth:`WorkRepository.fast_forward`, on request, writes to the user's tree (see
-:mod:`frugalflow.placement.fastforward`).
+:mod:`frugalflow.placement.fastforward`). The git commands themselves run through
+:mod:`frugalflow.placement.git`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import git
 from git.objects import Blob, Tree
 
-from frugalflow.core.errors import NotAGitRepositoryError, PlacementError, UnsafePathError
+from frugalflow.core.errors import PlacementError
 from frugalflow.core.schemas import Placement
 from frugalflow.placement.fastforward import fast_forward_branch
-from frugalflow.placement.merge import merge_python_module
+from frugalflow.placement.git import (
+    GIT_ERRORS,
+    IDENTITY,
+    SAFE_CONFIG,
+    GitRunner,
+    open_repository,
+    repository_top,
+)
 from frugalflow.placement.rundirs import (
     RunOwner,
     owner_tag,
@@ -36,27 +39,13 @@ from frugalflow.placement.rundirs import (
     remove_run_directory,
     run_directories,
 )
-from frugalflow.placement.safepaths import INSIDE, SYMLINK_MODE, resolve_path, tree_entry
+from frugalflow.placement.safepaths import SYMLINK_MODE, resolve_path, tree_entry
+from frugalflow.placement.worktree import write_files
 
+# repository_top is re-exported: callers that open a WorkRepository also ask where one is.
 __all__ = ["FrugalflowWorktree", "WorkRepository", "repository_top"]
 
 logger = logging.getLogger(__name__)
-
-# The one tuple of library failures translated into PlacementError at the edge. gitdb's
-# BadName/BadObject are ValueErrors; OSError covers failed writes in the worktree.
-_GIT_ERRORS = (git.GitError, ValueError, OSError)
-
-_WHO = {"NAME": "frugalflow", "EMAIL": "frugalflow@localhost"}
-_IDENTITY = {f"GIT_{r}_{k}": v for r in ("AUTHOR", "COMMITTER") for k, v in _WHO.items()}
-# The user's hooks, signing setup and background maintenance must not run for our commit:
-# a hook could touch the user's tree, a signing prompt would hang the run.
-_SAFE_CONFIG = ["core.hooksPath=/dev/null", "commit.gpgSign=false", "gc.auto=0"]
-_SAFE_CONFIG += ["maintenance.auto=false", "core.fsmonitor=false"]
-# With any of these set (as inside a git hook), git would act on another repository or index
-# than the one we opened, possibly the user's own index.
-_REDIRECTING_ENV = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"]
-_REDIRECTING_ENV += ["GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE"]
-_NO_RAISE: dict[str, Any] = {"with_extended_output": True, "with_exceptions": False}
 
 
 class WorkRepository:
@@ -76,16 +65,10 @@ class WorkRepository:
             NotAGitRepositoryError: if ``path`` is not a repository, is bare or has no commits.
             PlacementError: if GIT_DIR-like variables in the environment would redirect git.
         """
-        redirecting = [name for name in _REDIRECTING_ENV if os.environ.get(name)]
-        if redirecting:
-            names = ", ".join(redirecting)
-            raise PlacementError(f"unset {names}: it would make git use another repository")
-        repo = _open(Path(path))
-        repo.git.set_persistent_git_options(c=_SAFE_CONFIG)
-        # LFS would otherwise download every large file into the private worktree.
-        repo.git.update_environment(GIT_LFS_SKIP_SMUDGE="1", GIT_TERMINAL_PROMPT="0")
+        repo, runner = open_repository(Path(path))
         self._repo = repo
-        assert repo.working_tree_dir is not None  # _open refuses bare repositories
+        self._git = runner
+        assert repo.working_tree_dir is not None  # open_repository refuses bare repositories
         self.root = Path(repo.working_tree_dir).resolve()
 
     def close(self) -> None:
@@ -108,7 +91,7 @@ class WorkRepository:
         """
         try:
             return resolve_path(self.root, target, self._repo.head.commit.tree)
-        except _GIT_ERRORS as exc:
+        except GIT_ERRORS as exc:
             raise PlacementError(f"could not read HEAD to check {target!r}: {exc}") from exc
 
     def branch_exists(self, branch: str) -> bool:
@@ -121,7 +104,7 @@ class WorkRepository:
             True if it exists.
         """
         ref = f"refs/heads/{branch}"
-        status, _, _ = self._repo.git.show_ref("--verify", "--quiet", ref, **_NO_RAISE)
+        status, _, _ = self._git.attempt("show-ref", "--verify", "--quiet", ref)
         return bool(status == 0)
 
     def path_in_use(self, path: str) -> bool:
@@ -139,7 +122,7 @@ class WorkRepository:
             return tree_entry(tree, resolved.split("/")) is not None or os.path.lexists(
                 self.root / resolved
             )
-        except _GIT_ERRORS as exc:
+        except GIT_ERRORS as exc:
             raise PlacementError(f"could not check {path!r} at HEAD: {exc}") from exc
 
     def read_at_head(self, path: str) -> str | None:
@@ -160,7 +143,7 @@ class WorkRepository:
             if not isinstance(entry, Blob) or entry.mode == SYMLINK_MODE:
                 return None
             data: bytes = entry.data_stream.read()
-        except _GIT_ERRORS as exc:
+        except GIT_ERRORS as exc:
             raise PlacementError(f"could not read {path!r} at HEAD: {exc}") from exc
         return data.decode("utf-8", errors="replace")
 
@@ -198,7 +181,7 @@ class WorkRepository:
         """
         try:
             head = self._repo.head.commit
-        except _GIT_ERRORS as exc:
+        except GIT_ERRORS as exc:
             raise PlacementError(f"could not read HEAD of {self.root}: {exc}") from exc
         targets, worktree = self._preflight(files, head.tree, branch, Path(workdir))
         full_message = _commit_message(message, trailers)
@@ -206,7 +189,8 @@ class WorkRepository:
             self.remove_stale_worktrees()
             # Locked with who made it: a plain `git worktree prune` leaves a live run's worktree
             # alone, and the next run can tell a killed run's worktree from a running one's.
-            self._repo.git.worktree(
+            self._git.run(
+                "worktree",
                 "add",
                 "--quiet",
                 "--detach",
@@ -216,20 +200,25 @@ class WorkRepository:
                 str(worktree),
                 head.hexsha,
             )
-            merged = _write_files(worktree, targets, _at_head(head.tree, targets))
-            wt = git.Git(worktree)
-            wt.set_persistent_git_options(c=_SAFE_CONFIG)
-            wt.add("--force", "--", *targets)
-            if not wt.diff("--cached", "--name-only", "--no-ext-diff"):
+            merged = self.write_files(worktree, targets, _at_head(head.tree, targets))
+            wt = GitRunner(worktree, config=SAFE_CONFIG)
+            wt.run("add", "--force", "--", *targets)
+            if not wt.run("diff", "--cached", "--name-only", "--no-ext-diff"):
                 raise PlacementError(f"the code changes nothing in {', '.join(targets)}")
-            wt.commit(
-                "--quiet", "--no-verify", "--cleanup=whitespace", "-m", full_message, env=_IDENTITY
+            wt.run(
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "--cleanup=whitespace",
+                "-m",
+                full_message,
+                env=IDENTITY,
             )
-            commit = str(wt.rev_parse("HEAD")).strip()
+            commit = wt.run("rev-parse", "HEAD").strip()
             # The branch appears only now, at the finished commit; "" = it must not exist yet.
             reflog = f"frugalflow: {message.strip().splitlines()[0]}"
-            self._repo.git.update_ref("-m", reflog, f"refs/heads/{branch}", commit, "")
-        except _GIT_ERRORS as exc:
+            self._git.run("update-ref", "-m", reflog, f"refs/heads/{branch}", commit, "")
+        except GIT_ERRORS as exc:
             raise PlacementError(f"could not place the code on branch {branch}: {exc}") from exc
         finally:
             self._remove_worktree(worktree)
@@ -251,8 +240,20 @@ class WorkRepository:
                 :func:`~frugalflow.placement.fastforward.fast_forward_branch`); nothing was changed.
             PlacementError: if git failed half-way.
         """
-        fast_forward_branch(self._repo.git, self.root, placement.branch, placement.commit)
+        fast_forward_branch(self._git, self.root, placement.branch, placement.commit)
         return placement.model_copy(update={"merged": True})
+
+    def write_files(self, worktree: Path, targets: Mapping[str, str], at_head: set[str]) -> bool:
+        """Write the targets into the private worktree; :meth:`place` calls it before the commit.
+
+        The one step between a checked-out worktree and a commit: a subclass may override it
+        to observe the worktree at that moment (the crash-safety tests stop a run there). See
+        :func:`~frugalflow.placement.worktree.write_files` for the arguments and errors.
+
+        Returns:
+            True if any target was merged into an existing module.
+        """
+        return write_files(worktree, targets, at_head)
 
     def _preflight(
         self, files: Mapping[str, str], tree: Tree, branch: str, workdir: Path
@@ -266,7 +267,7 @@ class WorkRepository:
             targets[resolved] = text
         if not targets:
             raise PlacementError("there are no files to place")
-        status, _, _ = self._repo.git.check_ref_format(f"refs/heads/{branch}", **_NO_RAISE)
+        status, _, _ = self._git.attempt("check-ref-format", f"refs/heads/{branch}")
         if status != 0 or branch.startswith("-"):
             raise PlacementError(f"{branch!r} is not a valid git branch name")
         if self.branch_exists(branch):
@@ -288,10 +289,8 @@ class WorkRepository:
         count; the user's own worktrees, locked or not, are never listed.
         """
         try:
-            listing = self._repo.git.worktree(
-                "list", "--porcelain", "-z", strip_newline_in_stdout=False
-            )
-        except _GIT_ERRORS as exc:
+            listing = self._git.run("worktree", "list", "--porcelain", "-z", strip=False)
+        except GIT_ERRORS as exc:
             raise PlacementError(f"could not list the worktrees of {self.root}: {exc}") from exc
         found = []
         for record in listing.split("\0\0"):
@@ -338,18 +337,20 @@ class WorkRepository:
     def _remove_worktree(self, worktree: Path) -> None:
         try:
             # Twice --force: the worktree is locked (see place()).
-            self._repo.git.worktree("remove", "--force", "--force", str(worktree))
+            self._git.run("worktree", "remove", "--force", "--force", str(worktree))
             return
-        except _GIT_ERRORS as exc:
+        except GIT_ERRORS as exc:
             logger.warning("git worktree remove failed for %s: %s", worktree, exc)
         shutil.rmtree(worktree, ignore_errors=True)
-        self._repo.git.worktree("unlock", str(worktree), **_NO_RAISE)  # or prune keeps it
+        self._git.attempt("worktree", "unlock", str(worktree))  # or prune keeps it
         # Prune only as a fallback and only if git still lists ours: prune also forgets the
         # user's own worktrees whose directory is missing right now (an unmounted drive).
         try:
-            if f"worktree {worktree}" in self._repo.git.worktree("list", "--porcelain").split("\n"):
-                self._repo.git.worktree("prune")
-        except _GIT_ERRORS as exc:
+            if f"worktree {worktree}" in self._git.run("worktree", "list", "--porcelain").split(
+                "\n"
+            ):
+                self._git.run("worktree", "prune")
+        except GIT_ERRORS as exc:
             logger.warning(
                 "could not prune worktree %s; run `git worktree prune`: %s", worktree, exc
             )
@@ -363,111 +364,8 @@ class FrugalflowWorktree:
     owner: RunOwner
 
 
-def repository_top(path: Path) -> Path | None:
-    """The top directory of the working tree that contains ``path``, or None.
-
-    None when ``path`` is in no repository, in a bare one, or in git's own data.
-    """
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except _GIT_ERRORS:
-        return None
-    try:
-        top = repo.working_tree_dir
-        inside_git_dir = Path(path).resolve().is_relative_to(Path(repo.git_dir).resolve())
-        return None if repo.bare or top is None or inside_git_dir else Path(top).resolve()
-    finally:
-        repo.close()
-
-
-def _open(path: Path) -> git.Repo:
-    """The repository whose top directory is ``path``, or an error that says what to pass."""
-    try:
-        repo = git.Repo(path, search_parent_directories=True)
-    except _GIT_ERRORS as exc:
-        if isinstance(exc, git.NoSuchPathError) or not path.exists():
-            what = "does not exist; pass the path of your project's git repository with --repo"
-        elif not path.is_dir():
-            what = "is a file; pass the directory of your project's git repository with --repo"
-        else:
-            what = (
-                "is not a git repository; run `git init && git add -A && git commit -m initial` "
-                "there first, or pass the top-level directory of an existing repository"
-            )
-        raise NotAGitRepositoryError(f"{path} {what}") from exc
-    problem = ""
-    resolved = path.resolve()
-    if repo.bare or repo.working_tree_dir is None:
-        problem = "is a bare repository (no files to add code to); clone it and use the clone"
-    elif resolved.is_relative_to(Path(repo.git_dir).resolve()):
-        problem = "points into git's own data (.git/); pass the repository's top directory"
-    elif Path(repo.working_tree_dir).resolve() != resolved:
-        # Refused rather than silently moved up: --target and the repository's frugalflow.toml
-        # are read relative to --repo, so the top level would read another config and place
-        # the code somewhere else than the user wrote.
-        problem = (
-            f"is inside the repository {Path(repo.working_tree_dir).resolve()}, not its top "
-            f"directory; pass --repo {Path(repo.working_tree_dir).resolve()}"
-        )
-    elif not repo.head.is_valid():
-        problem = "has no commits yet; make an initial commit first (`git commit`)"
-    if problem:
-        repo.close()
-        raise NotAGitRepositoryError(f"{path} {problem}")
-    return repo
-
-
 def _at_head(tree: Tree, targets: Mapping[str, str]) -> set[str]:
     return {target for target in targets if tree_entry(tree, target.split("/")) is not None}
-
-
-def _write_files(worktree: Path, targets: Mapping[str, str], at_head: set[str]) -> bool:
-    """Write every target into the worktree; True if any was merged into an existing module."""
-    merged = False
-    real_root = Path(os.path.realpath(worktree))
-    for relative, text in targets.items():
-        path = worktree / relative
-        # Holds as targets were resolved against HEAD; refuse rather than write through a link.
-        if Path(os.path.realpath(path)) != real_root / relative:
-            raise UnsafePathError(f"{relative!r} resolves elsewhere in the checkout; {INSIDE}")
-        if (relative in at_head) != os.path.lexists(path):
-            # A sparse checkout leaves files out: writing one anew would replace it unseen.
-            raise PlacementError(
-                f"{relative} is not checked out as at HEAD in frugalflow's worktree (sparse "
-                "checkout?); choose another --target"
-            )
-        if os.path.lexists(path):
-            if not relative.endswith(".py") or not path.is_file():
-                raise PlacementError(
-                    f"{relative} already exists and is not a Python module frugalflow can merge "
-                    "into; choose another --target"
-                )
-            try:
-                text = merge_python_module(path.read_bytes().decode("utf-8"), text)
-            except PlacementError as exc:  # NameClashError too: keep the type, add the path
-                raise type(exc)(f"{relative}: {exc}") from exc
-            mode, merged = stat.S_IMODE(path.stat().st_mode), True
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            mode = 0o644
-        _write_atomic(path, text, mode)
-    return merged
-
-
-def _write_atomic(path: Path, text: str, mode: int) -> None:
-    """Write via a temporary file in the same directory, so a reader never sees half a file."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def _commit_message(message: str, trailers: Mapping[str, str]) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
+from frugalflow.placement.git import remove_worktree
 from frugalflow.tasks import step
 
 
@@ -20,13 +20,7 @@ def remove_workdir(workdir: Path, repo: Path) -> bool:
     """
     worktree = workdir / "worktree"
     if worktree.exists():
-        subprocess.run(
-            # Twice --force: the worktree is locked while its run lives (see repository.place).
-            ["git", "worktree", "remove", "--force", "--force", str(worktree)],
-            cwd=repo,
-            capture_output=True,
-            check=False,
-        )
+        remove_worktree(repo, worktree)
     shutil.rmtree(workdir, ignore_errors=True)
     return not workdir.exists()
 

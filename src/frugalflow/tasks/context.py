@@ -8,7 +8,6 @@ commit plus the status of uncommitted files) and the request's words.
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,23 +16,15 @@ from prefect.context import TaskRunContext
 
 from frugalflow.context import build_context
 from frugalflow.core.schemas import CodeRequest, GenerationContext
+from frugalflow.placement.git import content_state
 from frugalflow.tasks import step
 
 CACHE_VERSION = "context-v1"  # bump when build_context's output changes meaning
 
 
 def repository_state(repo: Path) -> str:
-    """A digest that changes whenever the repository's content does."""
-    digest = hashlib.sha256()
-    for args in (["rev-parse", "HEAD"], ["status", "--porcelain=v1", "-z", "--untracked-files"]):
-        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False)
-        digest.update(done.stdout)
-    # Uncommitted edits keep the same status line while their content changes; hash them too.
-    changed = subprocess.run(
-        ["git", "diff", "HEAD", "--no-color"], cwd=repo, capture_output=True, check=False
-    )
-    digest.update(changed.stdout)
-    return digest.hexdigest()
+    """A digest that changes whenever the repository's content does (see :func:`content_state`)."""
+    return hashlib.sha256(content_state(repo)).hexdigest()
 
 
 def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
