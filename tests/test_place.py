@@ -19,7 +19,7 @@ from frugalflow.core.errors import NameClashError, RequestError, UnsafePathError
 from frugalflow.core.schemas import CodeRequest, GenerationContext, NamingConventions, Placement
 from frugalflow.core.settings import Settings
 from frugalflow.placement.targets import GeneratedFile, choose_target, choose_targets, is_test_code
-from frugalflow.tasks.place import place_code, place_files
+from frugalflow.tasks.place import place_code
 from tests.conftest import git
 from tests.test_repository import user_state
 
@@ -76,13 +76,9 @@ def run(tmp_path: Path) -> Callable[..., Placement]:
     settings = Settings(home=tmp_path / "home")
     count = iter(range(1000))
 
-    def go(req: CodeRequest, code: str | dict[str, str], related: str | None = None) -> Placement:
+    def go(req: CodeRequest, code: str, related: str | None = None) -> Placement:
         context = context_for(Path(req.repo), related)
         workdir = tmp_path / f"run{next(count)}"
-        if isinstance(code, dict):
-            return place_files(
-                req, context, code, "local:qwen", Decimal("0.0012"), settings, workdir
-            )
         return place_code(req, context, code, "local:qwen", Decimal("0.0012"), settings, workdir)
 
     return go
@@ -275,13 +271,10 @@ def test_a_request_naming_a_module_is_told_why_the_code_went_elsewhere(
 
 
 def test_generated_tests_are_placed_in_tests(repo: Path, run: Callable[..., Placement]) -> None:
-    placement = run(request(repo), {"slug.py": SLUGIFY, "test_slug.py": TESTS})
+    placement = run(request(repo), TESTS)
 
-    assert placement.files == ("src/demo/slugify.py", "tests/test_slugify.py")
+    assert placement.files == ("tests/test_slugify.py",)
     assert committed(repo, "tests/test_slugify.py") == TESTS
-
-    alone = run(request(repo).model_copy(update={"request_id": "r2"}), TESTS)
-    assert alone.files == ("tests/test_slugify.py",)
 
 
 # The user's state: untouched whatever it is, and refusals that change nothing.

@@ -43,7 +43,6 @@ __all__ = [
     "main_definition",
     "place",
     "place_code",
-    "place_files",
     "plan_placement",
 ]
 
@@ -226,36 +225,16 @@ def place_code(
 ) -> Placement:
     """Commit validated code on the branch ``<work_branch_prefix><request_id>``.
 
-    See :func:`place_files`; this is the one-file case.
-    """
-    return _place(request, context, [GeneratedFile(code)], model, cost, settings, workdir)
-
-
-def place_files(
-    request: CodeRequest,
-    context: GenerationContext,
-    files: Mapping[str, str],
-    model: str,
-    cost: Decimal,
-    settings: Settings,
-    workdir: Path,
-) -> Placement:
-    """Commit a validated multi-file result on the branch ``<work_branch_prefix><request_id>``.
-
-    Targets follow :func:`choose_targets`; with ``request.merge`` the checked-out branch is
-    then fast-forwarded when that is safe (``Placement.merged``), else a warning says why not
-    and the code stays on its branch.
-
-    Args:
-        files: the model's name (or path) for each file -> its code; names are hints only.
+    The target follows :func:`choose_targets`; with ``request.merge`` the checked-out branch
+    is then fast-forwarded when that is safe (``Placement.merged``), else a warning says why
+    not and the code stays on its branch.
 
     Raises:
-        NameClashError: a target already defines a generated name (``on_name_clash="stop"``).
-        PlacementError: the repository or a target is unsafe to write; nothing was changed.
-        RequestError: there is nothing to place or no file name can be chosen.
+        NameClashError: the target already defines a generated name (``on_name_clash="stop"``).
+        PlacementError: the repository or the target is unsafe to write; nothing was changed.
+        RequestError: there is no code to place or no file name can be chosen.
     """
-    generated = [GeneratedFile(code, name) for name, code in files.items()]
-    return _place(request, context, generated, model, cost, settings, workdir)
+    return _place(request, context, [GeneratedFile(code)], model, cost, settings, workdir)
 
 
 place = step("place")(place_code)
