@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from frugalflow.core.errors import ConfigurationError
-from frugalflow.core.settings import DEFAULT_LOCAL_MODEL, Settings, load_settings, user_config_file
+from frugalflow.core.settings import (
+    DEFAULT_LOCAL_MODEL,
+    REPOSITORY_SETTINGS,
+    SETTINGS_GROUPS,
+    RepositoryLimits,
+    Settings,
+    load_settings,
+    user_config_file,
+)
+from frugalflow.core.settings_groups import group_title, repository_settings
 
 
 @pytest.fixture(autouse=True)
@@ -315,3 +326,125 @@ def test_max_retry_after_seconds_is_user_level_only(tmp_path: Path) -> None:
     assert load_settings().max_retry_after_seconds == 5
     with pytest.raises(ConfigurationError, match="which a repository may not set"):
         load_settings(make_repo(tmp_path, "max_retry_after_seconds = 3600\n"))
+
+
+# -- the groups, and the README's tables of them -----------------------------------------------
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_tables() -> dict[str, list[list[str]]]:
+    """The rows of each table in the README's Configuration section, by the heading above it."""
+    text = README.read_text()
+    section = text[text.index("\n## Configuration\n") :]
+    section = section[: section.index("\n## ", 1)]
+    tables: dict[str, list[list[str]]] = {}
+    heading = "Configuration"
+    for line in section.splitlines():
+        if line.startswith("### "):
+            heading = line.removeprefix("### ").strip()
+        elif line.startswith("| ") and not line.startswith("| ---"):
+            tables.setdefault(heading, []).append([cell.strip() for cell in line.split(" | ")])
+    return {heading: rows[1:] for heading, rows in tables.items()}  # without the header row
+
+
+def names_in(cell: str) -> list[str]:
+    return re.findall(r"`([a-z_]+)`", cell.strip("| "))
+
+
+def test_settings_is_exactly_its_groups_in_their_order() -> None:
+    grouped = [name for group in SETTINGS_GROUPS for name in group.model_fields]
+    assert grouped == list(Settings.model_fields)
+    assert len(set(grouped)) == len(grouped)
+
+
+@pytest.mark.parametrize("group", SETTINGS_GROUPS, ids=group_title)
+def test_each_groups_docstring_documents_exactly_its_settings(group: type[BaseModel]) -> None:
+    documented = re.findall(r"^ {8}(\w+):", group.__doc__ or "", flags=re.MULTILINE)
+    assert documented == list(group.model_fields)
+
+
+def test_the_readme_has_one_table_per_group_in_order() -> None:
+    headings = [
+        heading for heading in readme_tables() if heading in map(group_title, SETTINGS_GROUPS)
+    ]
+    assert headings == [group_title(group) for group in SETTINGS_GROUPS]
+
+
+@pytest.mark.parametrize("group", SETTINGS_GROUPS, ids=group_title)
+def test_the_readme_lists_exactly_each_groups_settings(group: type[BaseModel]) -> None:
+    rows = readme_tables()[group_title(group)]
+    listed = [name for row in rows for name in names_in(row[0])]
+    assert listed == list(group.model_fields)
+
+
+def test_the_readmes_simple_defaults_are_the_codes() -> None:
+    checked = 0
+    for group in SETTINGS_GROUPS:
+        for row in readme_tables()[group_title(group)]:
+            names, literal = names_in(row[0]), re.fullmatch(r"`([^`]*)`", row[1])
+            if len(names) != 1 or literal is None:
+                continue  # several settings in one row, or a default in words
+            value = Settings.model_fields[names[0]].get_default(call_default_factory=True)
+            if isinstance(value, str):
+                assert literal.group(1) == value, names[0]
+            elif isinstance(value, int | float | Decimal):
+                assert Decimal(literal.group(1)) == Decimal(str(value)), names[0]
+            else:
+                continue  # a list, a table or a path, written as in a frugalflow.toml
+            checked += 1
+    assert checked >= 15  # the check found the tables' defaults
+
+
+def test_the_readme_lists_exactly_what_a_repository_may_set_and_the_default_bounds() -> None:
+    rows = readme_tables()["What a repository may set"]
+    listed = {names_in(row[0])[0]: row[1] for row in rows}
+    assert set(listed) == REPOSITORY_SETTINGS
+    for key, limit in RepositoryLimits().model_dump().items():
+        assert listed[key].split()[0] == f"{limit:g}", key
+
+
+def test_a_repository_may_set_only_the_marked_settings_and_each_limited_one_has_a_limit() -> None:
+    marks = repository_settings()
+    assert set(marks) == REPOSITORY_SETTINGS
+    assert {key for key, mark in marks.items() if mark.limited} == set(
+        RepositoryLimits.model_fields
+    )
+    assert {key for key, mark in marks.items() if not mark.limited} == {
+        "temperature",
+        "work_branch_prefix",
+    }
+
+
+def test_the_refusal_lists_what_a_repository_may_set(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path, 'ollama_host = "http://attacker.example"\n')
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(repo)
+    assert str(caught.value).endswith(
+        "A repository may set: local_context_tokens, max_attempts, max_output_tokens, models, "
+        "provider_retries, sandbox_memory_mb, sandbox_timeout_seconds, temperature, "
+        "work_branch_prefix"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "variable", "value"),
+    [
+        ("max_output_tokens", "FRUGALFLOW_MAX_OUTPUT_TOKENS", "300"),
+        ("reservation_ttl_seconds", "FRUGALFLOW_RESERVATION_TTL_SECONDS", "60"),
+        ("ollama_host", "FRUGALFLOW_OLLAMA_HOST", "http://10.0.0.2:11434"),
+        ("sandbox_memory_mb", "FRUGALFLOW_SANDBOX_MEMORY_MB", "2048"),
+        ("work_branch_prefix", "FRUGALFLOW_WORK_BRANCH_PREFIX", "ai/"),
+        ("cache_dir", "FRUGALFLOW_CACHE_DIR", "/tmp/frugalflow-cache"),
+    ],
+)
+def test_a_setting_of_every_group_keeps_its_flat_key_and_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    from_environment = getattr(load_settings(), key)
+    monkeypatch.delenv(variable)
+    write_user_config(tmp_path, f"{key} = {value if value.isdigit() else repr(value)}\n")
+    assert getattr(load_settings(), key) == from_environment
+    assert str(from_environment) == value
