@@ -28,7 +28,7 @@ from frugalflow.providers.claude_code import (
     MAX_ARGUMENT_BYTES,
     ClaudeCodeNotInstalledError,
     ClaudeCodeProvider,
-    _retry_after,
+    retry_after,
 )
 
 STAND_IN_DIR = Path(__file__).parent / "bin"
@@ -254,13 +254,13 @@ def test_usage_limit_tells_when_it_resets(
 
 def test_reset_times_in_messages() -> None:
     now = datetime(2025, 7, 26, 22, 0, tzinfo=UTC)
-    assert _retry_after("resets 1:10am (UTC)", now) == 3 * 3600 + 10 * 60
-    assert _retry_after("resets 11pm (UTC)", now) == 3600
-    assert _retry_after("resets 10pm (UTC)", now) == 24 * 3600  # now: the next one
-    assert _retry_after("resets 11pm (Europe/Paris)", now) == 23 * 3600  # midnight there now
-    assert _retry_after("limit reached|1753574400", now) == 7200
-    assert _retry_after("resets soon", now) is None
-    assert _retry_after("resets 1am (Not/AZone)", now) is None
+    assert retry_after("resets 1:10am (UTC)", now) == 3 * 3600 + 10 * 60
+    assert retry_after("resets 11pm (UTC)", now) == 3600
+    assert retry_after("resets 10pm (UTC)", now) == 24 * 3600  # now: the next one
+    assert retry_after("resets 11pm (Europe/Paris)", now) == 23 * 3600  # midnight there now
+    assert retry_after("limit reached|1753574400", now) == 7200
+    assert retry_after("resets soon", now) is None
+    assert retry_after("resets 1am (Not/AZone)", now) is None
 
 
 @pytest.mark.timeout(30)

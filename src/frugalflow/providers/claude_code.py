@@ -25,14 +25,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +45,7 @@ from frugalflow.core.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.processes import ProcessGroup
 from frugalflow.core.schemas import Tier
 from frugalflow.core.settings import Settings
 from frugalflow.providers.base import Availability, ChatMessage, Completion
@@ -95,9 +94,17 @@ _RESET_CLOCK = re.compile(
 )
 
 
-def _retry_after(message: str, now: datetime | None = None) -> float | None:
-    """Seconds until a usage limit resets, when the message says (``...|1753560000`` or
-    ``resets 1:10am (UTC)``)."""
+def retry_after(message: str, now: datetime | None = None) -> float | None:
+    """Seconds until a usage limit resets, when the CLI's message says.
+
+    Args:
+        message: the CLI's error text: ``...|1753560000`` (a Unix time) or ``resets 1:10am
+            (UTC)`` (a clock time, in the named zone or else in ``now``'s).
+        now: the current time; the local time when None.
+
+    Returns:
+        The seconds to wait, or None when the message names no reset time this understands.
+    """
     now = now or datetime.now().astimezone()
     if match := _RESET_EPOCH.search(message):
         return max(0.0, int(match.group(1)) - now.timestamp())
@@ -142,7 +149,7 @@ def classify_error(
             f"the Claude Code subscription hit a usage or rate limit ({detail}); try again "
             "after it resets or use another tier",
             provider=provider,
-            retry_after=_retry_after(message),
+            retry_after=retry_after(message),
         )
     if _TOO_LONG.search(message):
         return ContextTooLongError(
@@ -194,7 +201,8 @@ def _usage_int(usage: dict[str, Any], key: str) -> int:
 
 
 class _Run:
-    """One CLI process: its stdout lines as they come, with a watchdog on the whole run."""
+    """One CLI process, in its own process group: its stdout lines as they come, with a
+    watchdog on the whole run that kills the group (tools, MCP servers)."""
 
     def __init__(
         self,
@@ -206,69 +214,46 @@ class _Run:
         timeout: float,
         provider: str,
     ) -> None:
-        self.timed_out = False
-        self._reap_lock = threading.Lock()
         self._stderr = stderr
         try:
-            self.process = subprocess.Popen(
+            self.group = ProcessGroup(
                 args,
                 cwd=cwd,
                 env=_child_environment(),
                 stdin=stdin,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
-                start_new_session=True,  # its own process group, killed as a whole
+                timeout=timeout,
             )
         except (FileNotFoundError, PermissionError) as exc:
             raise ClaudeCodeNotInstalledError(
                 f"the Claude Code CLI (`{args[0]}`) cannot be run ({exc}); {INSTALL_HINT}",
                 provider=provider,
             ) from exc
-        self._timer = threading.Timer(timeout, self._on_timeout)
-        self._timer.daemon = True
-        self._timer.start()
 
-    def _on_timeout(self) -> None:
-        self.timed_out = True
-        self.kill()
+    @property
+    def timed_out(self) -> bool:
+        """Whether the watchdog killed the CLI."""
+        return self.group.timed_out
 
-    def kill(self) -> None:
-        """Kill the CLI and everything it started (tools, MCP servers).
-
-        Only while the CLI is not reaped: until then its pid, which is the group's id, cannot
-        belong to anyone else. The lock keeps the main thread from reaping it meanwhile.
-        """
-        with self._reap_lock:
-            if self.process.returncode is not None:
-                return
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-
-    def _reap(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the CLI to exit; True once it has been reaped."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._reap_lock:
-                if self.process.poll() is not None:
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
+    @property
+    def returncode(self) -> int | None:
+        """The CLI's exit status, once it has been reaped."""
+        return self.group.returncode
 
     def lines(self) -> Iterator[str]:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
+        assert self.group.stdout is not None
+        for raw in self.group.stdout:
             yield raw.decode("utf-8", errors="replace")
 
     def finish(self) -> None:
         """Wait for the CLI to exit; kill its group if it lingers after its result."""
-        if not self._reap(EXIT_GRACE_SECONDS):
-            self.abort()
+        if not self.group.wait(EXIT_GRACE_SECONDS):
+            self.group.abort()
 
     def abort(self) -> None:
         """Kill the CLI's group now and reap it."""
-        self.kill()
-        self._reap(float("inf"))
+        self.group.abort()
 
     @property
     def stderr(self) -> str:
@@ -277,9 +262,7 @@ class _Run:
 
     def close(self) -> None:
         """Stop the watchdog and close our end of the pipe (the CLI has been reaped)."""
-        self._timer.cancel()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        self.group.close()
 
 
 class ClaudeCodeProvider:
@@ -557,7 +540,8 @@ class ClaudeCodeProvider:
             raise
         finally:
             run.close()
-        return result, stderr, run.process.returncode, run.timed_out and result is None
+        assert run.returncode is not None  # finish() or abort() reaped it
+        return result, stderr, run.returncode, run.timed_out and result is None
 
 
 def _is_result(event: dict[str, Any]) -> bool:

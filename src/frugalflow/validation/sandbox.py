@@ -47,7 +47,6 @@ import functools
 import os
 import secrets
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from frugalflow.core.errors import SandboxUnavailableError
+from frugalflow.core.processes import ProcessGroup
 
 BWRAP = "bwrap"
 NOBODY = 65534
@@ -393,24 +393,19 @@ def run(
     ]
     output = Path(tempfile.mkdtemp(prefix="frugalflow-sandbox-output-"))
     try:
-        with (output / "stdout").open("wb") as out, (output / "stderr").open("wb") as err:
-            child = subprocess.Popen(
+        with (
+            (output / "stdout").open("wb") as out,
+            (output / "stderr").open("wb") as err,
+            # Its own process group, killed as a whole on a timeout or an interrupt.
+            ProcessGroup(
                 bwrap_command,
                 env=_bwrap_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                start_new_session=True,  # its own process group, killed as a whole below
-            )
-            timed_out = False
-            try:
-                child.wait(timeout=timeout_seconds)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+            ) as child,
+        ):
+            timed_out = not child.wait(timeout_seconds)
         return SandboxRun(
             workdir=workdir,
             isolation=BWRAP,
