@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from frugalflow.core.errors import LedgerError
 from frugalflow.core.schemas import Tier
-from frugalflow.money.ledger import _MIGRATIONS, SCHEMA_VERSION, CostLedger, ModelCall
+from frugalflow.money.ledger import _MIGRATIONS, SCHEMA_VERSION, CostLedger, ModelCall, RequestUsage
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -175,6 +175,19 @@ def test_calls_for_request_is_that_request_only_oldest_first(ledger: CostLedger)
 
     assert [c.step for c in ledger.calls_for_request("x")] == ["generate", "document"]
     assert ledger.calls_for_request("missing") == []
+
+
+def test_request_usage_sums_every_call_of_that_request(ledger: CostLedger) -> None:
+    ledger.record(
+        call(request_id="x", input_tokens=10, output_tokens=4, actual_cost_usd=Decimal("0.25"))
+    )
+    ledger.record(call(request_id="x", success=False, error="boom"))
+    ledger.record(call(request_id="x", cache_hit=True, input_tokens=0))
+    ledger.record(call(request_id="y", input_tokens=99, actual_cost_usd=Decimal("1")))
+    assert ledger.request_usage("x") == RequestUsage(
+        cost_usd=Decimal("0.25"), input_tokens=10, output_tokens=4, calls=3
+    )
+    assert ledger.request_usage("missing") == RequestUsage(Decimal(0), 0, 0, 0)
 
 
 def test_model_call_refuses_naive_ts_and_rounds_costs_to_ledger_precision() -> None:

@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import duckdb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -160,6 +160,22 @@ class ModelCall(BaseModel):
         # Provider error text may echo a key; the ledger is read by people and reports.
         # Redacted before it is cut, so that a key cut in half cannot slip past.
         return None if value is None else redact(value)[:ERROR_CHARS]
+
+
+class RequestUsage(NamedTuple):
+    """What every call of one request used and cost, summed (see :meth:`CostLedger.request_usage`).
+
+    Attributes:
+        cost_usd: the calls' actual cost.
+        input_tokens: their input tokens.
+        output_tokens: their output tokens.
+        calls: how many calls (failed ones and cache hits too).
+    """
+
+    cost_usd: Decimal
+    input_tokens: int
+    output_tokens: int
+    calls: int
 
 
 _COLUMNS = tuple(ModelCall.model_fields)
@@ -513,6 +529,16 @@ class CostLedger:
             calls += [call for call in self.unbooked_calls() if call.request_id == request_id]
             calls.sort(key=lambda call: (call.ts, call.call_id))
         return calls
+
+    def request_usage(self, request_id: str) -> RequestUsage:
+        """The sums over :meth:`calls_for_request`: what one request has spent so far."""
+        calls = self.calls_for_request(request_id)
+        return RequestUsage(
+            cost_usd=sum((call.actual_cost_usd for call in calls), Decimal(0)),
+            input_tokens=sum(call.input_tokens for call in calls),
+            output_tokens=sum(call.output_tokens for call in calls),
+            calls=len(calls),
+        )
 
     def schema_version(self) -> int:
         """The schema version stored in the file; 0 when the ledger does not exist yet.
