@@ -14,24 +14,19 @@ import pytest
 from frugalflow.core.errors import (
     AuthenticationError,
     BadRequestError,
+    CallRefusedError,
     ConfigurationError,
     MalformedReplyError,
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
+    SlotTimeoutError,
 )
 from frugalflow.core.schemas import Tier
 from frugalflow.core.settings import Settings
 from frugalflow.providers import pool as pool_module
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from frugalflow.providers.pool import (
-    BreakerState,
-    CallRefusedError,
-    CircuitBreaker,
-    ProviderPool,
-    SlotTimeoutError,
-    get_pool,
-)
+from frugalflow.providers.pool import BreakerState, CircuitBreaker, ProviderPool, get_pool
 
 MESSAGES = [ChatMessage(role="user", content="hi")]
 

@@ -13,6 +13,8 @@ FrugalflowError
 │   │   ├── RateLimitedError
 │   │   ├── ProviderTimeoutError
 │   │   ├── ProviderUnavailableError
+│   │   │   ├── SlotTimeoutError  every slot of the provider stayed busy; nothing was sent
+│   │   │   └── CallRefusedError  refused before sending: a resting breaker, no key, no server
 │   │   └── MalformedReplyError   a 200 reply without the text or fields the API promises
 │   └── PermanentProviderError    trying again will not help: auth, bad request, too long
 │       ├── AuthenticationError
@@ -86,6 +88,23 @@ class ProviderTimeoutError(RetryableProviderError):
 
 class ProviderUnavailableError(RetryableProviderError):
     """The provider could not be reached or answered with a server error."""
+
+
+class SlotTimeoutError(ProviderUnavailableError):
+    """Every slot of a provider stayed busy for as long as the caller would wait.
+
+    Retryable, and no verdict on the provider's health: it only says this process is busy.
+    """
+
+
+class CallRefusedError(ProviderUnavailableError):
+    """The pool refused a call before sending anything: a circuit breaker is open, or the
+    provider is not usable (no key, no server).
+
+    Retryable, because another model may take the call (failover); ``retry_after`` says when
+    this one may be tried again, None when waiting will not help (a missing key). No request
+    was sent, so there is no call to book.
+    """
 
 
 class MalformedReplyError(RetryableProviderError):

@@ -36,11 +36,12 @@ from enum import StrEnum
 from typing import Literal
 
 from frugalflow.core.errors import (
+    CallRefusedError,
     ConfigurationError,
     MalformedReplyError,
     ProviderError,
-    ProviderUnavailableError,
     RateLimitedError,
+    SlotTimeoutError,
 )
 from frugalflow.core.settings import Settings
 from frugalflow.providers.base import Availability, ChatMessage, Completion, Provider
@@ -48,23 +49,6 @@ from frugalflow.providers.base import Availability, ChatMessage, Completion, Pro
 UNLIMITED_SLOTS = 1 << 16
 AVAILABILITY_TTL_SECONDS = 30.0
 _DETAIL_CHARS = 200
-
-
-class SlotTimeoutError(ProviderUnavailableError):
-    """Every slot of a provider stayed busy for as long as the caller would wait.
-
-    Retryable, and no verdict on the provider's health: it only says this process is busy.
-    """
-
-
-class CallRefusedError(ProviderUnavailableError):
-    """The pool refused a call before sending anything: a circuit breaker is open, or the
-    provider is not usable (no key, no server).
-
-    Retryable, because another model may take the call (failover); ``retry_after`` says when
-    this one may be tried again, None when waiting will not help (a missing key). No request
-    was sent, so there is no call to book.
-    """
 
 
 Scope = Literal["model", "provider"]

@@ -19,9 +19,8 @@ from prefect import State, Task, task
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 
-from frugalflow.core.errors import is_retryable
+from frugalflow.core.errors import CallRefusedError, is_retryable
 from frugalflow.core.settings import Settings
-from frugalflow.providers.pool import CallRefusedError
 
 P = ParamSpec("P")
 T = TypeVar("T")

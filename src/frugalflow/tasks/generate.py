@@ -19,7 +19,13 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 
-from frugalflow.core.errors import BudgetExceededError, LedgerError, ProviderError
+from frugalflow.core.errors import (
+    BudgetExceededError,
+    CallRefusedError,
+    LedgerError,
+    ProviderError,
+    SlotTimeoutError,
+)
 from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import (
     Candidate,
@@ -37,7 +43,7 @@ from frugalflow.money.ledger import CostLedger, ModelCall, rows_refused
 from frugalflow.money.pricing import PriceCatalog
 from frugalflow.placement.merge import top_level_names
 from frugalflow.providers import ChatMessage, get_provider
-from frugalflow.providers.pool import CallRefusedError, SlotTimeoutError, get_pool
+from frugalflow.providers.pool import get_pool
 from frugalflow.tasks import retry_only_transient, step, too_long_to_wait
 
 CACHE_VERSION = "generate-v3"
