@@ -53,7 +53,7 @@ def test_a_deferred_request_is_kept_and_rerun_when_it_can_be_paid_for(
     assert waiting.retry_at is not None
     with monkeypatch.context() as later:
         later.setattr(
-            "frugalflow.flows.deferred.datetime",
+            "frugalflow.tasks.defer.datetime",
             type("Later", (), {"now": staticmethod(lambda tz: waiting.retry_at + timedelta(1))}),
         )
         results = asyncio.run(rerun_deferred())

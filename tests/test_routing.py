@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from frugalflow.core.errors import RequestError
-from frugalflow.core.schemas import Tier, ValidationIssue, ValidationReport
-from frugalflow.routing.cascade import failover_reason, route_attempt
+from frugalflow.core.schemas import QualityMode, Tier, ValidationIssue, ValidationReport
+from frugalflow.providers.base import Availability
+from frugalflow.routing.cascade import failover_reason, free_model, route_attempt, usable_models
 
 LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
 MINI = "openai:gpt-4o-mini"
@@ -91,3 +92,40 @@ def test_a_failover_reason_says_why_each_model_was_given_up() -> None:
     assert "openai:gpt-4o-mini: rate limited (HTTP 429); not waited for" in reason
     assert "openai:gpt-4o was not called: openai is resting" in reason
     assert reason.endswith("; cheapest model the budget allows")
+
+
+USABLE = Availability(usable=True, reason="ready")
+
+
+def test_usable_models_keep_the_allowed_models_that_can_be_used_now_cheapest_first() -> None:
+    availability = {
+        LOCAL: Availability(usable=False, reason="no llama.cpp server"),
+        MINI: USABLE,
+        BIG: USABLE,
+    }
+    assert usable_models(availability, QualityMode.BALANCED) == (MINI, BIG)
+    assert usable_models(availability, QualityMode.ECONOMY) == (MINI, BIG)
+
+
+def test_max_quality_takes_the_strongest_usable_model_only() -> None:
+    availability = {LOCAL: USABLE, MINI: USABLE, BIG: Availability(usable=False, reason="no key")}
+    assert usable_models(availability, QualityMode.MAX) == (MINI,)
+
+
+def test_no_usable_model_says_why_each_cannot_be_used() -> None:
+    availability = {
+        LOCAL: Availability(usable=False, reason="no llama.cpp server"),
+        MINI: Availability(usable=False, reason="OPENAI_API_KEY is not set"),
+    }
+    with pytest.raises(RequestError) as raised:
+        usable_models(availability, QualityMode.BALANCED)
+    assert str(raised.value) == (
+        f"no allowed model can be used now: {LOCAL}: no llama.cpp server; "
+        f"{MINI}: OPENAI_API_KEY is not set"
+    )
+
+
+def test_the_free_model_is_the_first_not_paid_per_call() -> None:
+    assert free_model((MINI, LOCAL, BIG)) == LOCAL
+    assert free_model((MINI, "claude-code:sonnet")) == "claude-code:sonnet"
+    assert free_model((MINI, BIG)) is None

@@ -275,6 +275,7 @@ class CodeResult(Frozen):
     files: tuple[str, ...] = ()
     branch: str | None = None
     commit: str | None = None
+    merged: bool = False  # the user's branch was fast-forwarded to ``branch``
     attempts: int = 0
     routing: tuple[RoutingDecision, ...] = ()
     validation: ValidationReport | None = None

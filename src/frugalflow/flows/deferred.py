@@ -12,29 +12,14 @@ calls this same flow with the ids the user names, due or not.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from prefect import flow
 
 from frugalflow.core.schemas import CodeResult, RunStatus
-from frugalflow.core.settings import load_settings
 from frugalflow.flows.codegen import codegen
-from frugalflow.money.deferred import DeferredRequest, DeferredStore
-from frugalflow.money.ledger import CostLedger
+from frugalflow.tasks.defer import deferred_store, requests_to_rerun
 
 logger = logging.getLogger("frugalflow.deferred")
-
-
-def _chosen(store: DeferredStore, deferred_ids: Sequence[str]) -> list[DeferredRequest]:
-    """The pending rows with these ids, in the order given; an unknown id is logged."""
-    chosen: dict[str, DeferredRequest] = {}
-    for wanted in deferred_ids:
-        found = store.find(wanted)
-        if not found:
-            logger.warning("no pending deferred request has id %s; skipped", wanted)
-        chosen.update((d.deferred_id, d) for d in found)
-    return list(chosen.values())
 
 
 @flow(name="rerun-deferred")
@@ -51,11 +36,8 @@ async def rerun_deferred(
     Returns:
         The result of each request that was run.
     """
-    store = DeferredStore(CostLedger(load_settings().ledger_file))
-    if deferred_ids is not None:
-        todo = _chosen(store, deferred_ids)
-    else:
-        todo = store.due(datetime.now(UTC))
+    store = deferred_store()
+    todo = requests_to_rerun(store, deferred_ids)
     results: list[CodeResult] = []
     for deferred in todo[:limit]:
         state = await codegen(deferred.request, return_state=True)

@@ -5,17 +5,65 @@ allowed. Attempt 1 takes the first model. When validation fails, the next attemp
 model of the cascade, with the failed code and its validation report as feedback; when there is
 no stronger model left, the last one gets a repair attempt with that feedback (free on the
 local tier, and often enough for a small model that missed an import).
+
+Which models the cascade may pick from is decided here too (:func:`usable_models`), from the
+budget gate's allowed models and whether each can be used now, taken as data: the router does
+not ask the providers itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from frugalflow.core.errors import RequestError
 from frugalflow.core.models import parse_address
-from frugalflow.core.schemas import RoutingDecision, ValidationReport
+from frugalflow.core.schemas import QualityMode, RoutingDecision, Tier, ValidationReport
 
 _CAUSE_CHARS = 300
+
+
+class Usability(Protocol):
+    """Whether a model can be used now, and why not (a provider's ``Availability``)."""
+
+    @property
+    def usable(self) -> bool:
+        """True when the model can be called now."""
+        ...
+
+    @property
+    def reason(self) -> str:
+        """Why it can or cannot be used (what to do about it)."""
+        ...
+
+
+def usable_models(availability: Mapping[str, Usability], quality: QualityMode) -> tuple[str, ...]:
+    """The models the attempts may use: those allowed that can be used now, cheapest first.
+
+    Args:
+        availability: each model the budget gate allowed, cheapest first, with whether it
+            can be used now (key, server, CLI, breakers).
+        quality: the request's quality mode; ``max`` keeps only the strongest usable model,
+            for every attempt.
+
+    Raises:
+        RequestError: no allowed model can be used now; the message gives each one's reason.
+    """
+    allowed = tuple(model for model, state in availability.items() if state.usable)
+    if quality is QualityMode.MAX:
+        allowed = allowed[-1:]  # the strongest model the budget allows, for every attempt
+    if not allowed:
+        reasons = "; ".join(f"{model}: {state.reason}" for model, state in availability.items())
+        raise RequestError(f"no allowed model can be used now: {reasons}")
+    return allowed
+
+
+def free_model(models: Sequence[str]) -> str | None:
+    """The first of ``models`` on a free tier (local or subscription), or None.
+
+    The one that writes missing docstrings: documenting is never worth paying a model for.
+    """
+    return next((model for model in models if parse_address(model).tier is not Tier.API), None)
 
 
 def route_attempt(
