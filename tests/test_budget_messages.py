@@ -87,7 +87,7 @@ def test_a_reservation_that_does_not_fit_says_what_is_left_to_the_cent(tmp_path:
 
 
 def test_the_request_cap_message_shows_money_to_the_cent(tmp_path: Path) -> None:
-    from frugalflow.tasks.generate import check_request_cap
+    from frugalflow.money.metering import check_request_cap
 
     capped = request(tmp_path, cap="0.43")
     with pytest.raises(BudgetExceededError) as refused:

@@ -11,6 +11,7 @@ import pytest
 from frugalflow.core.errors import PricingError
 from frugalflow.core.schemas import CodeRequest, Complexity, GenerationContext, TaskType, Tier
 from frugalflow.core.settings import Settings
+from frugalflow.generation.prompts import build_messages
 from frugalflow.money.estimation import count_message_tokens
 from frugalflow.money.tokens import count_tokens
 from frugalflow.tasks.estimate import (
@@ -19,7 +20,6 @@ from frugalflow.tasks.estimate import (
     complexity_of,
     estimate_request,
 )
-from frugalflow.tasks.generate import build_messages
 
 LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
 MINI = "openai:gpt-4o-mini"

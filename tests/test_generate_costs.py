@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 
 from frugalflow.core.errors import BudgetExceededError
-from frugalflow.core.schemas import CodeRequest, GenerationContext, RoutingDecision, Tier
+from frugalflow.core.schemas import Candidate, CodeRequest, GenerationContext, RoutingDecision, Tier
 from frugalflow.core.settings import Settings
+from frugalflow.generation.prompts import build_messages
+from frugalflow.money import metering
+from frugalflow.money.estimation import count_input_tokens, count_message_tokens
 from frugalflow.money.ledger import CostLedger
+from frugalflow.money.pricing import PriceCatalog
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from frugalflow.tasks import generate as generate_module
 from frugalflow.tasks.generate import generate_candidate
 
 MINI = "openai:gpt-4o-mini"
@@ -26,8 +29,9 @@ class PaidProvider:
     name = "openai"
     tier = Tier.API
 
-    def __init__(self, usage: tuple[int, int]) -> None:
+    def __init__(self, usage: tuple[int, int], *, reported: bool = True) -> None:
         self.usage = usage
+        self.reported = reported
         self.calls = 0
 
     def complete(
@@ -41,7 +45,11 @@ class PaidProvider:
     ) -> Completion:
         self.calls += 1
         return Completion(
-            text=REPLY, model=model, input_tokens=self.usage[0], output_tokens=self.usage[1]
+            text=REPLY,
+            model=model,
+            input_tokens=self.usage[0],
+            output_tokens=self.usage[1],
+            usage_reported=self.reported,
         )
 
     def availability(self) -> Availability:
@@ -59,9 +67,9 @@ def generate(
     provider: PaidProvider,
     use_providers: Callable[..., None],
     **request: object,
-) -> None:
+) -> Candidate:
     use_providers({"openai": provider})
-    generate_candidate(
+    return generate_candidate(
         CodeRequest(description="Add a function add(a, b)", repo=tmp_path, **request),  # type: ignore[arg-type]
         GenerationContext(language="python", file_layout=(), source_dir="."),
         RoutingDecision(attempt=1, model=MINI, tier=Tier.API, reason="test"),
@@ -81,6 +89,33 @@ def test_a_paid_reply_without_usage_is_counted_not_booked_as_free(
     [call] = CostLedger(settings.ledger_file).recent()
     assert call.input_tokens > 0 and call.output_tokens > 0
     assert call.actual_cost_usd > 0
+
+
+def test_a_paid_reply_the_adapter_reports_no_usage_for_is_counted_exactly(
+    tmp_path: Path, settings: Settings, use_providers: Callable[..., None]
+) -> None:
+    # What the openai adapter reports when a proxy strips the usage: no usage, zero tokens.
+    # The meter counts the prompt it sent and the reply (exactly: an OpenAI model) and books
+    # that, priced; the candidate carries the same numbers as the ledger.
+    candidate = generate(
+        tmp_path, settings, PaidProvider(usage=(0, 0), reported=False), use_providers
+    )
+
+    [call] = CostLedger(settings.ledger_file).recent()
+    request = CodeRequest(description="Add a function add(a, b)", repo=tmp_path)
+    context = GenerationContext(language="python", file_layout=(), source_dir=".")
+    prompt = [(m.role, m.content) for m in build_messages(request, context)]
+    assert call.input_tokens == count_message_tokens(MINI, prompt).tokens
+    assert call.output_tokens == count_input_tokens(MINI, REPLY).tokens
+    assert call.actual_cost_usd == PriceCatalog(settings.prices).price_call(
+        MINI, input_tokens=call.input_tokens, output_tokens=call.output_tokens
+    )
+    assert call.actual_cost_usd > 0
+    assert (candidate.input_tokens, candidate.output_tokens, candidate.cost_usd) == (
+        call.input_tokens,
+        call.output_tokens,
+        call.actual_cost_usd,
+    )
 
 
 def test_a_request_cannot_spend_past_its_own_cap_across_attempts(
@@ -119,10 +154,8 @@ def test_a_completed_call_the_ledger_cannot_settle_is_journaled_and_booked_by_th
     path = settings.ledger_file
     # Another process takes the ledger's lock while the model answers and keeps it until the
     # step has given up settling (a short lock timeout and one attempt keep the test fast).
-    monkeypatch.setattr(
-        generate_module, "CostLedger", partial(CostLedger, lock_timeout_seconds=0.2)
-    )
-    monkeypatch.setattr(generate_module, "SETTLE_ATTEMPTS", 1)
+    monkeypatch.setattr(metering, "CostLedger", partial(CostLedger, lock_timeout_seconds=0.2))
+    monkeypatch.setattr(metering, "SETTLE_ATTEMPTS", 1)
     held = contextlib.ExitStack()
 
     class LockedDuringTheCall(PaidProvider):

@@ -29,9 +29,11 @@ from frugalflow.core.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
+from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import Tier
 from frugalflow.core.settings import Settings
 from frugalflow.money.estimation import count_message_tokens
+from frugalflow.money.metering import booked_usage
 from frugalflow.money.tokens import count_tokens, get_encoding
 from frugalflow.providers.base import ChatMessage, Completion, Provider
 from frugalflow.providers.llamacpp import BUNDLED_MODEL
@@ -93,15 +95,23 @@ def test_compatible_stream_passes_pieces_that_make_up_the_same_text(
 
 
 @pytest.mark.model
-def test_a_stream_without_usage_is_counted_never_recorded_as_free(
+def test_a_stream_without_usage_reports_none_and_the_meter_counts_it(
     compatible_replies: tuple[Completion, Completion, list[str]],
 ) -> None:
-    # llama-cpp-python's server (0.3.x) ignores stream_options.include_usage. The adapter then
-    # counts the tokens itself (o200k for a local model: close to, not equal to, Qwen's own).
+    # llama-cpp-python's server (0.3.x) ignores stream_options.include_usage. The adapter says
+    # so; the meter then counts the tokens (o200k for a local model: close to, not equal to,
+    # Qwen's own).
     plain, streamed, _ = compatible_replies
-    assert streamed.output_tokens == count_tokens(streamed.text)
-    assert streamed.input_tokens == pytest.approx(plain.input_tokens, rel=0.5)
-    assert streamed.output_tokens == pytest.approx(plain.output_tokens, rel=0.5)
+    assert plain.usage_reported
+    assert not streamed.usage_reported
+    assert (streamed.input_tokens, streamed.output_tokens) == (0, 0)
+    counted_in, counted_out, cached = booked_usage(
+        parse_address(f"openai-compatible:{BUNDLED_MODEL}"), MESSAGES, streamed
+    )
+    assert counted_out == count_tokens(streamed.text)
+    assert counted_in == pytest.approx(plain.input_tokens, rel=0.5)
+    assert counted_out == pytest.approx(plain.output_tokens, rel=0.5)
+    assert cached == 0
 
 
 @pytest.mark.model
@@ -257,6 +267,7 @@ def test_api_reply_carries_text_usage_and_cached_tokens(api_key: str) -> None:
     assert completion.text == "def add(a, b):\n    return a + b\n"
     assert (completion.input_tokens, completion.output_tokens) == (1290, 14)
     assert completion.cached_tokens == 1152
+    assert completion.usage_reported
     assert completion.finish_reason == "stop"
     assert completion.model == "gpt-4.1-mini"
 
@@ -301,19 +312,38 @@ def test_api_stream_parses_deltas_and_the_final_usage_chunk(api_key: str) -> Non
     assert body["stream_options"] == {"include_usage": True}
 
 
-def test_api_stream_without_usage_is_counted_exactly_and_warns(
+def test_api_stream_without_usage_reports_none_and_warns(
     api_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # A proxy that strips usage must not turn a paid call into a free one in the ledger.
+    # A proxy that strips usage must not turn a paid call into a free one in the ledger: the
+    # adapter reports that no usage came (it counts nothing itself), and the meter counts it,
+    # exactly for an OpenAI model (the ledger side: tests/test_generate_costs.py).
     fake = FakeOpenAI(sse([chunk({"content": "x = 1"}), chunk({}, finish="stop"), "[DONE]"]))
     with caplog.at_level(logging.WARNING, logger="frugalflow.providers.openai"):
         completion = call(api(fake), on_text=lambda piece: None)
     assert completion.text == "x = 1"
-    prompt = [(m.role, m.content) for m in MESSAGES]
-    assert completion.input_tokens == count_message_tokens("openai:gpt-4.1-mini", prompt).tokens
-    assert completion.output_tokens == len(get_encoding("o200k_base").encode("x = 1"))
-    assert completion.input_tokens > 0 and completion.output_tokens > 0
+    assert not completion.usage_reported
+    assert (completion.input_tokens, completion.output_tokens, completion.cached_tokens) == (
+        0,
+        0,
+        0,
+    )
     assert "streamed no usage" in caplog.text
+    prompt = [(m.role, m.content) for m in MESSAGES]
+    assert booked_usage(parse_address("openai:gpt-4.1-mini"), MESSAGES, completion) == (
+        count_message_tokens("openai:gpt-4.1-mini", prompt).tokens,
+        len(get_encoding("o200k_base").encode("x = 1")),
+        0,
+    )
+
+
+def test_api_reply_without_usage_reports_none(api_key: str) -> None:
+    body = {key: value for key, value in CHAT_COMPLETION.items() if key != "usage"}
+    fake = FakeOpenAI(lambda request: httpx2.Response(200, json=body))
+    completion = call(api(fake))
+    assert completion.text == "def add(a, b):\n    return a + b\n"
+    assert not completion.usage_reported
+    assert (completion.input_tokens, completion.output_tokens) == (0, 0)
 
 
 def test_api_error_event_inside_a_stream_is_retryable(api_key: str) -> None:

@@ -339,6 +339,7 @@ def _completion(message: Message, address: str, seconds: float) -> Completion:
         input_tokens=input_tokens + cache_read + cache_write,
         output_tokens=output_tokens,
         cached_tokens=cache_read,
+        usage_reported=usage is not None,
         finish_reason=stop_reason,
         seconds=seconds,
     )

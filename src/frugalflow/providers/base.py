@@ -42,7 +42,13 @@ class ChatMessage(BaseModel):
 
 
 class Completion(BaseModel):
-    """A model's reply and the usage the provider reported for it."""
+    """A model's reply and the usage the provider reported for it.
+
+    Adapters report usage as the provider gave it and count nothing themselves: a reply that
+    carried no usage has ``usage_reported`` False and zero tokens, and the meter
+    (:mod:`frugalflow.money.metering`) counts it offline, so that a paid call is never booked
+    as free.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -51,6 +57,7 @@ class Completion(BaseModel):
     input_tokens: int
     output_tokens: int
     cached_tokens: int = 0
+    usage_reported: bool = True
     finish_reason: str | None = None
     seconds: float = 0.0
 

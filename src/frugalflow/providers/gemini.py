@@ -196,6 +196,7 @@ class GeminiProvider:
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             cached_tokens=cached_tokens,
+            usage_reported=usage is not None,
             finish_reason=finish_reason,
             seconds=time.perf_counter() - started,
         )

@@ -11,10 +11,10 @@ Two flavours share this adapter:
 
 The SDK is imported only when the provider is first used, and its own retries are off
 (``max_retries=0``): frugalflow retries, with its budget and circuit breaker in the loop.
-Usage is what the server reported. A stream whose server sends no usage (llama-cpp-python's
-server does not honour ``stream_options.include_usage``; a proxy may strip it) is counted
-instead, with tiktoken (exact for OpenAI models) and a warning in the log: a call that cost
-money is never recorded as free.
+Usage is what the server reported. A reply whose server sends no usage (llama-cpp-python's
+server does not honour ``stream_options.include_usage``; a proxy may strip it) is reported as
+such (``usage_reported`` False, with a warning in the log), and the meter
+(:mod:`frugalflow.money.metering`) counts it: a call that cost money is never recorded as free.
 """
 
 from __future__ import annotations
@@ -284,7 +284,7 @@ class OpenAIProvider:
             )
             with stream:
                 chunks = read_chunks(stream, address, endpoint=self._endpoint())
-                return self._from_stream(chunks, model, started, on_text, messages)
+                return self._from_stream(chunks, model, started, on_text)
         except sdk.OpenAIError as exc:
             self._translate(exc, address)
         except ValueError as exc:  # the SDK could not parse the body as JSON
@@ -319,6 +319,7 @@ class OpenAIProvider:
             if message.content is None and not message.refusal:
                 raise self._malformed(address, "choices[0].message has no content")
             text = message.content or ""
+            reported = response.usage is not None
             usage = _usage(response.usage)
             finish_reason = choice.finish_reason
         except MALFORMED_REPLY_ERRORS as exc:
@@ -329,6 +330,7 @@ class OpenAIProvider:
             input_tokens=usage[0],
             output_tokens=usage[1],
             cached_tokens=usage[2],
+            usage_reported=reported,
             finish_reason=finish_reason,
             seconds=time.perf_counter() - started,
         )
@@ -339,7 +341,6 @@ class OpenAIProvider:
         model: str,
         started: float,
         on_text: Callable[[str], None],
-        messages: Sequence[ChatMessage],
     ) -> Completion:
         address = f"{self.name}:{model}"
         pieces: list[str] = []
@@ -370,19 +371,18 @@ class OpenAIProvider:
         if usage is None:
             logger.warning(
                 "%s:%s streamed no usage (the server ignores stream_options.include_usage); "
-                "recording counted tokens instead",
+                "its tokens will be counted instead",
                 self.name,
                 model,
             )
-            counts = _counted_usage(f"{self.name}:{model}", messages, text)
-        else:
-            counts = _usage(usage)
+        counts = _usage(usage)
         return Completion(
             text=text,
             model=model,
             input_tokens=counts[0],
             output_tokens=counts[1],
             cached_tokens=counts[2],
+            usage_reported=usage is not None,
             finish_reason=finish_reason,
             seconds=time.perf_counter() - started,
         )
@@ -495,16 +495,6 @@ class OpenAIProvider:
 
 def _is_context_error(code: str | None, message: str) -> bool:
     return code == "context_length_exceeded" or bool(_CONTEXT_MESSAGE.search(message))
-
-
-def _counted_usage(
-    address: str, messages: Sequence[ChatMessage], text: str
-) -> tuple[int, int, int]:
-    """Usage counted offline, for a stream that reported none."""
-    from frugalflow.money.estimation import count_input_tokens, count_message_tokens
-
-    prompt = count_message_tokens(address, [(m.role, m.content) for m in messages]).tokens
-    return prompt, count_input_tokens(address, text).tokens, 0
 
 
 def _usage(usage: CompletionUsage | None) -> tuple[int, int, int]:

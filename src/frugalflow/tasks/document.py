@@ -7,7 +7,7 @@ the generated code is handed to this step, so the user's own code is never touch
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
@@ -18,9 +18,8 @@ from frugalflow.core.errors import FrugalflowError
 from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import CodeRequest, DocumentationReport, Tier
 from frugalflow.core.settings import Settings
-from frugalflow.money.ledger import CostLedger, ModelCall
-from frugalflow.money.pricing import PriceCatalog
-from frugalflow.providers import ChatMessage, get_provider
+from frugalflow.money.metering import Booking, Meter
+from frugalflow.providers import ChatMessage, Completion, get_provider
 from frugalflow.providers.pool import get_pool
 from frugalflow.tasks import step
 
@@ -53,7 +52,7 @@ DOCSTRING_MAX_TOKENS = 256
 def booked_completer(
     model: str, request: CodeRequest, settings: Settings, *, flow_run_id: str | None = None
 ) -> Complete:
-    """A ``complete`` callable on a free-tier model that books every call in the ledger.
+    """A ``complete`` callable on a free-tier model whose every call is metered and booked.
 
     Documentation is best effort: a failed call is booked and answers "", which the checker
     rejects, so a provider hiccup leaves a definition undocumented instead of failing the run.
@@ -66,49 +65,24 @@ def booked_completer(
         raise ValueError(f"documentation uses free tiers only, not {model}")
     provider = get_provider(address.provider, settings, repo=Path(request.repo))
     pool = get_pool(settings, get_provider)
-    ledger = CostLedger(settings.ledger_file)
-    booked = {
-        "flow_run_id": flow_run_id,
-        "request_id": request.request_id,
-        "project": request.project_name,
-        "step": "document",
-        "provider": address.provider,
-        "model": address.model,
-        "tier": address.tier,
-        "task_type": "documentation",
-        "price_catalog": PriceCatalog(settings.prices).version,
-    }
+    meter = Meter(model, Booking(request, "document", "documentation", flow_run_id), settings)
+
+    def send(messages: Sequence[ChatMessage], max_tokens: int) -> Completion:
+        return pool.call(
+            address.provider,
+            address.model,
+            messages,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            provider=provider,
+        )
 
     def complete(messages: list[ChatMessage]) -> str:
-        started = time.perf_counter()
         try:
-            completion = pool.call(
-                address.provider,
-                address.model,
-                messages,
-                max_tokens=DOCSTRING_MAX_TOKENS,
-                temperature=0.0,
-                provider=provider,
-            )
-        except FrugalflowError as exc:
-            ledger.record(
-                ModelCall(
-                    **booked,
-                    latency_ms=round((time.perf_counter() - started) * 1000),
-                    success=False,
-                    error=f"{type(exc).__name__}: {exc}",  # redacted and cut by ModelCall
-                )
-            )
+            # Free tiers only: nothing to set aside, so the call is booked without a reservation.
+            metered = meter.call(messages, send, max_tokens=DOCSTRING_MAX_TOKENS, reserve=False)
+        except FrugalflowError:  # booked as failed by the meter (unless nothing was sent)
             return ""
-        ledger.record(
-            ModelCall(
-                **booked,
-                input_tokens=completion.input_tokens,
-                output_tokens=completion.output_tokens,
-                cached_tokens=completion.cached_tokens,
-                latency_ms=round(completion.seconds * 1000),
-            )
-        )
-        return completion.text
+        return metered.completion.text
 
     return complete

@@ -17,12 +17,12 @@ from frugalflow.core.schemas import (
     TaskType,
 )
 from frugalflow.core.settings import Settings
+from frugalflow.generation.prompts import build_messages
 from frugalflow.money.estimation import learned_estimate
 from frugalflow.money.ledger import CostLedger
 from frugalflow.money.pricing import PriceCatalog
 from frugalflow.money.tokens import count_tokens
 from frugalflow.tasks import step
-from frugalflow.tasks.generate import build_messages
 
 # The seed's thresholds, in tokens of the whole prompt.
 COMPLEXITY_THRESHOLDS: tuple[tuple[int, Complexity], ...] = (
