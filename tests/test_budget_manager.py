@@ -21,7 +21,9 @@ from frugalflow.money.budget import (
     BudgetWindow,
     Reservation,
     day_window,
+    in_emergency,
     month_window,
+    windows_in_emergency,
 )
 from frugalflow.money.ledger import CostLedger, ModelCall
 
@@ -366,6 +368,26 @@ def test_emergency_when_a_window_has_less_than_the_threshold_left(make_manager: 
     manager.release(held)
     assert not manager.is_emergency("p")
     assert manager.status("p") == manager.windows("p")
+
+
+def test_the_emergency_rule_is_strictly_less_than_the_threshold_left() -> None:
+    settings = Settings(emergency_threshold_usd=Decimal("0.10"))
+    assert in_emergency(Decimal("0.09"), settings)
+    assert in_emergency(Decimal("-0.01"), settings)  # overspent
+    assert not in_emergency(Decimal("0.10"), settings)
+    assert not in_emergency(Decimal("5"), settings)
+
+
+def test_windows_are_in_emergency_when_any_one_of_them_is(make_manager: Any) -> None:
+    manager = make_manager(
+        emergency_threshold_usd=Decimal("0.10"), project_budgets_usd={"p": Decimal("0.20")}
+    )
+    manager.ledger.record(paid_call("0.15", project="p"))
+    windows = manager.windows("p")
+    assert [in_emergency(w.remaining_usd, manager.settings) for w in windows] == [False, True]
+    assert windows_in_emergency(windows, manager.settings)
+    assert not windows_in_emergency(windows[:1], manager.settings)
+    assert not windows_in_emergency([], manager.settings)
 
 
 def test_a_naive_clock_is_refused(tmp_path: Path) -> None:

@@ -208,9 +208,8 @@ class BudgetManager:
         return self.windows(project)
 
     def is_emergency(self, project: str | None = None) -> bool:
-        """Whether a window has less than ``emergency_threshold_usd`` left: free tiers only."""
-        threshold = self.settings.emergency_threshold_usd
-        return min(window.remaining_usd for window in self.windows(project)) < threshold
+        """Whether a window of ``project`` is in emergency mode (see :func:`in_emergency`)."""
+        return windows_in_emergency(self.windows(project), self.settings)
 
     def reserve(
         self, *, request_id: str, project: str, model: str, amount_usd: Decimal
@@ -362,6 +361,22 @@ class BudgetManager:
             limit = settings.project_budgets_usd[project]
             specs.append(_WindowSpec(f"project:{project}:{day}", start, end, limit, project))
         return specs
+
+
+def in_emergency(remaining_usd: Decimal, settings: Settings) -> bool:
+    """The emergency-mode rule: with less than ``emergency_threshold_usd`` left in a budget
+    window, only free tiers run until it resets.
+
+    Args:
+        remaining_usd: what is left in the window (or the most that can ever be: its limit).
+        settings: the threshold.
+    """
+    return remaining_usd < settings.emergency_threshold_usd
+
+
+def windows_in_emergency(windows: Sequence[BudgetWindow], settings: Settings) -> bool:
+    """Whether any of the windows is in emergency mode (see :func:`in_emergency`)."""
+    return any(in_emergency(window.remaining_usd, settings) for window in windows)
 
 
 def usd(amount: Decimal) -> str:

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from frugalflow.core.schemas import BudgetDecision, CodeRequest, QualityMode, TaskEstimate
 from frugalflow.core.settings import Settings
-from frugalflow.money.budget import BudgetManager, money_left, usd
+from frugalflow.money.budget import BudgetManager, in_emergency, money_left, usd
 from frugalflow.money.ledger import CostLedger
 from frugalflow.tasks import step
 
@@ -45,7 +45,7 @@ def check_budget(
     daily = windows[0]
     tightest = min(windows, key=lambda window: window.remaining_usd)
     remaining = tightest.remaining_usd
-    emergency = remaining < settings.emergency_threshold_usd
+    emergency = in_emergency(remaining, settings)
     # economy: the user asked never to pay for this request.
     free_only = emergency or request.quality is QualityMode.ECONOMY
     cap = request.budget_cap_usd

@@ -25,7 +25,7 @@ from frugalflow.core.errors import (
 from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import CodeRequest, QualityMode, TaskEstimate, Tier
 from frugalflow.core.settings import Settings
-from frugalflow.money.budget import money_left
+from frugalflow.money.budget import in_emergency, money_left
 from frugalflow.money.pricing import PriceCatalog
 from frugalflow.placement.repository import WorkRepository, repository_top
 from frugalflow.placement.safepaths import INSIDE
@@ -252,7 +252,7 @@ def why_never_affordable(
         )
     window, limit, setting = min(limits, key=lambda item: item[1])
     threshold = settings.emergency_threshold_usd
-    if limit < threshold:
+    if in_emergency(limit, settings):  # even a full window would be in emergency mode
         return (
             f"this request can never run: it has only paid models, and the whole {window} "
             f"budget ({money_left(limit)}) is below the emergency threshold ({money_left(threshold)}) "
