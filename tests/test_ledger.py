@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from frugalflow.core.errors import LedgerError
 from frugalflow.core.schemas import Tier
-from frugalflow.money.ledger import _MIGRATIONS, SCHEMA_VERSION, CostLedger, ModelCall, RequestUsage
+from frugalflow.money.ledger import MIGRATIONS, SCHEMA_VERSION, CostLedger, ModelCall, RequestUsage
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -311,10 +311,10 @@ def test_an_unversioned_database_is_migrated_before_use(ledger: CostLedger) -> N
 def make_schema_1_ledger(path: Path, calls: list[ModelCall]) -> None:
     """A ledger file exactly as frugalflow wrote it before schema version 2."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = [column for column in ModelCall.model_fields if column in _MIGRATIONS[0][0]]
+    columns = [column for column in ModelCall.model_fields if column in MIGRATIONS[0][0]]
     placeholders = ", ".join("?" * len(columns))
     with duckdb.connect(str(path)) as con:
-        for statement in _MIGRATIONS[0]:
+        for statement in MIGRATIONS[0]:
             con.execute(statement)
         con.execute("CREATE TABLE schema_info (version INTEGER NOT NULL)")
         con.execute("INSERT INTO schema_info VALUES (1)")

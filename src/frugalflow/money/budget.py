@@ -17,6 +17,10 @@ worst-case estimate) is recorded in full, with a warning.
 
 Windows need no reset job: each one is a time range in ``settings.timezone`` summed from the
 ledger when asked.
+
+Somewhat over 400 lines, on purpose: the windows and the reservations are one decision (a
+reservation fits only if it fits every window, measured in the same transaction), and the
+emergency-mode rule (:func:`in_emergency`) belongs with them.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ the commit and the removal cannot book a call twice. Reads replay first too when
 waiting, and :meth:`CostLedger.spend_between` and :meth:`CostLedger.calls_for_request` add the
 calls still waiting (a ledger that can be read but not written). A reservation always writes
 to the ledger, so no paid call starts while journaled spend is not yet in the ledger.
+
+Why one module of over 400 lines: the schema, the migrations, the flock'd sessions and the
+journal replay keep one invariant together (no write outside a locked session, no journaled
+call booked twice or lost); split, each part would be correct only if read with the others.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ JOURNAL_SUFFIX = ".journal.jsonl"
 logger = logging.getLogger("frugalflow.money.ledger")
 
 # Migration N takes a ledger from schema version N-1 to N. Append only; never edit one.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE model_calls (
             call_id VARCHAR PRIMARY KEY, ts TIMESTAMPTZ NOT NULL, flow_run_id VARCHAR,
@@ -104,7 +108,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE deferred_requests ADD COLUMN outcome VARCHAR",
     ),
 )
-SCHEMA_VERSION = len(_MIGRATIONS)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 ERROR_CHARS = 500  # of a failed call's error, as stored
@@ -683,7 +687,7 @@ class CostLedger:
     def _migrate(self, con: duckdb.DuckDBPyConnection, version: int) -> None:
         con.begin()
         con.execute("CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL)")
-        for statements in _MIGRATIONS[version:]:
+        for statements in MIGRATIONS[version:]:
             for statement in statements:
                 con.execute(statement)
         con.execute("DELETE FROM schema_info")
