@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import importlib
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from frugalflow.cli.app import EXIT_DEFERRED, EXIT_USAGE, app
+from frugalflow.core.schemas import Tier
+from frugalflow.providers.base import Availability, ChatMessage, Completion
 from tests.conftest import git
 from tests.test_codegen_flow import spend_today
 
@@ -140,6 +143,56 @@ def test_generate_commits_and_the_ledger_command_shows_the_call(
     assert "count_vowels" not in shown.output  # rows hold usage and cost, never the code
     assert "qwen2.5-coder-0.5b-instruct" in shown.output
     assert "today (UTC): $0.0000 of $20.00" in shown.output
+
+
+class AddingModel:
+    """A local model that always answers with a correct ``add``."""
+
+    name = "llamacpp"
+    tier = Tier.LOCAL
+
+    def complete(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        reply = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a + b\n```'
+        return Completion(text=reply, model=model, input_tokens=50, output_tokens=20)
+
+    def availability(self) -> Availability:
+        return Availability(usable=True, reason="fake")
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.parametrize("merge", [False, True])
+def test_generate_says_how_to_take_the_branch_unless_it_fast_forwarded_yours(
+    tmp_path: Path, ledger_path: Path, use_providers: Callable[..., None], merge: bool
+) -> None:
+    use_providers({"llamacpp": AddingModel()})
+    runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
+
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "Add a function add(a, b) that adds two numbers",
+            "--repo",
+            str(tmp_path / "demo"),
+            "--example",
+            "assert add(2, 3) == 5",
+            *(["--merge"] if merge else []),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert ("fast-forwarded your branch" in result.output) is merge
+    assert ("  take it:  git -C " in result.output) is not merge
+    assert "  see it:   git -C " in result.output
 
 
 @pytest.mark.prefect

@@ -1,0 +1,230 @@
+"""``frugalflow generate`` and ``frugalflow estimate``: run a request, or price it first.
+
+``generate`` runs the codegen flow in this process, shows a line per step while it runs,
+then the time per step, the model calls and what happened (exit 0, 1 or 75).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.markup import escape
+from rich.status import Status
+from rich.table import Table
+
+from frugalflow.cli.output import (
+    EXIT_DEFERRED,
+    EXIT_FAILED,
+    ConfigRepo,
+    check_or_exit,
+    console,
+    crashed,
+    errors,
+    fail,
+    quiet_prefect,
+    settings_or_exit,
+)
+from frugalflow.core.errors import FrugalflowError
+from frugalflow.core.schemas import CodeRequest, CodeResult, QualityMode, RunStatus
+
+if TYPE_CHECKING:
+    from frugalflow.flows.codegen import StepEvent
+    from frugalflow.money.ledger import ModelCall
+
+
+class StepProgress:
+    """A spinner for the running step, then one line per finished step."""
+
+    def __init__(self) -> None:
+        self._status: Status | None = None
+
+    def __call__(self, event: StepEvent) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        if event.phase == "start":
+            self._status = console.status(f"{event.step}…")
+            self._status.start()
+        elif event.phase == "end":
+            note = " [dim](cached)[/]" if event.cached else ""
+            console.print(f"[green]✓[/] {event.step} [dim]{event.seconds:.2f} s[/]{note}")
+        else:
+            console.print(f"[red]✗[/] {event.step}: {escape(event.detail)}", highlight=False)
+
+
+def result_tables(result: CodeResult, calls: list[ModelCall]) -> None:
+    """The time per step, and each model call with its tokens and cost, then the total."""
+    steps = Table(title="time per step", title_justify="left")
+    steps.add_column("step")
+    steps.add_column("seconds", justify="right")
+    for timing in result.steps:
+        steps.add_row(timing.step + (" (cached)" if timing.cached else ""), f"{timing.seconds:.2f}")
+    console.print(steps)
+    cost = Table(title="model calls", title_justify="left")
+    cost.add_column("model", no_wrap=True)
+    for column in ("tier", "in", "out", "cost", "ok"):
+        cost.add_column(column, justify="right" if column in ("in", "out", "cost") else "left")
+    for call in calls:
+        cost.add_row(
+            f"{call.provider}:{call.model}",
+            call.tier.value,
+            str(call.input_tokens),
+            str(call.output_tokens),
+            f"${call.actual_cost_usd:.4f}",
+            "cache" if call.cache_hit else ("yes" if call.success else "no"),
+        )
+    cost.add_row(
+        "total",
+        "",
+        str(result.input_tokens),
+        str(result.output_tokens),
+        f"${result.cost_usd:.4f}",
+        "",
+    )
+    console.print(cost)
+
+
+def generate(
+    description: Annotated[str, typer.Argument(help="What the code should do, in plain words.")],
+    repo: Annotated[Path, typer.Option(help="The git repository to add the code to.")] = Path("."),
+    target: Annotated[
+        str | None, typer.Option(help="File to put the code in, relative to the repository.")
+    ] = None,
+    language: Annotated[str, typer.Option(help="Language of the code.")] = "python",
+    project: Annotated[
+        str | None, typer.Option(help="Project the cost is booked under (default: repo name).")
+    ] = None,
+    quality: Annotated[
+        QualityMode, typer.Option(help="How much to spend for quality.")
+    ] = QualityMode.BALANCED,
+    example: Annotated[
+        list[str] | None,
+        typer.Option("--example", "-e", help="An assert the code must pass (repeatable)."),
+    ] = None,
+    budget_cap: Annotated[
+        Decimal | None, typer.Option(help="Most this request may spend, in USD.")
+    ] = None,
+    merge: Annotated[
+        bool, typer.Option(help="Fast-forward your branch to the result when that is safe.")
+    ] = False,
+    on_name_clash: Annotated[
+        str,
+        typer.Option(help="When the target already defines a generated name: stop, or beside."),
+    ] = "stop",
+    allow_dangerous: Annotated[
+        bool,
+        typer.Option(help="Place code that validation flags as dangerous instead of refusing."),
+    ] = False,
+) -> None:
+    """Generate code for DESCRIPTION and commit it on a work branch of --repo."""
+    quiet_prefect()
+    from frugalflow.core.redaction import install_redaction
+
+    install_redaction()  # keys out of logs and tracebacks; the flow adds its settings' secrets
+    try:
+        request = CodeRequest(
+            description=description,
+            repo=repo.resolve(),
+            target=target,
+            language=language,
+            project=project,
+            quality=quality,
+            examples=tuple(example or ()),
+            budget_cap_usd=budget_cap,
+            merge=merge,
+            on_name_clash=on_name_clash,  # validated by pydantic: stop or beside
+            allow_dangerous=allow_dangerous,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise fail(f"invalid request: {problems}") from None
+    settings = settings_or_exit(request.repo)
+    check_or_exit(request, settings)
+
+    from frugalflow.flows.codegen import codegen, listen_to_steps
+    from frugalflow.money.ledger import CostLedger
+
+    console.print(f"[bold]frugalflow[/] request [cyan]{request.request_id}[/] on {request.repo}")
+
+    async def run_flow() -> object:
+        state = await codegen(request, return_state=True)
+        return await state.aresult(raise_on_failure=False)
+
+    try:
+        with listen_to_steps(StepProgress()):
+            result = asyncio.run(run_flow())
+    except FrugalflowError as exc:
+        raise fail(str(exc), EXIT_FAILED) from None
+    except Exception as exc:  # a bug (or Prefect could not start): the traceback goes to a file
+        raise crashed(exc, settings, request.request_id) from None
+    if not isinstance(result, CodeResult):
+        if isinstance(result, BaseException):
+            raise crashed(result, settings, request.request_id) from None
+        raise fail(f"the flow crashed: {result}", EXIT_FAILED)
+    result_tables(result, CostLedger(settings.ledger_file).calls_for_request(request.request_id))
+    if result.status is RunStatus.COMPLETED:
+        console.print(f"[bold green]done:[/] {escape(result.reason)}")
+        console.print(f"  see it:   git -C {request.repo} show {result.branch}")
+        if not result.merged:
+            console.print(f"  take it:  git -C {request.repo} merge {result.branch}")
+        return
+    if result.status is RunStatus.DEFERRED:
+        console.print(f"[bold yellow]deferred:[/] {escape(result.reason)}")
+        raise typer.Exit(EXIT_DEFERRED)
+    errors.print(f"[bold red]failed:[/] {escape(result.reason)}", highlight=False)
+    raise typer.Exit(EXIT_FAILED)
+
+
+def estimate(
+    description: Annotated[str, typer.Argument(help="The request, as you would pass to generate.")],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Also price this provider:model (repeatable)."),
+    ] = None,
+    repo: ConfigRepo = None,
+    example: Annotated[
+        list[str] | None, typer.Option("--example", "-e", help="An assert the code must pass.")
+    ] = None,
+) -> None:
+    """Show what a request would cost on each candidate model, before anything runs."""
+    from frugalflow.core.settings import load_settings
+    from frugalflow.tasks.estimate import estimate_request
+
+    try:
+        settings = load_settings(repo)
+        if model:
+            settings = settings.model_copy(update={"models": [*settings.models, *model]})
+        request = CodeRequest(
+            description=description,
+            repo=(repo or Path(".")).resolve(),
+            examples=tuple(example or ()),
+        )
+        estimated = estimate_request(request, settings)
+    except ValidationError as exc:
+        raise fail(f"invalid request: {exc.errors()[0]['msg']}") from None
+    except FrugalflowError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"{estimated.task_type.value}, {estimated.complexity.value}; at most "
+        f"{estimated.max_output_tokens} output tokens per call"
+    )
+    table = Table(title="cost per candidate model", title_justify="left")
+    table.add_column("model", no_wrap=True)
+    for column in ("tier", "input tok", "expected out", "expected", "worst case"):
+        table.add_column(column, justify="left" if column == "tier" else "right")
+    for candidate in estimated.candidates:
+        table.add_row(
+            candidate.model,
+            candidate.tier.value,
+            f"{candidate.input_tokens}" + ("" if candidate.exact_count else "~"),
+            str(candidate.expected_output_tokens),
+            f"${candidate.expected_cost_usd:.5f}",
+            f"${candidate.worst_case_cost_usd:.5f}",
+        )
+    console.print(table)
+    console.print("[dim]~ estimated: the vendor's tokenizer is not available offline[/]")

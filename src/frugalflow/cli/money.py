@@ -1,0 +1,105 @@
+"""``frugalflow ledger`` and ``frugalflow budget``: what was spent, and what is left."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from frugalflow.cli.output import ConfigRepo, console, fail
+from frugalflow.core.errors import FrugalflowError
+
+
+def ledger(
+    limit: Annotated[int, typer.Option(help="How many recent model calls to show.")] = 20,
+    repo: ConfigRepo = None,
+) -> None:
+    """Show recent model calls and today's spend."""
+    from frugalflow.core.settings import load_settings
+    from frugalflow.money.budget import day_window
+    from frugalflow.money.ledger import CostLedger
+
+    try:
+        settings = load_settings(repo)
+        cost_ledger = CostLedger(settings.ledger_file)
+        calls = cost_ledger.recent(limit)
+        start, end = day_window(datetime.now().astimezone(), settings.timezone)
+        today = cost_ledger.spend_between(start, end)
+    except FrugalflowError as exc:
+        raise fail(str(exc)) from None
+    table = Table(
+        title=f"last {len(calls)} model calls ({settings.ledger_file})", title_justify="left"
+    )
+    for column in ("time", "request", "project", "step", "model", "in", "out", "cost", "ok"):
+        table.add_column(column)
+    for call in calls:
+        table.add_row(
+            call.ts.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            call.request_id,
+            call.project,
+            call.step,
+            f"{call.provider}:{call.model}",
+            str(call.input_tokens),
+            str(call.output_tokens),
+            f"${call.actual_cost_usd:.4f}",
+            "cache" if call.cache_hit else ("yes" if call.success else "no"),
+        )
+    console.print(table)
+    console.print(
+        f"today ({settings.timezone}): [bold]${today:.4f}[/] of ${settings.daily_budget_usd:.2f}"
+    )
+
+
+def budget(
+    project: Annotated[
+        str | None, typer.Option(help="Also show this project's own window, if it has one.")
+    ] = None,
+    repo: ConfigRepo = None,
+) -> None:
+    """Show spend, reservations and what is left in each budget window, and waiting requests."""
+    from frugalflow.core.settings import load_settings
+    from frugalflow.money.budget import BudgetManager, windows_in_emergency
+    from frugalflow.money.deferred import DeferredStore
+    from frugalflow.money.ledger import CostLedger
+    from frugalflow.money.pricing import subscription_cost_per_day
+
+    try:
+        settings = load_settings(repo)
+        cost_ledger = CostLedger(settings.ledger_file)
+        windows = BudgetManager(cost_ledger, settings).status(project)
+        waiting = DeferredStore(cost_ledger).pending()
+    except FrugalflowError as exc:
+        raise fail(str(exc)) from None
+    table = Table(title=f"budget ({settings.timezone})", title_justify="left")
+    for column in ("window", "limit", "spent", "reserved", "remaining", "used", "resets"):
+        table.add_column(column, justify="left" if column in ("window", "resets") else "right")
+    for window in windows:
+        used = window.spent_usd / window.limit_usd if window.limit_usd else Decimal(1)
+        table.add_row(
+            window.key,
+            f"${window.limit_usd:.2f}",
+            f"${window.spent_usd:.4f}",
+            f"${window.reserved_usd:.4f}",
+            f"${window.remaining_usd:.4f}",
+            f"{used:.0%}",
+            window.end.astimezone().strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+    fees = subscription_cost_per_day(
+        settings.subscriptions_usd_per_month, datetime.now().astimezone().date()
+    )
+    for provider, per_day in fees.items():
+        console.print(f"subscription {provider}: ${per_day:.2f} per day (amortised, not budgeted)")
+    if windows_in_emergency(windows, settings):
+        console.print("[bold yellow]emergency mode:[/] only free tiers are used until a reset")
+    console.print(f"deferred requests waiting: {len(waiting)}")
+    for deferred in waiting[:10]:
+        console.print(
+            f"  {deferred.request.request_id}  retry at "
+            f"{deferred.retry_at.astimezone():%Y-%m-%d %H:%M}  {escape(deferred.reason)}",
+            highlight=False,
+        )
