@@ -19,7 +19,7 @@ from frugalflow.cli.app import EXIT_USAGE, app
 from frugalflow.context import build_context
 from frugalflow.context.analysis import list_repository_files
 from frugalflow.placement.repository import WorkRepository
-from frugalflow.tasks.validate import project_copy
+from frugalflow.validation.project import project_copy
 from tests.conftest import git
 
 COMMITTED = b"src/pkg/caf\xe9.py"

@@ -90,7 +90,7 @@ def test_without_bubblewrap_validation_refuses_examples_but_still_parses_and_lin
     from frugalflow.core.errors import SandboxUnavailableError
     from frugalflow.core.schemas import CodeRequest
     from frugalflow.core.settings import Settings
-    from frugalflow.tasks.validate import validate_code
+    from frugalflow.validation.report import validate_code
 
     settings = Settings(home=tmp_path / "home")
     lint_only = CodeRequest(description="Add add", repo=tmp_path)
@@ -167,7 +167,7 @@ def test_examples_can_import_the_projects_own_modules_from_a_copy(
 ) -> None:
     from frugalflow.core.schemas import CodeRequest
     from frugalflow.core.settings import Settings
-    from frugalflow.tasks.validate import validate_code
+    from frugalflow.validation.report import validate_code
 
     repo = make_git_repo(
         {

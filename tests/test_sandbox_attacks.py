@@ -21,8 +21,8 @@ import pytest
 
 from frugalflow.core.schemas import CodeRequest, ValidationReport
 from frugalflow.core.settings import Settings
-from frugalflow.tasks.validate import validate_code
 from frugalflow.validation import sandbox
+from frugalflow.validation.report import validate_code
 from tests.conftest import git
 
 pytestmark = pytest.mark.skipif(

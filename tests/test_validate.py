@@ -18,8 +18,9 @@ import pytest
 
 from frugalflow.core.schemas import CodeRequest, ValidationReport
 from frugalflow.core.settings import Settings
-from frugalflow.tasks.validate import project_config, validate_code
 from frugalflow.validation import sandbox
+from frugalflow.validation.project import project_config
+from frugalflow.validation.report import validate_code
 
 ADD = "def add(a, b):\n    return a + b\n"
 ISOLATION = sandbox.BWRAP
@@ -641,7 +642,7 @@ def test_a_docstring_doctest_cannot_parse_is_reported_and_skipped_not_a_crash(
         '    """\n'
         "    return text.splitlines()\n"
     )
-    from frugalflow.tasks.validate import unparsable_doctest
+    from frugalflow.validation.execution import unparsable_doctest
 
     assert unparsable_doctest(code) is not None  # doctest itself cannot read it
     report = validate(code, tmp_path, settings, "assert lines('a') == ['a']")
@@ -649,3 +650,31 @@ def test_a_docstring_doctest_cannot_parse_is_reported_and_skipped_not_a_crash(
     assert any(
         check.startswith("doctests(skipped: doctest cannot parse") for check in report.checks
     )
+
+
+def test_the_sandbox_runners_are_package_files_that_do_nothing_when_imported() -> None:
+    """The scripts that run inside the sandbox are real modules (linted, type-checked), read as
+    text and written into its directory; importing one here must not run it."""
+    import importlib
+
+    from frugalflow.validation import runners
+
+    path = list(sys.path)
+    for name in ("project_paths", "examples", "doctests"):
+        importlib.import_module(f"frugalflow.validation.runners.{name}")
+    assert sys.path == path
+    for name in ("examples", "doctests"):
+        script = runners.python_runner(name)
+        assert script.startswith(runners.script(runners.PROJECT_PATHS))
+        compile(script, f"{name}.py", "exec")
+
+
+@needs_node
+def test_the_typescript_runner_is_valid_javascript(tmp_path: Path) -> None:
+    from frugalflow.validation.javascript import STRIP_TYPES
+    from frugalflow.validation.runners import script
+
+    (tmp_path / "strip.cjs").write_text(script(STRIP_TYPES))
+    node = shutil.which("node") or "node"
+    done = subprocess.run([node, "--check", "strip.cjs"], cwd=tmp_path, capture_output=True)
+    assert done.returncode == 0, done.stderr
