@@ -83,9 +83,9 @@ import subprocess
 from ruff.__main__ import find_ruff_bin
 
 from frugalflow.core.schemas import ValidationIssue
-from frugalflow.validation import sandbox
 from frugalflow.validation.safety.python import python_dangers
 from frugalflow.validation.safety.secrets import CHECK, find_secrets, secret_assignments
+from frugalflow.validation.tools import run_reader
 
 __all__ = ["ALLOWED_NOTE", "CHECK", "REFUSED_HINT", "find_dangers", "find_secrets"]
 
@@ -162,7 +162,7 @@ def ruff_security_issues(code: str) -> list[ValidationIssue]:
     A ruff that cannot run is itself an issue: the check does not pass code it could not read.
     """
     try:
-        done = subprocess.run(
+        done = run_reader(
             [
                 find_ruff_bin(),
                 "check",
@@ -176,12 +176,9 @@ def ruff_security_issues(code: str) -> list[ValidationIssue]:
                 "candidate.py",
                 "-",
             ],
-            input=code,
-            env=sandbox.stripped_environment(),
-            capture_output=True,
-            text=True,
-            timeout=RUFF_TIMEOUT_SECONDS,
-            check=False,
+            cwd=None,
+            stdin=code,
+            timeout_seconds=RUFF_TIMEOUT_SECONDS,
         )
         found = json.loads(done.stdout) if done.returncode in (0, 1) else None
     except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
