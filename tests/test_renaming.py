@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from frugalflow.conform.naming import (
-    defined_names,
     module_file_name,
     rename_to_conventions,
     requested_names,
 )
+from frugalflow.core.python_source import defined_names
 from frugalflow.core.schemas import GenerationContext, NamingConventions
 from frugalflow.tasks.name import apply_naming, renamed_names, review_naming
 

@@ -22,13 +22,9 @@ from typing import TypeVar
 
 import libcst as cst
 
-from frugalflow.context.conventions import (
-    _definitions,
-    _parse,
-    check_documentation,
-    python_sources,
-)
+from frugalflow.context.conventions import check_documentation, python_sources
 from frugalflow.core.errors import BudgetExceededError, FrugalflowError
+from frugalflow.core.python_source import definitions, parse_python
 from frugalflow.core.schemas import DocumentationReport
 from frugalflow.providers.base import ChatMessage
 
@@ -642,7 +638,7 @@ def document_code(code: str, style: str, complete: Complete) -> DocumentResult:
     if style not in DOCSTRING_STYLES:
         style = DEFAULT_STYLE
     before = measure_documentation(code)
-    tree = _parse(code)
+    tree = parse_python(code)
     if tree is None:
         return DocumentResult(code, [], [], before=before, after=before)
     docstrings: dict[str, str] = {}
@@ -718,7 +714,7 @@ def _is_public(qualified: str) -> bool:
 def _targets(code: str, tree: ast.Module, style: str) -> Iterator[_Target]:
     seen: set[str] = set()
     lines = code.splitlines()
-    for definition in _definitions(tree):
+    for definition in definitions(tree):
         node = definition.node
         if node is None or not _is_public(definition.qualified) or definition.qualified in seen:
             continue
@@ -793,7 +789,7 @@ def extract_docstring(reply: str) -> str | None:
     fenced = _FENCE.search(text)
     if fenced:
         text = fenced.group(1).strip()
-    tree = _parse(text)
+    tree = parse_python(text)
     if tree is not None and tree.body:
         first = tree.body[0]
         if isinstance(first, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -927,11 +923,11 @@ def _is_docstring(statement: cst.BaseStatement) -> bool:
 
 def _inserted_as_written(code: str, docstrings: dict[str, str]) -> bool:
     """The invariant: the code parses and each inserted docstring reads back unchanged."""
-    tree = _parse(code)
+    tree = parse_python(code)
     if tree is None:
         return False
     found: dict[str, str | None] = {}
-    for definition in _definitions(tree):
+    for definition in definitions(tree):
         if definition.node is not None and definition.qualified not in found:
             found[definition.qualified] = ast.get_docstring(definition.node)
     return all(found.get(name) == text for name, text in docstrings.items())

@@ -13,7 +13,6 @@ inherits from code we cannot see, or the method is called on an object whose cla
 
 from __future__ import annotations
 
-import ast
 import builtins
 import keyword
 import re
@@ -25,16 +24,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import ClassScope, GlobalScope, MetadataWrapper, ScopeProvider
 
-from frugalflow.context.conventions import (
-    _DUNDER,
-    _STYLES,
-    SNAKE_CASE,
-    _Definition,
-    _definitions,
-    _fits,
-    _parse,
-    convert_name,
-)
+from frugalflow.context.conventions import NAMING_STYLES, SNAKE_CASE, convert_name, fits_style
+from frugalflow.core.python_source import Definition, definitions, is_dunder, parse_python
 from frugalflow.core.schemas import NamingConventions
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
@@ -111,23 +102,6 @@ def requested_names(description: str) -> set[str]:
     return {name for name in names if name.isidentifier() and not keyword.iskeyword(name)}
 
 
-def defined_names(code: str) -> set[str]:
-    """Everything a module defines at top level and in its classes (functions, classes,
-    methods, assigned names, imports); empty when it does not parse."""
-    tree = _parse(code)
-    if tree is None:
-        return set()
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.alias):
-            names.add((node.asname or node.name).split(".")[0])
-    return names
-
-
 def module_file_name(main_name: str, conventions: NamingConventions) -> str:
     """The file name of a new module named after its main definition, in the project's style.
 
@@ -138,7 +112,7 @@ def module_file_name(main_name: str, conventions: NamingConventions) -> str:
     Returns:
         e.g. ``"text_cleaner.py"`` in a snake_case project, ``"textCleaner.py"`` in a camelCase one.
     """
-    style = conventions.module_style if conventions.module_style in _STYLES else SNAKE_CASE
+    style = conventions.module_style if conventions.module_style in NAMING_STYLES else SNAKE_CASE
     return convert_name(main_name, style) + ".py"
 
 
@@ -159,7 +133,7 @@ def rename_to_conventions(
         docstring mentions included); parameters are never renamed. Code that does not
         parse is returned unchanged.
     """
-    tree = _parse(code)
+    tree = parse_python(code)
     try:
         module = cst.parse_module(code)
     except cst.ParserSyntaxError:
@@ -170,7 +144,7 @@ def rename_to_conventions(
     survey = _Survey()
     wrapper.visit(survey)
     planner = _Planner(conventions, set(protected), survey, wrapper)
-    planner.plan(list(_definitions(tree)))
+    planner.plan(list(definitions(tree)))
     if not planner.name_nodes and not planner.string_renames:
         return RenameResult(code, {}, tuple(planner.skipped))
     renamed = wrapper.module.visit(
@@ -361,8 +335,8 @@ class _Planner:
         self.type_strings: set[cst.SimpleString] = set()  # "SlugMaker" used as a type
         self.mention_renames: dict[str, str] = {}  # any old -> new, for docstrings
 
-    def plan(self, definitions: Sequence[_Definition]) -> None:
-        methods: dict[str, list[_Definition]] = defaultdict(list)
+    def plan(self, definitions: Sequence[Definition]) -> None:
+        methods: dict[str, list[Definition]] = defaultdict(list)
         for definition in definitions:
             if definition.kind == "method":
                 methods[definition.name].append(definition)
@@ -371,12 +345,12 @@ class _Planner:
         for group in methods.values():
             self._plan_method(group)
 
-    def _misfit(self, definition: _Definition) -> str | None:
+    def _misfit(self, definition: Definition) -> str | None:
         """The new name when ``definition`` does not fit its style, else None."""
         style = self.expected[definition.kind]
-        if _DUNDER.fullmatch(definition.name) or style not in _STYLES:
+        if is_dunder(definition.name) or style not in NAMING_STYLES:
             return None
-        if _fits(definition.name, style):
+        if fits_style(definition.name, style):
             return None
         return convert_name(definition.name, style)
 
@@ -391,10 +365,10 @@ class _Planner:
             return f"{old!r} also appears in a string, which may refer to it by name"
         return None
 
-    def _skip(self, definition: _Definition, new: str, reason: str) -> None:
+    def _skip(self, definition: Definition, new: str, reason: str) -> None:
         self.skipped.append(SkippedRename(definition.qualified, definition.kind, new, reason))
 
-    def _plan_top_level(self, definition: _Definition) -> None:
+    def _plan_top_level(self, definition: Definition) -> None:
         new = self._misfit(definition)
         if new is None:
             return
@@ -432,7 +406,7 @@ class _Planner:
                     return [], f"{old!r} is used in a way that cannot be renamed safely"
         return nodes, None
 
-    def _plan_method(self, group: list[_Definition]) -> None:
+    def _plan_method(self, group: list[Definition]) -> None:
         first = group[0]
         new = self._misfit(first)
         if new is None:
@@ -501,7 +475,7 @@ class _Planner:
         return any(receiver.value in self.survey.instances.get(cls, ()) for cls in family)
 
     def _accept(
-        self, definition: _Definition, new: str, nodes: list[cst.Name], *, record: bool = True
+        self, definition: Definition, new: str, nodes: list[cst.Name], *, record: bool = True
     ) -> None:
         for node in nodes:
             self.name_nodes[node] = new

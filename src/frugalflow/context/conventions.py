@@ -1,4 +1,4 @@
-"""Naming and docstring conventions: what a repository uses, and whether new code follows it.
+"""Naming conventions: what a repository uses, and whether new code follows it.
 
 Python only: names are read with :mod:`ast`, so nothing is imported or executed.
 """
@@ -10,8 +10,8 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
-from typing import NamedTuple
 
+from frugalflow.core.python_source import definitions, is_dunder, parse_python
 from frugalflow.core.schemas import (
     DocumentationReport,
     NamingConventions,
@@ -24,7 +24,8 @@ PASCAL_CASE = "PascalCase"
 CAMEL_CASE = "camelCase"
 UPPER_SNAKE_CASE = "UPPER_SNAKE_CASE"
 OTHER = "other"
-_STYLES = (SNAKE_CASE, PASCAL_CASE, UPPER_SNAKE_CASE, CAMEL_CASE)
+NAMING_STYLES = (SNAKE_CASE, PASCAL_CASE, UPPER_SNAKE_CASE, CAMEL_CASE)
+"""The styles a convention can be; a name in none of them is ``"other"``."""
 
 # Parsing every file of a very large repository would be slow and tell us nothing new.
 MAX_FILES_PARSED = 500
@@ -38,7 +39,6 @@ _STYLE_PATTERNS = (
 _WORD_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z]+|[0-9]+")
 _ONE_LOWER_WORD = re.compile(r"[a-z][a-z0-9]*")
 _ONE_UPPER_WORD = re.compile(r"[A-Z][A-Z0-9]*")
-_DUNDER = re.compile(r"__\w+__")
 
 # Trees of other people's code that end up in a working tree (virtualenvs, installed
 # dependencies, build output); they say nothing about the project's own choices.
@@ -71,7 +71,8 @@ def style_of(name: str) -> str:
     return OTHER
 
 
-def _fits(name: str, style: str) -> bool:
+def fits_style(name: str, style: str) -> bool:
+    """Tell whether a name can be read as written in ``style`` (single words fit two)."""
     # A single word cannot show which of two styles it follows, so it fits both:
     # "render" is fine in a camelCase repository, "URL" is fine as a PascalCase class.
     core = name.strip("_")
@@ -114,87 +115,11 @@ def convert_name(name: str, style: str) -> str:
     return leading + converted + trailing
 
 
-def _is_constant_value(node: ast.expr) -> bool:
-    # Immutable literals only: `cache = {}` or `logger = getLogger()` are module state.
-    if isinstance(node, ast.Constant):
-        return node.value is not None and node.value is not Ellipsis
-    if isinstance(node, ast.UnaryOp):
-        return _is_constant_value(node.operand)
-    if isinstance(node, ast.BinOp):
-        return _is_constant_value(node.left) and _is_constant_value(node.right)
-    if isinstance(node, ast.Tuple):
-        return all(_is_constant_value(element) for element in node.elts)
-    return False
-
-
-def _is_final(annotation: ast.expr) -> bool:
-    if isinstance(annotation, ast.Subscript):
-        annotation = annotation.value
-    if isinstance(annotation, ast.Attribute):
-        return annotation.attr == "Final"
-    return isinstance(annotation, ast.Name) and annotation.id == "Final"
-
-
-def _module_constants(tree: ast.Module) -> list[str]:
-    """Module-level names bound once to an immutable literal (or annotated ``Final``)."""
-    bound: Counter[str] = Counter()
-    candidates: list[str] = []
-    for statement in tree.body:
-        targets: list[ast.expr] = []
-        looks_constant = False
-        if isinstance(statement, ast.Assign):
-            targets = statement.targets
-            looks_constant = _is_constant_value(statement.value)
-        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-            targets = [statement.target]
-            looks_constant = _is_final(statement.annotation) or _is_constant_value(statement.value)
-        elif isinstance(statement, ast.AugAssign):
-            targets = [statement.target]
-        for target in targets:
-            if isinstance(target, ast.Name):
-                bound[target.id] += 1
-                if looks_constant:
-                    candidates.append(target.id)
-    # A name rebound later, or declared global somewhere, is a variable, not a constant.
-    rebound = {name for name, times in bound.items() if times > 1}
-    rebound |= {n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names}
-    return [n for n in dict.fromkeys(candidates) if n not in rebound and not _DUNDER.fullmatch(n)]
-
-
-class _Definition(NamedTuple):
-    kind: str  # "function", "method", "class" or "constant"
-    qualified: str  # "func", "Class.method"
-    name: str  # the bare identifier
-    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | None  # None for constants
-
-
-def _definitions(tree: ast.Module) -> Iterator[_Definition]:
-    """Everything a module defines at top level, plus the methods of its classes."""
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            yield _Definition("function", node.name, node.name, node)
-        elif isinstance(node, ast.ClassDef):
-            yield _Definition("class", node.name, node.name, node)
-            for member in node.body:
-                if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef):
-                    yield _Definition("method", f"{node.name}.{member.name}", member.name, member)
-    for name in _module_constants(tree):
-        yield _Definition("constant", name, name, None)
-
-
-def _parse(code: str) -> ast.Module | None:
-    try:
-        return ast.parse(code)
-    except (SyntaxError, ValueError):
-        # ValueError: source containing NUL bytes.
-        return None
-
-
 def _vote(votes: Counter[str], name: str) -> None:
     # A name votes for every style it fits: "render" backs snake_case and camelCase alike,
     # so single words never tip the balance. Names fitting no style say nothing.
-    for style in _STYLES:
-        if _fits(name, style):
+    for style in NAMING_STYLES:
+        if fits_style(name, style):
             votes[style] += 1
 
 
@@ -202,7 +127,10 @@ def _dominant(votes: Counter[str], default: str) -> str:
     if not votes:
         return default
     # On a tie the default wins, so a small sample does not overturn PEP 8 by accident.
-    return max(_STYLES, key=lambda style: (votes[style], style == default, -_STYLES.index(style)))
+    return max(
+        NAMING_STYLES,
+        key=lambda style: (votes[style], style == default, -NAMING_STYLES.index(style)),
+    )
 
 
 def python_sources(repo: Path, files: Sequence[str]) -> Iterator[tuple[str, ast.Module | None]]:
@@ -211,7 +139,7 @@ def python_sources(repo: Path, files: Sequence[str]) -> Iterator[tuple[str, ast.
     python_files = [p for p in files if p.endswith(".py") and not is_vendored_path(p)]
     for path in python_files[:MAX_FILES_PARSED]:
         try:
-            yield path, _parse((Path(repo) / path).read_text(encoding="utf-8"))
+            yield path, parse_python((Path(repo) / path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError):
             yield path, None
 
@@ -236,13 +164,13 @@ def detect_naming_conventions(repo: Path, files: Sequence[str]) -> NamingConvent
     samples = 0
     for path, tree in python_sources(repo, files):
         stem = PurePosixPath(path).stem
-        if not _DUNDER.fullmatch(stem):
+        if not is_dunder(stem):
             samples += 1
             _vote(votes["module"], stem)
         if tree is None:
             continue
-        for definition in _definitions(tree):
-            if _DUNDER.fullmatch(definition.name):
+        for definition in definitions(tree):
+            if is_dunder(definition.name):
                 continue
             samples += 1
             kind = "function" if definition.kind == "method" else definition.kind
@@ -271,7 +199,7 @@ def check_naming(code: str, conventions: NamingConventions) -> NamingReport:
         suggestion is the bare identifier rewritten in the expected style. Code that does not
         parse yields an empty report; syntax is the validator's job.
     """
-    tree = _parse(code)
+    tree = parse_python(code)
     if tree is None:
         return NamingReport(conventions=conventions, checked=())
     expected = {
@@ -282,13 +210,13 @@ def check_naming(code: str, conventions: NamingConventions) -> NamingReport:
     }
     checked: list[str] = []
     findings: list[NamingFinding] = []
-    for definition in _definitions(tree):
-        if _DUNDER.fullmatch(definition.name):
+    for definition in definitions(tree):
+        if is_dunder(definition.name):
             continue
         checked.append(definition.qualified)
         style = expected[definition.kind]
         # A convention we cannot name ("other") cannot be enforced either.
-        if style in _STYLES and not _fits(definition.name, style):
+        if style in NAMING_STYLES and not fits_style(definition.name, style):
             findings.append(
                 NamingFinding(
                     name=definition.qualified,
@@ -313,11 +241,11 @@ def check_documentation(code: str) -> DocumentationReport:
     Returns:
         Names as ``"func"`` or ``"Class.method"``; empty when the code does not parse.
     """
-    tree = _parse(code)
+    tree = parse_python(code)
     if tree is None:
         return DocumentationReport(public_names=(), missing_docstrings=())
     documented: dict[str, bool] = {}
-    for definition in _definitions(tree):
+    for definition in definitions(tree):
         # "_Private.method" and "Public._helper" are both private.
         if definition.node is None or "._" in f".{definition.qualified}":
             continue

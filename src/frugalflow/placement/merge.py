@@ -11,10 +11,11 @@ from __future__ import annotations
 import ast
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from frugalflow.core.errors import NameClashError, PlacementError
+from frugalflow.core.python_source import bound_names, module_level
 
 __all__ = ["merge_python_module", "top_level_names"]
 
@@ -27,7 +28,7 @@ _Import = ast.Import | ast.ImportFrom
 
 
 def top_level_names(source: str) -> set[str]:
-    """Names a module binds at module level by definition or assignment.
+    """Names a module binds at module level by definition or assignment (see ``bound_names``).
 
     Functions, classes and assignment targets count, also inside module-level ``if``,
     ``try``, ``with`` and loop blocks (they still bind module globals). Names local to a
@@ -42,7 +43,7 @@ def top_level_names(source: str) -> set[str]:
     Raises:
         PlacementError: if ``source`` is not valid Python.
     """
-    return _defined_names(_parse(source, "the module").body)
+    return bound_names(_parse(source, "the module").body)
 
 
 def merge_python_module(existing: str, new: str) -> str:
@@ -87,7 +88,7 @@ def merge_python_module(existing: str, new: str) -> str:
         for s in new_tree.body
         if not isinstance(s, _Import) and s not in header and id(s) not in repeated
     ]
-    missing = _missing_imports(old_tree, imports, _defined_names(body), new_lines)
+    missing = _missing_imports(old_tree, imports, bound_names(body), new_lines)
 
     if lines and not lines[-1].endswith(("\n", "\r")):
         lines[-1] += newline  # anything added after the last line needs that line ended
@@ -178,40 +179,6 @@ def _leading_header(body: Sequence[ast.stmt]) -> list[ast.stmt]:
     return header
 
 
-def _module_level(body: Iterable[ast.AST]) -> Iterator[ast.stmt]:
-    """Every statement that runs in module scope, including those in if/try/with/loops."""
-    for node in body:
-        if isinstance(node, ast.stmt):
-            yield node
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                continue
-        if isinstance(node, ast.stmt | ast.excepthandler | ast.match_case):
-            yield from _module_level(ast.iter_child_nodes(node))
-
-
-def _target_names(target: ast.expr) -> Iterator[str]:
-    if isinstance(target, ast.Name):
-        yield target.id
-    elif isinstance(target, ast.Tuple | ast.List):
-        for element in target.elts:
-            yield from _target_names(element)
-    elif isinstance(target, ast.Starred):
-        yield from _target_names(target.value)
-
-
-def _defined_names(body: Iterable[ast.stmt]) -> set[str]:
-    names: set[str] = set()
-    for node in _module_level(body):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
-            for target in node.targets:
-                names.update(_target_names(target))
-        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
-            names.update(_target_names(node.target))
-    return names
-
-
 def _bindings(statement: ast.Import | ast.ImportFrom) -> Iterator[_Binding]:
     for alias in statement.names:
         if isinstance(statement, ast.Import):
@@ -234,14 +201,14 @@ def _missing_imports(
 ) -> list[_NewImport]:
     """The imports to add, after checking that no new name clashes with an existing one."""
     every_old = [
-        b for s in _module_level(old_tree.body) if isinstance(s, _Import) for b in _bindings(s)
+        b for s in module_level(old_tree.body) if isinstance(s, _Import) for b in _bindings(s)
     ]
     # Only unconditional imports count as present: one under `if TYPE_CHECKING:` or in a
     # try/except fallback may not bind the name when the new code runs.
     unconditional = [b for s in old_tree.body if isinstance(s, _Import) for b in _bindings(s)]
     present = {b.key for b in unconditional} | {(b.name, b.value) for b in unconditional}
     old_values = {b.name: b.value for b in every_old if b.name != "*"}
-    old_defined = _defined_names(old_tree.body)
+    old_defined = bound_names(old_tree.body)
 
     clashes = new_names & (old_defined | set(old_values))
     wanted: dict[int, list[ast.alias]] = {}

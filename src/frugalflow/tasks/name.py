@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
 
-from frugalflow.conform.naming import defined_names, rename_to_conventions, requested_names
+from frugalflow.conform.naming import rename_to_conventions, requested_names
 from frugalflow.context import check_naming
+from frugalflow.core.python_source import defined_names
 from frugalflow.core.schemas import GenerationContext, NamingReport
 from frugalflow.tasks import step
 
