@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from frugalflow.conform.docstring_check import check_documentation
 from frugalflow.context import (
-    check_documentation,
     check_naming,
     convert_name,
     detect_naming_conventions,

@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.conform.docstrings import (
-    check_docstring,
-    detect_docstring_style,
-    document_code,
-    measure_documentation,
-    parse_docstring,
-    signature_of,
-)
+from frugalflow.conform.docstring_check import check_docstring, check_documentation
+from frugalflow.conform.docstring_style import detect_docstring_style, parse_docstring
+from frugalflow.conform.docstrings import document_code
+from frugalflow.conform.signatures import signature_of
 from frugalflow.context.analysis import list_repository_files
 from frugalflow.core.errors import ProviderTimeoutError
 from frugalflow.providers.base import ChatMessage
@@ -232,7 +228,7 @@ def test_completeness_is_measured_before_and_after() -> None:
 
     assert result.before.completeness == 0.0
     assert result.after.completeness == 1.0
-    assert result.after == measure_documentation(result.code) == review_documentation(result.code)
+    assert result.after == check_documentation(result.code) == review_documentation(result.code)
     # Plain style keeps only the summary.
     assert '    """Turn text into a URL slug."""\n' in result.code
 

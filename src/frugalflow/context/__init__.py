@@ -2,7 +2,6 @@
 
 from frugalflow.context.analysis import build_context
 from frugalflow.context.conventions import (
-    check_documentation,
     check_naming,
     convert_name,
     detect_naming_conventions,
@@ -11,7 +10,6 @@ from frugalflow.context.conventions import (
 
 __all__ = [
     "build_context",
-    "check_documentation",
     "check_naming",
     "convert_name",
     "detect_naming_conventions",

@@ -12,12 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 from frugalflow.core.python_source import definitions, is_dunder, parse_python
-from frugalflow.core.schemas import (
-    DocumentationReport,
-    NamingConventions,
-    NamingFinding,
-    NamingReport,
-)
+from frugalflow.core.schemas import NamingConventions, NamingFinding, NamingReport
 
 SNAKE_CASE = "snake_case"
 PASCAL_CASE = "PascalCase"
@@ -226,36 +221,3 @@ def check_naming(code: str, conventions: NamingConventions) -> NamingReport:
                 )
             )
     return NamingReport(conventions=conventions, checked=tuple(checked), findings=tuple(findings))
-
-
-def check_documentation(code: str) -> DocumentationReport:
-    """List the public names of new code and those of them that lack a docstring.
-
-    Public means no leading underscore: top-level functions and classes, and the methods of
-    public classes (so dunder methods are not counted). A name defined more than once (a
-    property's setter) is listed once, documented when any of its definitions is.
-
-    Args:
-        code: the new Python code.
-
-    Returns:
-        Names as ``"func"`` or ``"Class.method"``; empty when the code does not parse.
-    """
-    tree = parse_python(code)
-    if tree is None:
-        return DocumentationReport(public_names=(), missing_docstrings=())
-    documented: dict[str, bool] = {}
-    for definition in definitions(tree):
-        # "_Private.method" and "Public._helper" are both private.
-        if definition.node is None or "._" in f".{definition.qualified}":
-            continue
-        # A name defined twice (a property and its setter, overloads) counts once, documented
-        # when any of its definitions is.
-        has_docstring = ast.get_docstring(definition.node) is not None
-        documented[definition.qualified] = (
-            documented.get(definition.qualified, False) or has_docstring
-        )
-    return DocumentationReport(
-        public_names=tuple(documented),
-        missing_docstrings=tuple(name for name, done in documented.items() if not done),
-    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from frugalflow.conform.docstrings import detect_docstring_style
+from frugalflow.conform.docstring_style import detect_docstring_style
 from frugalflow.conform.protected import protected_names
 from frugalflow.core.schemas import CodeRequest, GenerationContext
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
 
+from frugalflow.conform.docstring_check import check_documentation
 from frugalflow.conform.docstrings import Complete, DocumentResult, document_code
-from frugalflow.context import check_documentation
 from frugalflow.core.errors import FrugalflowError
 from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import CodeRequest, DocumentationReport, Tier
