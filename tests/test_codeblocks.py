@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from frugalflow.generation.replies import extract_code, extract_files, keep_python_definitions
+from frugalflow.generation.replies import extract_code, keep_python_definitions, parse_blocks
 
 
 def defined_names(code: str) -> list[str]:
@@ -188,10 +188,10 @@ def test_unfenced_code_with_a_real_syntax_error_is_kept_whole_for_validation() -
     assert extract_code(reply) == reply
 
 
-# -- several files ------------------------------------------------------------------------------
+# -- the file a block names, which tells an untagged block's language ----------------------------
 
 
-def test_files_named_in_many_ways_are_returned_in_order() -> None:
+def test_files_named_in_many_ways_are_read_in_order() -> None:
     reply = (
         "I split the work into modules.\n\n"
         "# file: src/shop/prices.py\n"
@@ -208,57 +208,34 @@ def test_files_named_in_many_ways_are_returned_in_order() -> None:
         "```python\nprint('only an example')\n```\n"
         "Run it:\n```bash\npython -m shop\n```\n"
     )
-    files = extract_files(reply)
-    assert list(files) == [
+    blocks = parse_blocks(reply)
+    assert [block.path for block in blocks] == [
         "src/shop/prices.py",
         "src/shop/cart.py",
         "src/shop/__init__.py",
         "src/shop/format.py",
         "src/shop/parse.py",
         "src/shop/round.py",
-    ]  # empty.py had only an example call: nothing to place
-    assert files["src/shop/prices.py"] == "TAX = 0.2\n"
-    assert "print" not in files["src/shop/cart.py"]
-    assert files["src/shop/round.py"] == "def cents(x):\n    return round(x, 2)\n"
+        "src/shop/empty.py",
+        None,
+    ]
+    assert [block.tag for block in blocks][2:4] == ["py", "python"]
+    assert blocks[0].body == "TAX = 0.2\n"
+    # the comment naming the file is not code
+    assert blocks[5].body == "def cents(x):\n    return round(x, 2)\n"
 
 
-def test_blocks_naming_the_same_file_are_joined() -> None:
-    reply = (
-        "**a.py**\n```python\ndef f():\n    return 1\n```\n"
-        "And also in **a.py**:\n```python\ndef g():\n    return 2\n```\n"
-    )
-    files = extract_files(reply)
-    assert list(files) == ["a.py"]
-    assert defined_names(files["a.py"]) == ["f", "g"]
-
-
-def test_unnamed_code_beside_named_files_is_under_the_empty_key() -> None:
-    reply = (
-        "**helpers.py**\n```python\ndef h():\n    return 1\n```\n"
-        "Then:\n```python\ndef main():\n    return 2\n```\n"
-    )
-    files = extract_files(reply)
-    assert list(files) == ["helpers.py", ""]
-    assert defined_names(files[""]) == ["main"]
-
-
-def test_reply_without_file_names_is_one_unnamed_file() -> None:
-    reply = "```python\ndef f():\n    return 1\n```\n"
-    assert extract_files(reply) == {"": "def f():\n    return 1\n"}
-    assert extract_files("Sorry, I cannot help with that.") == {}
-
-
-def test_files_of_other_languages_are_left_out() -> None:
+def test_untagged_blocks_of_files_in_other_languages_are_left_out() -> None:
     reply = (
         "**src/add.ts**\n```ts\nexport const add = (a: number, b: number) => a + b;\n```\n"
         "**pyproject.toml**\n```toml\n[project]\nname = 'x'\n```\n"
         "**src/add.js**\n```\nexport const add = (a, b) => a + b;\n```\n"
     )
-    assert extract_files(reply, "typescript") == {
-        "src/add.ts": "export const add = (a: number, b: number) => a + b;\n"
-    }
-    assert list(extract_files(reply, "javascript")) == ["src/add.js"]
-    assert extract_files(reply, "python") == {}
+    assert extract_code(reply, "typescript") == (
+        "export const add = (a: number, b: number) => a + b;\n"
+    )
+    assert extract_code(reply, "javascript") == "export const add = (a, b) => a + b;\n"
+    assert extract_code(reply, "python") == "\n"
 
 
 def test_path_like_chatter_is_not_a_file_name() -> None:
@@ -266,7 +243,18 @@ def test_path_like_chatter_is_not_a_file_name() -> None:
         "Here is src/x.py with the change, see the README.md for details.\n"
         "```python\n# e.g\ndef f():\n    return 1\n```\n"
     )
-    assert list(extract_files(reply)) == [""]
+    assert [block.path for block in parse_blocks(reply)] == [None]
+    assert extract_code(reply) == "def f():\n    return 1\n"
+
+
+def test_a_fence_indented_as_code_is_still_read() -> None:
+    reply = "Here:\n\n    ```python\n    def f():\n        return 1\n    ```\n"
+    assert extract_code(reply) == "def f():\n    return 1\n"
+
+
+def test_html_in_the_reply_does_not_hide_a_fence() -> None:
+    reply = "<details>\n```python\ndef f():\n    return 1\n```\n</details>\n"
+    assert extract_code(reply) == "def f():\n    return 1\n"
 
 
 def test_reply_with_only_other_languages_gives_no_python() -> None:

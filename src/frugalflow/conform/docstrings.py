@@ -39,6 +39,7 @@ from frugalflow.conform.signatures import Signature, signature_of
 from frugalflow.core.errors import BudgetExceededError, FrugalflowError
 from frugalflow.core.python_source import definitions, parse_python
 from frugalflow.core.schemas import DocumentationReport
+from frugalflow.generation.replies import parse_blocks
 from frugalflow.providers.base import ChatMessage
 
 MAX_SOURCE_CHARS = 4000  # of a definition shown to the model
@@ -48,7 +49,6 @@ Complete = Callable[[list[ChatMessage]], str]
 """Asks a model: takes the conversation, returns the reply's text."""
 
 _LABEL = re.compile(r"^(?:summary|description|docstring)[ \t]*:[ \t]*", re.IGNORECASE)
-_FENCE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _TRIPLE_QUOTED = re.compile(r"[rRuU]?(\"\"\"|''')(.*?)(?:\1|\Z)", re.DOTALL)
 _TAG = re.compile(r"</?(?:summary|docstring|description)>", re.IGNORECASE)
 _PREAMBLE = re.compile(r"^(?:here|sure|certainly|the docstring|docstring)\b[^\n]*:[ \t]*\n", re.I)
@@ -256,9 +256,9 @@ def extract_docstring(reply: str) -> str | None:
     """The docstring text in a model's reply: fences, quotes, a preamble, tags and a repeated
     definition are removed. None when nothing usable is left."""
     text = reply.strip()
-    fenced = _FENCE.search(text)
+    fenced = parse_blocks(text)
     if fenced:
-        text = fenced.group(1).strip()
+        text = fenced[0].body.strip()
     tree = parse_python(text)
     if tree is not None and tree.body:
         first = tree.body[0]

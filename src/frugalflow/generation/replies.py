@@ -4,9 +4,10 @@ Small models wrap code in chatter, split it over several fenced blocks, and appe
 calls, prints and self-tests. Only the definitions belong in the user's repository: examples
 and tests that come with the request are run by validation, in a sandbox, not placed.
 
-Fences are read line by line, as Markdown does: backtick or tilde fences, indented fences (in
-list items), and a last fence that the model never closed (it ran out of tokens). A block may
-name its file, and :func:`extract_files` then returns one entry per file:
+Fences are found by ``markdown-it-py``, as CommonMark reads them: backtick or tilde fences,
+fences in list items, and a last fence that the model never closed (it ran out of tokens).
+A block may name its file, which tells its language when it has no tag (an untagged block
+of ``src/x.js`` is not Python):
 
 - in the fence's info string: ```` ```python title="src/x.py" ````, ```` ```python:src/x.py ````,
   ```` ```src/x.py ````;
@@ -26,6 +27,8 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+
+from markdown_it import MarkdownIt
 
 _LANGUAGE_TAGS = {
     "python": {"python", "py", "python3"},
@@ -47,7 +50,8 @@ _EXTENSION_LANGUAGES = {
 _ALL_TAGS = frozenset(tag for tags in _LANGUAGE_TAGS.values() for tag in tags)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
-_OPEN_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
+# Raw HTML is left as text: a model's "<details>" must not hide the fence after it.
+_MARKDOWN = MarkdownIt("commonmark").disable("html_block")
 _PATH = r"(?:\./)?(?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z][A-Za-z0-9]*"
 _PATH_ONLY = re.compile(_PATH)
 _PATH_ATTRIBUTE = re.compile(r"""(?:title|file(?:name)?|path)\s*=\s*["']?([^"'\s]+)""")
@@ -119,26 +123,22 @@ def _parse_info(info: str) -> tuple[str, str | None]:
 
 def parse_blocks(reply: str) -> list[Block]:
     """Every fenced block of ``reply``, in order, with the file each one names (if any)."""
-    lines = reply.replace("\r\n", "\n").split("\n")
+    text = reply.replace("\r\n", "\n")
+    lines = text.split("\n")
     blocks: list[Block] = []
-    chatter: list[str] = []
-    index = 0
-    while index < len(lines):
-        opening = _OPEN_FENCE.match(lines[index])
-        if not opening:
-            chatter.append(lines[index])
-            index += 1
+    after = 0  # the first line after the previous block
+    for token in _MARKDOWN.parse(text):
+        if token.map is None or token.type not in ("fence", "code_block"):
             continue
-        indent, fence = opening.group("indent"), opening.group("fence")
-        tag, path = _parse_info(opening.group("info"))
-        closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
-        body: list[str] = []
-        index += 1
-        while index < len(lines) and not closing.match(lines[index]):
-            line = lines[index]
-            body.append(line[len(indent) :] if line.startswith(indent) else line.lstrip())
-            index += 1
-        index += 1  # the closing fence, or past the end of an unclosed block
+        start, end = token.map
+        if token.type == "code_block":
+            # A fence indented four spaces or more is indented code to CommonMark.
+            blocks += parse_blocks(token.content)
+            after = end
+            continue
+        tag, path = _parse_info(token.info)
+        # An unclosed fence at the very end has no newline after its last line.
+        body = token.content.removesuffix("\n").split("\n") if token.content else []
         if body:
             comment = _PATH_COMMENT.match(body[0])
             named = _normal_path(comment.group(1)) if comment else None
@@ -146,11 +146,11 @@ def parse_blocks(reply: str) -> list[Block]:
                 path = path or named
                 body = body[1:]
         if path is None:
-            last = next((line for line in reversed(chatter) if line.strip()), "")
+            last = next((line for line in reversed(lines[after:start]) if line.strip()), "")
             path = _path_in_heading(last)
-        text = "\n".join(body)
-        blocks.append(Block(tag, text + "\n" if text else "", path))
-        chatter = []
+        code = "\n".join(body)
+        blocks.append(Block(tag, code + "\n" if code else "", path))
+        after = end
     return blocks
 
 
@@ -197,38 +197,6 @@ def extract_code(reply: str, language: str = "python") -> str:
     if language == "python":
         code = keep_python_definitions(code)
     return code.strip("\n") + "\n"
-
-
-def extract_files(reply: str, language: str = "python") -> dict[str, str]:
-    """Return the code a reply proposes, file by file, in the order the reply gives them.
-
-    A block belongs to ``language`` by its tag or, untagged, by its file's extension. Blocks
-    that name the same file are joined. Code the reply does not attribute to a file is under
-    the key ``""`` (the request's target is for the caller to choose); with no named block at
-    all that is everything :func:`extract_code` returns. Python files are reduced to their
-    definitions, and files left empty are dropped. Paths are returned as written (``./``
-    removed): whoever places them must still refuse absolute paths and ``..``.
-
-    Example:
-        >>> extract_files("**a.py**\\n```python\\nX = 1\\n```\\n# file: b.py\\n```py\\nY = 2\\n```\\n")
-        {'a.py': 'X = 1\\n', 'b.py': 'Y = 2\\n'}
-    """
-    blocks = parse_blocks(reply)
-    mine = [block for block in blocks if _block_language(block) == language]
-    if not any(block.path for block in mine):
-        code = extract_code(reply, language)
-        return {"": code} if code.strip() else {}
-    joined: dict[str, list[str]] = {}
-    for block in mine:
-        joined.setdefault(block.path or "", []).append(block.body)
-    files: dict[str, str] = {}
-    for path, bodies in joined.items():
-        code = "\n\n".join(bodies)
-        if language == "python":
-            code = keep_python_definitions(code)
-        if code.strip():
-            files[path] = code.strip("\n") + "\n"
-    return files
 
 
 def _is_prose(line: str) -> bool:
