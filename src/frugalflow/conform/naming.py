@@ -9,6 +9,10 @@ means: the name is protected (the user's existing names, names the request asked
 new name is already taken (by any identifier in the code, a protected name or a builtin), the
 name also appears in a plain string (``getattr(obj, "makeSlug")``), or, for a method, the class
 inherits from code we cannot see, or the method is called on an object whose class is unknown.
+
+One module over 400 lines on purpose: the survey, the planner and the renamer are three passes
+over one libcst tree that share its scope metadata and the rules above; apart, each would
+import the others' internals.
 """
 
 from __future__ import annotations
