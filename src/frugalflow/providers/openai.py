@@ -15,6 +15,9 @@ Usage is what the server reported. A reply whose server sends no usage (llama-cp
 server does not honour ``stream_options.include_usage``; a proxy may strip it) is reported as
 such (``usage_reported`` False, with a warning in the log), and the meter
 (:mod:`frugalflow.money.metering`) counts it: a call that cost money is never recorded as free.
+
+One module over 400 lines on purpose, like every adapter that grew one: one vendor's API
+(streamed and not), its errors and its usage fields, translated at one edge.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@
 per dangerous call, import or indirect access; :mod:`frugalflow.validation.safety.check` lists what is flagged
 and turns findings into validation issues. Names are resolved by :mod:`frugalflow.validation.safety.names`
 (aliases, hidden imports, ``getattr``), paths by :mod:`frugalflow.validation.safety.paths`.
+
+One module over 400 lines on purpose: it is the list of what the check flags, one visitor
+method per construct, and a reviewer must see all of it at once to see what is missing.
 """
 
 from __future__ import annotations
