@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from prefect import State, Task, task
@@ -20,7 +21,11 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 
 from frugalflow.core.errors import CallRefusedError, is_retryable
+from frugalflow.core.models import ModelAddress
 from frugalflow.core.settings import Settings
+from frugalflow.money.metering import Send
+from frugalflow.providers import ChatMessage, Completion, get_provider
+from frugalflow.providers.pool import ProviderPool, get_pool
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -37,6 +42,30 @@ class Timed(Generic[T]):
 # A wait for a provider logs a line this often, so that a run never looks hung.
 WAIT_PROGRESS_SECONDS = 5.0
 logger = logging.getLogger("frugalflow.retry")
+
+
+def pooled_send(
+    address: ModelAddress, settings: Settings, repo: Path, *, temperature: float
+) -> tuple[Send, ProviderPool]:
+    """The call a step's meter makes, and the pool it goes through.
+
+    Through the pool: its circuit breakers rest a failing provider, and its slots keep a
+    laptop's local model to the calls it can serve at once.
+    """
+    provider = get_provider(address.provider, settings, repo=repo)
+    pool = get_pool(settings, get_provider)
+
+    def send(messages: Sequence[ChatMessage], max_tokens: int) -> Completion:
+        return pool.call(
+            address.provider,
+            address.model,
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            provider=provider,
+        )
+
+    return send, pool
 
 
 def max_retry_after() -> float:

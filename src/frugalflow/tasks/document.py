@@ -7,7 +7,6 @@ the generated code is handed to this step, so the user's own code is never touch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from prefect.cache_policies import NO_CACHE
@@ -19,9 +18,8 @@ from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import CodeRequest, DocumentationReport, Tier
 from frugalflow.core.settings import Settings
 from frugalflow.money.metering import Booking, Meter
-from frugalflow.providers import ChatMessage, Completion, get_provider
-from frugalflow.providers.pool import get_pool
-from frugalflow.tasks import step
+from frugalflow.providers import ChatMessage
+from frugalflow.tasks import pooled_send, step
 
 
 def review_documentation(code: str) -> DocumentationReport:
@@ -63,19 +61,8 @@ def booked_completer(
     address = parse_address(model)
     if address.tier is Tier.API:
         raise ValueError(f"documentation uses free tiers only, not {model}")
-    provider = get_provider(address.provider, settings, repo=Path(request.repo))
-    pool = get_pool(settings, get_provider)
+    send, _ = pooled_send(address, settings, Path(request.repo), temperature=0.0)
     meter = Meter(model, Booking(request, "document", "documentation", flow_run_id), settings)
-
-    def send(messages: Sequence[ChatMessage], max_tokens: int) -> Completion:
-        return pool.call(
-            address.provider,
-            address.model,
-            messages,
-            max_tokens=max_tokens,
-            temperature=0.0,
-            provider=provider,
-        )
 
     def complete(messages: list[ChatMessage]) -> str:
         try:

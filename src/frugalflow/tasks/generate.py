@@ -8,7 +8,6 @@ user's repository.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,7 @@ from frugalflow.core.settings import Settings
 from frugalflow.generation.prompts import build_messages, generation_fingerprint, importable_names
 from frugalflow.generation.replies import add_missing_imports, extract_code
 from frugalflow.money.metering import Booking, Meter
-from frugalflow.providers import ChatMessage, Completion, get_provider
-from frugalflow.providers.pool import get_pool
-from frugalflow.tasks import retry_only_transient, step, too_long_to_wait
+from frugalflow.tasks import pooled_send, retry_only_transient, step, too_long_to_wait
 
 
 def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -74,25 +71,13 @@ def generate_candidate(
             says so: the task does not wait, and the flow fails over.
     """
     address = parse_address(decision.model)
-    provider = get_provider(address.provider, settings, repo=Path(request.repo))
-    pool = get_pool(settings, get_provider)
+    send, pool = pooled_send(
+        address, settings, Path(request.repo), temperature=settings.temperature
+    )
     if address.tier is Tier.API:
         # Cheap for paid providers (a key lookup, cached): a model without a key, or resting,
         # is refused here rather than booked as a failed call.
         pool.refuse_if_unusable(address.provider, address.model)
-
-    def send(messages: Sequence[ChatMessage], max_tokens: int) -> Completion:
-        # Through the pool: its circuit breaker rests a failing provider, and its slots keep a
-        # laptop's local model to the calls it can serve at once.
-        return pool.call(
-            address.provider,
-            address.model,
-            messages,
-            max_tokens=max_tokens,
-            temperature=settings.temperature,
-            provider=provider,
-        )
-
     meter = Meter(decision.model, Booking(request, "generate", task_type, flow_run_id), settings)
     messages = build_messages(request, context, previous_code=previous_code, feedback=feedback)
     try:
