@@ -14,7 +14,7 @@ The public API is what this module exports; everything else is internal and may 
 
 from __future__ import annotations
 
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from frugalflow.core.errors import (
@@ -80,7 +80,10 @@ __all__ = [
     "load_settings",
 ]
 
-__version__ = version("frugalflow")
+try:
+    __version__ = version("frugalflow")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def __getattr__(name: str) -> Any:

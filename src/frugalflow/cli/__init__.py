@@ -1,1 +1,5 @@
-"""The ``frugalflow`` command line."""
+"""The ``frugalflow`` command line: :data:`app` (a Typer app), one module per command group."""
+
+from frugalflow.cli.app import app
+
+__all__ = ["app"]

@@ -15,9 +15,9 @@ import logging
 
 from prefect import flow
 
-from frugalflow.core.schemas import CodeResult, RunStatus
+from frugalflow.core.schemas import CodeResult
 from frugalflow.flows.codegen import codegen
-from frugalflow.tasks.defer import deferred_store, requests_to_rerun
+from frugalflow.tasks.defer import deferred_store, finish_rerun, requests_to_rerun
 
 logger = logging.getLogger("frugalflow.deferred")
 
@@ -47,12 +47,5 @@ async def rerun_deferred(
             logger.error("deferred request %s crashed: %s", deferred.request.request_id, result)
             continue
         results.append(result)
-        if result.status is RunStatus.DEFERRED:
-            # codegen stored it again with its new retry time; this row is superseded.
-            store.mark_resubmitted(deferred.deferred_id, result.flow_run_id or "")
-            continue
-        # Completed, or failed for good (it can never fit, its repository is gone...): either
-        # way it leaves the queue, with what happened.
-        store.mark_done(deferred.deferred_id, f"{result.status.value}: {result.reason}")
-        logger.info("deferred request %s ran: %s", result.request_id, result.status.value)
+        finish_rerun(store, deferred, result)
     return results

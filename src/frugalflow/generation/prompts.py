@@ -19,7 +19,7 @@ from frugalflow.providers.base import ChatMessage
 
 # Bump when the generation step's output changes meaning for the same prompt (how code is
 # extracted from a reply, what is added to it): cached generations are then not reused.
-CACHE_VERSION = "generate-v3"
+CACHE_VERSION = "generate-v4"  # v4: results pickled with the folder layout's module paths
 _FENCE_TAG = {"python": "python", "javascript": "javascript", "typescript": "typescript"}
 
 

@@ -19,7 +19,7 @@ from frugalflow.core.schemas import CodeRequest, GenerationContext
 from frugalflow.placement.git import content_state
 from frugalflow.tasks import step
 
-CACHE_VERSION = "context-v1"  # bump when build_context's output changes meaning
+CACHE_VERSION = "context-v2"  # bump when build_context's output or its module path changes
 
 
 def repository_state(repo: Path) -> str:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from frugalflow.core.schemas import CodeRequest
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
 from frugalflow.core.settings import Settings, load_settings
 from frugalflow.money.budget import day_window
 from frugalflow.money.deferred import DeferredRequest, DeferredStore
@@ -49,6 +49,20 @@ def requests_to_rerun(
             logger.warning("no pending deferred request has id %s; skipped", wanted)
         chosen.update((d.deferred_id, d) for d in found)
     return list(chosen.values())
+
+
+def finish_rerun(store: DeferredStore, deferred: DeferredRequest, result: CodeResult) -> None:
+    """Record what running a deferred request again gave.
+
+    Deferred again: codegen stored it anew with its new retry time, and this row is
+    superseded. Completed, or failed for good (it can never fit, its repository is gone...):
+    either way it leaves the queue, with what happened.
+    """
+    if result.status is RunStatus.DEFERRED:
+        store.mark_resubmitted(deferred.deferred_id, result.flow_run_id or "")
+        return
+    store.mark_done(deferred.deferred_id, f"{result.status.value}: {result.reason}")
+    logger.info("deferred request %s ran: %s", result.request_id, result.status.value)
 
 
 def defer_request(

@@ -399,7 +399,9 @@ def run(
         with (
             (output / "stdout").open("wb") as out,
             (output / "stderr").open("wb") as err,
-            # Its own process group, killed as a whole on a timeout or an interrupt.
+            # Its own process group, killed as a whole on a timeout or an interrupt. After a
+            # normal exit nothing is left to kill: the candidate's processes live in bwrap's
+            # PID namespace (--unshare-pid, --die-with-parent) and die with it.
             ProcessGroup(
                 bwrap_command,
                 env=_bwrap_environment(),
