@@ -230,10 +230,10 @@ def test_an_alert_is_logged_and_emitted_as_a_prefect_event(
     manager = make_manager()
     spend(manager, "0.85")
 
-    with caplog.at_level(logging.WARNING, logger="frugalflow.money.alerts"):
+    with caplog.at_level(logging.WARNING, logger="frugalflow.alerts"):
         check_alerts(manager)
 
-    warnings = [r for r in caplog.records if r.name == "frugalflow.money.alerts"]
+    warnings = [r for r in caplog.records if r.name == "frugalflow.alerts"]
     assert [r.levelno for r in warnings] == [logging.WARNING] * 2
     assert "daily:2026-11-28 reached 80% of its $1.00 limit" in warnings[1].getMessage()
     assert [event.event for event in recorded_events] == ["frugalflow.budget.threshold"] * 2

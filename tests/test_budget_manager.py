@@ -299,7 +299,7 @@ def test_a_call_costing_more_than_its_reservation_is_recorded_with_a_warning(
     manager = make_manager()
     held = reserve(manager, "0.10")
 
-    with caplog.at_level(logging.WARNING, logger="frugalflow.money.budget"):
+    with caplog.at_level(logging.WARNING, logger="frugalflow.budget"):
         manager.settle(held, paid_call("0.12", request_id="underestimated"))
 
     assert manager.windows()[0].spent_usd == Decimal("0.12")

@@ -96,7 +96,7 @@ def test_a_call_the_locked_ledger_cannot_take_is_journaled_and_booked_once_next_
     CostLedger(path).record(paid_call("0.10", request_id="earlier"))
     call = paid_call()
 
-    with lock_held_elsewhere(path), caplog.at_level(logging.WARNING, "frugalflow.money.ledger"):
+    with lock_held_elsewhere(path), caplog.at_level(logging.WARNING, "frugalflow.ledger"):
         CostLedger(path, lock_timeout_seconds=0.2).record(call)  # does not raise: journaled
 
     [line] = beside(path).read_text().splitlines()

@@ -6,7 +6,7 @@ same moment cannot both notify. Because window keys name their period (``daily:2
 the same thresholds fire again in the next window. Notifying happens after the record is
 committed, so a run that dies in between loses that notification rather than sending two.
 
-An alert is logged as a WARNING on the ``frugalflow.money.alerts`` logger, emitted as the Prefect
+An alert is logged as a WARNING on the ``frugalflow.alerts`` logger, emitted as the Prefect
 event ``frugalflow.budget.threshold`` (for automations), and POSTed as JSON to
 ``alert_webhook_url`` when one is set. Telling people never fails the caller: a Prefect server
 that cannot be reached or a webhook that is down is logged and ignored. The webhook URL is a
@@ -30,7 +30,7 @@ EVENT_NAME = "frugalflow.budget.threshold"
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 _REDACTED = "<alert_webhook_url>"
 
-logger = logging.getLogger("frugalflow.money.alerts")
+logger = logging.getLogger("frugalflow.alerts")  # named as before the folders
 
 
 class BudgetAlert(BaseModel):

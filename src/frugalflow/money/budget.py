@@ -41,7 +41,7 @@ from frugalflow.money.ledger import CostLedger, ModelCall, insert_calls
 
 _LEDGER_PRECISION = Decimal("1e-8")
 
-logger = logging.getLogger("frugalflow.money.budget")
+logger = logging.getLogger("frugalflow.budget")  # named as before the folders
 
 ReservationState = Literal["active", "settled", "released"]
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-logger = logging.getLogger("frugalflow.money.journal")
+logger = logging.getLogger("frugalflow.journal")  # named as before the folders
 
 
 def _fsync_directory(directory: Path) -> None:

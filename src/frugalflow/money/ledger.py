@@ -61,7 +61,7 @@ from frugalflow.money.journal import Journal
 _CENT_FRACTION = Decimal("1e-8")  # DECIMAL(18,8): what the ledger stores
 JOURNAL_SUFFIX = ".journal.jsonl"
 
-logger = logging.getLogger("frugalflow.money.ledger")
+logger = logging.getLogger("frugalflow.ledger")  # named as before the folders
 
 # Migration N takes a ledger from schema version N-1 to N. Append only; never edit one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (

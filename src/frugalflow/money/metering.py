@@ -53,7 +53,7 @@ from frugalflow.providers.base import ChatMessage, Completion
 # upper bound, or concurrent runs could overspend.
 INEXACT_COUNT_MARGIN = 1.2
 SETTLE_ATTEMPTS = 3
-logger = logging.getLogger("frugalflow.money.metering")
+logger = logging.getLogger("frugalflow.generate")  # named as before the folders
 
 Send = Callable[[Sequence[ChatMessage], int], Completion]
 """The model call a step hands to the meter: ``send(messages, max_tokens)``."""
