@@ -14,12 +14,8 @@ from frugalflow.core.settings import Settings
 from frugalflow.generation.prompts import build_messages
 from frugalflow.money.estimation import count_message_tokens
 from frugalflow.money.tokens import count_tokens
-from frugalflow.tasks.estimate import (
-    CONTEXT_ALLOWANCE_TOKENS,
-    classify_task_type,
-    complexity_of,
-    estimate_request,
-)
+from frugalflow.routing.classify import classify_task_type, complexity_of
+from frugalflow.tasks.estimate import CONTEXT_ALLOWANCE_TOKENS, estimate_request
 
 LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
 MINI = "openai:gpt-4o-mini"

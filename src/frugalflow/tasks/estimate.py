@@ -5,8 +5,6 @@ Pure and fast: nothing is read from disk or the network, nothing is spent.
 
 from __future__ import annotations
 
-import re
-
 from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import (
     CandidateCost,
@@ -14,7 +12,6 @@ from frugalflow.core.schemas import (
     Complexity,
     GenerationContext,
     TaskEstimate,
-    TaskType,
 )
 from frugalflow.core.settings import Settings
 from frugalflow.generation.prompts import build_messages
@@ -22,15 +19,9 @@ from frugalflow.money.estimation import learned_estimate
 from frugalflow.money.ledger import CostLedger
 from frugalflow.money.pricing import PriceCatalog
 from frugalflow.money.tokens import count_tokens
+from frugalflow.routing.classify import classify_task_type, complexity_of
 from frugalflow.tasks import step
 
-# The seed's thresholds, in tokens of the whole prompt.
-COMPLEXITY_THRESHOLDS: tuple[tuple[int, Complexity], ...] = (
-    (100, Complexity.TRIVIAL),
-    (1_000, Complexity.SIMPLE),
-    (10_000, Complexity.MEDIUM),
-    (50_000, Complexity.COMPLEX),
-)
 # Until the ledger has history for a model and task type, a reply is assumed to be about this
 # long for each class.
 EXPECTED_OUTPUT_TOKENS = {
@@ -42,32 +33,6 @@ EXPECTED_OUTPUT_TOKENS = {
 }
 # What the context fetch step will add to the prompt, at most (layout + related module).
 CONTEXT_ALLOWANCE_TOKENS = 1_800
-
-_TASK_TYPE_PATTERNS: tuple[tuple[TaskType, re.Pattern[str]], ...] = (
-    (TaskType.DOCUMENTATION, re.compile(r"\b(document\w*|docstrings?|docs)\b", re.I)),
-    (TaskType.ANALYSIS, re.compile(r"\b(explain|analy[sz]e|review|audit|why does)\b", re.I)),
-    (
-        TaskType.FILE_EDITING,
-        re.compile(r"\b(edit|modify|change|refactor|fix|rename|update|remove)\b", re.I),
-    ),
-    (TaskType.CONTENT_WRITING, re.compile(r"\b(readme|blog|article|changelog|prose)\b", re.I)),
-)
-
-
-def classify_task_type(description: str) -> TaskType:
-    """Infer the task type from the request's words; code generation when nothing else fits."""
-    for task_type, pattern in _TASK_TYPE_PATTERNS:
-        if pattern.search(description):
-            return task_type
-    return TaskType.CODE_GENERATION
-
-
-def complexity_of(tokens: int) -> Complexity:
-    """Classify a prompt size with the seed thresholds (trivial <100 ... massive 50K+)."""
-    for limit, complexity in COMPLEXITY_THRESHOLDS:
-        if tokens < limit:
-            return complexity
-    return Complexity.MASSIVE
 
 
 def estimate_request(request: CodeRequest, settings: Settings) -> TaskEstimate:
