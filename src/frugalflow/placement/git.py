@@ -51,6 +51,9 @@ _REDIRECTING_ENV += ["GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
 # LFS would otherwise download every large file into the private worktree; a credential
 # prompt would hang the run.
 _REPOSITORY_ENV = {"GIT_LFS_SKIP_SMUDGE": "1", "GIT_TERMINAL_PROMPT": "0"}
+# Reads of the user's repository: the same options, and no optional locks, so that `git status`
+# does not refresh (rewrite) the user's index while it reads it.
+_READ_ENV = {**_REPOSITORY_ENV, "GIT_OPTIONAL_LOCKS": "0"}
 
 
 class GitRunner:
@@ -130,6 +133,11 @@ class GitRunner:
             raise FileNotFoundError(errno.ENOENT, "no such directory", str(self.directory))
 
 
+def _reader(repo: Path) -> GitRunner:
+    """A runner for reading ``repo`` (or removing a run's worktree): hardened as for commits."""
+    return GitRunner(repo, config=SAFE_CONFIG, env=_READ_ENV)
+
+
 def open_repository(path: Path) -> tuple[git.Repo, GitRunner]:
     """Open the repository whose top directory is ``path``, for frugalflow's own commands.
 
@@ -186,7 +194,7 @@ def list_files(repo: Path) -> list[bytes]:
     Raises:
         NotAGitRepositoryError: ``repo`` is not inside a git working tree.
     """
-    status, out, err = GitRunner(repo).attempt_bytes(
+    status, out, err = _reader(repo).attempt_bytes(
         "ls-files", "-z", "--cached", "--others", "--exclude-standard"
     )
     if status != 0:
@@ -207,11 +215,13 @@ def content_state(repo: Path) -> bytes:
     changes). What a failing command printed counts as it is: outside a repository, or
     before the first commit, the state is still a stable value.
     """
-    runner = GitRunner(repo)
+    runner = _reader(repo)
     parts = [
         runner.attempt_bytes("rev-parse", "HEAD"),
         runner.attempt_bytes("status", "--porcelain=v1", "-z", "--untracked-files"),
-        runner.attempt_bytes("diff", "HEAD", "--no-color"),
+        # Plumbing, not `git diff`: that one refreshes (rewrites) the user's index, and runs a
+        # configured diff.external program.
+        runner.attempt_bytes("diff-index", "-p", "--no-color", "HEAD"),
     ]
     return b"".join(out for _, out, _ in parts)
 
@@ -223,7 +233,7 @@ def remove_worktree(repo: Path, worktree: Path) -> None:
     user's own worktrees whose directories happen to be missing (an unmounted disk).
     """
     # Twice --force: the worktree is locked while its run lives (see WorkRepository.place).
-    GitRunner(repo).attempt_bytes("worktree", "remove", "--force", "--force", str(worktree))
+    _reader(repo).attempt_bytes("worktree", "remove", "--force", "--force", str(worktree))
 
 
 def init_with_commit(path: Path, message: str, *, name: str, email: str) -> None:
