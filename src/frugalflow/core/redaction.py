@@ -13,9 +13,9 @@ artifact. :func:`redact` replaces every secret frugalflow knows of with ``[redac
 * as a fallback, strings shaped like keys: ``sk-...`` (OpenAI, ``sk-proj-``, ``sk-ant-``),
   ``AIza...`` (Google), even when frugalflow was never told about them.
 
-:func:`install_redaction` puts it where text leaves the process: a record factory that redacts
-every log record as it is made (whatever handler later sends it, Prefect's ``APILogHandler``
-included, and however often Prefect reconfigures logging), a :class:`RedactingFilter` on every
+:func:`install_redaction` puts it where text leaves the process (:func:`uninstall_redaction`
+takes it away again): a record factory that redacts every log record as it is made (whatever
+handler later sends it, Prefect's ``APILogHandler`` included, and however often Prefect reconfigures logging), a :class:`RedactingFilter` on every
 handler configured so far (the root logger's, Prefect's console and ``APILogHandler``, which
 ships records to the server's log table), and ``sys.excepthook`` /
 ``threading.excepthook`` for tracebacks nothing caught. :class:`~frugalflow.core.errors.ProviderError`
@@ -142,10 +142,13 @@ class RedactingFilter(logging.Filter):
 
 _FILTER = RedactingFilter()
 _installed_factory: Callable[..., logging.LogRecord] | None = None
+_wrapped_factory: Callable[..., logging.LogRecord] | None = None  # what ours wraps
+# The hooks ours replaced (sys, threading), to put back on uninstall_redaction().
+_replaced_hooks: tuple[Any, Any] | None = None
 
 
 def _install_record_factory() -> None:
-    global _installed_factory
+    global _installed_factory, _wrapped_factory
     current = logging.getLogRecordFactory()
     if current is _installed_factory:
         return
@@ -154,7 +157,7 @@ def _install_record_factory() -> None:
         return redact_record(current(*args, **kwargs))
 
     logging.setLogRecordFactory(redacting_factory)
-    _installed_factory = redacting_factory
+    _installed_factory, _wrapped_factory = redacting_factory, current
 
 
 def _loggers() -> Iterable[logging.Logger]:
@@ -173,6 +176,7 @@ def _install_filters() -> None:
 
 
 def _install_excepthooks() -> None:
+    global _replaced_hooks
     if getattr(sys.excepthook, "frugalflow_redacting", False):
         return
 
@@ -193,6 +197,8 @@ def _install_excepthooks() -> None:
         sys.stderr.write(redact(f"Exception in thread {name}:\n{formatted}"))
 
     excepthook.frugalflow_redacting = True  # type: ignore[attr-defined]
+    thread_excepthook.frugalflow_redacting = True  # type: ignore[attr-defined]
+    _replaced_hooks = (sys.excepthook, threading.excepthook)
     sys.excepthook = excepthook
     threading.excepthook = thread_excepthook
 
@@ -211,3 +217,29 @@ def install_redaction(settings: _HasSecretSettings | None = None) -> None:
     _install_record_factory()
     _install_filters()
     _install_excepthooks()
+
+
+def uninstall_redaction() -> None:
+    """Undo :func:`install_redaction`: for tests, and for embedders that must put logging back.
+
+    The record factory, ``sys.excepthook`` and ``threading.excepthook`` it replaced are put back
+    where its own are still in place (one installed since on top of them is left alone), and its
+    filter is taken off every handler. Secrets remembered with :func:`remember_secret` stay
+    remembered, and :func:`redact` and :class:`~frugalflow.core.errors.ProviderError` still
+    redact. Calling it when nothing is installed does nothing.
+    """
+    global _installed_factory, _wrapped_factory, _replaced_hooks
+    if _installed_factory is not None and logging.getLogRecordFactory() is _installed_factory:
+        assert _wrapped_factory is not None
+        logging.setLogRecordFactory(_wrapped_factory)
+    _installed_factory = _wrapped_factory = None
+    for target in _loggers():
+        for handler in target.handlers:
+            handler.removeFilter(_FILTER)
+    if _replaced_hooks is not None:
+        previous_hook, previous_thread_hook = _replaced_hooks
+        if getattr(sys.excepthook, "frugalflow_redacting", False):
+            sys.excepthook = previous_hook
+        if getattr(threading.excepthook, "frugalflow_redacting", False):
+            threading.excepthook = previous_thread_hook
+        _replaced_hooks = None
