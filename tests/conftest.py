@@ -2,12 +2,15 @@
 
 Prefect and frugalflow state is isolated before anything imports Prefect: a temporary
 PREFECT_HOME, no analytics, and no user-level frugalflow.toml from the developer's machine.
+
+Fixtures live here; plain helpers (git as the test user, the HTTP recorder, the vendors' sample
+bodies) live in the ``tests.support`` package, which test modules import like a library. No test
+module imports from another. (``git`` is also importable from here, for older test modules.)
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -15,8 +18,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.git import git  # the standard library only: imported before the env is set
+
 if TYPE_CHECKING:
+    import httpx2
+
     from frugalflow.providers import Provider, ProviderFactory
+    from tests.support.http import HttpRecorder, Responder
+
+__all__ = ["git"]  # still imported from here by some test modules
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="frugalflow-tests-"))
 os.environ.update(
@@ -50,25 +60,6 @@ def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "ledger.duckdb"
     monkeypatch.setenv("FRUGALFLOW_LEDGER_PATH", str(path))
     return path
-
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test User",
-    "GIT_AUTHOR_EMAIL": "user@example.test",
-    "GIT_COMMITTER_NAME": "Test User",
-    "GIT_COMMITTER_EMAIL": "user@example.test",
-}
-
-
-def git(repo: Path, *args: str) -> str:
-    """Run git in ``repo`` as the test user and return its stdout."""
-    import os
-
-    env = {**os.environ, **GIT_IDENTITY}
-    done = subprocess.run(
-        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture
@@ -133,3 +124,90 @@ def use_providers() -> Iterator[Callable[..., None]]:
     for name in registered:
         unregister_provider(name)
     reset_pools()
+
+
+# -- placement --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def repo(make_git_repo: Callable[..., Path]) -> Path:
+    """The sample repository of ``tests.support.placement``: a package with a utility module."""
+    from tests.support.placement import SAMPLE_FILES
+
+    return make_git_repo(SAMPLE_FILES)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A run's work directory, outside the repository (not created)."""
+    return tmp_path / "run"
+
+
+# -- the vendors' APIs at the HTTP boundary ---------------------------------------------------
+
+
+@pytest.fixture
+def http_recorder() -> Iterator[Callable[..., HttpRecorder]]:
+    """Factory: an :class:`~tests.support.http.HttpRecorder` answering from a handler or a queue
+    of responses; the clients made from it are closed after the test."""
+    from tests.support.http import HttpRecorder
+
+    clients: list[httpx2.Client] = []
+
+    class ClosingRecorder(HttpRecorder):
+        def client(self) -> httpx2.Client:
+            made = super().client()
+            clients.append(made)
+            return made
+
+    def make(answer: Responder | list[httpx2.Response | Responder]) -> HttpRecorder:
+        return ClosingRecorder(answer)
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def openai_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``OPENAI_API_KEY`` set to a test key, and no ``OPENAI_BASE_URL`` override."""
+    from tests.support import openai_api
+
+    monkeypatch.setenv("OPENAI_API_KEY", openai_api.KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    return openai_api.KEY
+
+
+@pytest.fixture
+def anthropic_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``ANTHROPIC_API_KEY`` set to a test key, and none of the SDK's other variables."""
+    from tests.support import anthropic_api
+
+    for name in (
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_CUSTOM_HEADERS",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_PROFILE",
+        "ANTHROPIC_CONFIG_DIR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", anthropic_api.KEY)
+    return anthropic_api.KEY
+
+
+@pytest.fixture
+def gemini_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``GEMINI_API_KEY`` set to a test key, and none of the SDK's other variables."""
+    from tests.support import gemini_api
+
+    for name in (
+        "GOOGLE_API_KEY",
+        "GOOGLE_GEMINI_BASE_URL",
+        "GOOGLE_GENAI_API_VERSION",
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "GOOGLE_GENAI_USE_ENTERPRISE",
+        "GOOGLE_GENAI_HTTP_CLIENT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", gemini_api.KEY)
+    return gemini_api.KEY

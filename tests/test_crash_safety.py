@@ -27,8 +27,8 @@ from frugalflow.cli.app import app
 from frugalflow.placement.repository import WorkRepository
 from frugalflow.placement.rundirs import RunOwner
 from frugalflow.tasks.cleanup import remove_workdir
-from tests.conftest import git
-from tests.test_repository import UTIL, user_state
+from tests.support.git import git, user_state
+from tests.support.placement import UTIL
 
 CHILD = r"""
 import sys

@@ -14,10 +14,8 @@ import pytest
 from frugalflow.core.schemas import Placement
 from frugalflow.placement.fastforward import FastForwardRefusedError
 from frugalflow.placement.repository import WorkRepository
-from tests.conftest import git
-from tests.test_repository import BRANCH, UTIL, place, repo, user_state, workdir
-
-__all__ = ["repo", "workdir"]  # fixtures shared with test_repository
+from tests.support.git import git, user_state
+from tests.support.placement import BRANCH, UTIL, place
 
 NEW = {"pkg/slug.py": "def slug(text):\n    return text\n"}
 

@@ -21,7 +21,7 @@ from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
 from frugalflow.flows.codegen import codegen
 from frugalflow.money.ledger import CostLedger
 from frugalflow.validation import sandbox
-from tests.conftest import git
+from tests.support.git import git
 
 pytestmark = [
     pytest.mark.prefect,

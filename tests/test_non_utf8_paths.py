@@ -20,7 +20,7 @@ from frugalflow.context import build_context
 from frugalflow.context.analysis import list_repository_files
 from frugalflow.placement.repository import WorkRepository
 from frugalflow.validation.project import project_copy
-from tests.conftest import git
+from tests.support.git import git
 
 COMMITTED = b"src/pkg/caf\xe9.py"
 UNTRACKED = b"src/pkg/na\xefve-\xff.py"

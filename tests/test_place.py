@@ -20,8 +20,7 @@ from frugalflow.core.schemas import CodeRequest, GenerationContext, NamingConven
 from frugalflow.core.settings import Settings
 from frugalflow.placement.targets import GeneratedFile, choose_target, choose_targets, is_test_code
 from frugalflow.tasks.place import place_code
-from tests.conftest import git
-from tests.test_repository import user_state
+from tests.support.git import git, user_state
 
 MakeRepo = Callable[..., Path]
 TEXT = (

@@ -24,7 +24,7 @@ from frugalflow.core.schemas import (
 )
 from frugalflow.core.settings import Settings
 from frugalflow.validation.preflight import check_examples, check_request, why_never_affordable
-from tests.conftest import git
+from tests.support.git import git
 
 MakeRepo = Callable[..., Path]
 DESCRIPTION = "Add a function count_words(text) that returns the number of words in text"

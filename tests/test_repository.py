@@ -1,14 +1,14 @@
 """WorkRepository against real temporary git repositories.
 
-Most tests hash everything the user owns before and after placing code. Refs, objects, logs
-and worktree metadata are left out of the hash: adding a branch legitimately changes them.
+Most tests hash everything the user owns before and after placing code
+(``tests.support.git.user_state``). Refs, objects, logs and worktree metadata are left out of
+the hash: adding a branch legitimately changes them. The ``repo`` and ``workdir`` fixtures are
+in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
 import ast
-import hashlib
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -22,43 +22,11 @@ from frugalflow.core.errors import (
     PlacementError,
     UnsafePathError,
 )
-from frugalflow.core.schemas import Placement
 from frugalflow.placement.repository import WorkRepository
-from tests.conftest import git
+from tests.support.git import git, user_state
+from tests.support.placement import BRANCH, UTIL, place
 
 MakeRepo = Callable[..., Path]
-BRANCH = "frugalflow/req123"
-TRAILERS = {"Frugalflow-Request": "req123", "Frugalflow-Model": "local:qwen"}
-UTIL = '"""Utilities."""\n\nimport os\n\n\ndef existing(path):\n    return os.path.basename(path)\n'
-EXCLUDED = {"objects", "refs", "logs", "worktrees", "packed-refs"}
-
-
-def user_state(repo: Path) -> str:
-    """Hash every file, symlink and directory the user owns, .git/index and .git/HEAD included."""
-    digest = hashlib.sha256()
-    for folder, dirs, files in os.walk(repo):
-        here = Path(folder)
-        if here == repo / ".git":
-            dirs[:] = [d for d in dirs if d not in EXCLUDED]
-            files = [f for f in files if f not in EXCLUDED]
-        dirs.sort()
-        for name in sorted(files) + [d for d in dirs if (here / d).is_symlink()]:
-            path = here / name
-            data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
-            mode = os.lstat(path).st_mode
-            digest.update(f"{path.relative_to(repo)}\0{mode}\0".encode() + data + b"\0")
-        digest.update(f"dir {here.relative_to(repo)}\0".encode())
-    return digest.hexdigest()
-
-
-def place(repo: Path, files: dict[str, str], workdir: Path, branch: str = BRANCH) -> Placement:
-    work = WorkRepository(repo)
-    try:
-        return work.place(
-            files=files, branch=branch, message="Add code", trailers=TRAILERS, workdir=workdir
-        )
-    finally:
-        work.close()
 
 
 def assert_no_leftovers(repo: Path, workdir: Path) -> None:
@@ -73,16 +41,6 @@ def assert_failed_cleanly(repo: Path, workdir: Path, before: str) -> None:
     assert git(repo, "branch", "--list", BRANCH) == ""
     assert user_state(repo) == before
     assert_no_leftovers(repo, workdir)
-
-
-@pytest.fixture
-def repo(make_git_repo: MakeRepo) -> Path:
-    return make_git_repo({"pkg/__init__.py": "", "pkg/util.py": UTIL, "README.md": "# Demo\n"})
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    return tmp_path / "run"
 
 
 def test_new_file_is_committed_on_the_branch_as_frugalflow(repo: Path, workdir: Path) -> None:

@@ -23,7 +23,7 @@ from frugalflow.core.schemas import CodeRequest, ValidationReport
 from frugalflow.core.settings import Settings
 from frugalflow.validation import sandbox
 from frugalflow.validation.report import validate_code
-from tests.conftest import git
+from tests.support.git import git
 
 pytestmark = pytest.mark.skipif(
     sandbox.unavailable_reason() is not None,
