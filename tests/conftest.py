@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import httpx2
 
     from frugalflow.providers import Provider, ProviderFactory
-    from tests.support.http import HttpRecorder, Responder
+    from tests.support.http import HttpRecorder, MakeRecorder, Responder
 
 __all__ = ["git"]  # still imported from here by some test modules
 
@@ -147,7 +147,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def http_recorder() -> Iterator[Callable[..., HttpRecorder]]:
+def http_recorder() -> Iterator[MakeRecorder]:
     """Factory: an :class:`~tests.support.http.HttpRecorder` answering from a handler or a queue
     of responses; the clients made from it are closed after the test."""
     from tests.support.http import HttpRecorder

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import time
@@ -26,12 +25,9 @@ from frugalflow.flows.codegen import codegen
 from frugalflow.money.ledger import CostLedger
 from frugalflow.providers.base import Availability, ChatMessage, Completion
 from frugalflow.providers.openai import OpenAIProvider
-from tests.conftest import git
-from tests.test_provider_openai import CHAT_COMPLETION, FakeOpenAI, error
-
-# The package re-exports the flow under the module's name; the module itself is needed here.
-codegen_module = importlib.import_module("frugalflow.flows.codegen")
-document_module = importlib.import_module("frugalflow.tasks.document")
+from tests.support.git import git
+from tests.support.http import HttpRecorder
+from tests.support.openai_api import CHAT_COMPLETION, completion_with, error
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
@@ -271,27 +267,19 @@ def test_a_wait_within_the_cap_says_how_long_and_why(
     assert "waiting 3 s before calling again, as asked: 429 Too Many Requests" in caplog.text
 
 
-CODE_REPLY = {
-    **CHAT_COMPLETION,
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": REPLY, "refusal": None},
-            "logprobs": None,
-            "finish_reason": "stop",
-        }
-    ],
-}
+CODE_REPLY = completion_with(REPLY)
 
 
-def openai_by_model(answers: dict[str, Callable[[httpx2.Request], httpx2.Response]]) -> FakeOpenAI:
+def openai_by_model(
+    answers: dict[str, Callable[[httpx2.Request], httpx2.Response]],
+) -> HttpRecorder:
     """An OpenAI API fake that answers each model as told."""
-    return FakeOpenAI(lambda request: answers[json.loads(request.content)["model"]](request))
+    return HttpRecorder(lambda request: answers[json.loads(request.content)["model"]](request))
 
 
 def run_openai(
     repo: Path,
-    fake: FakeOpenAI,
+    fake: HttpRecorder,
     monkeypatch: pytest.MonkeyPatch,
     use_providers: Callable[..., None],
     **others: ScriptedProvider,
@@ -323,7 +311,7 @@ def test_a_rate_limited_model_fails_over_to_another_model_of_the_same_provider(
 
     assert result.status is RunStatus.COMPLETED, result.reason
     assert [d.model for d in result.routing] == ["openai:gpt-4o-mini", "openai:gpt-4o"]
-    assert [fake.body(i)["model"] for i in range(len(fake.requests))] == ["gpt-4o-mini", "gpt-4o"]
+    assert [body["model"] for body in fake.bodies()] == ["gpt-4o-mini", "gpt-4o"]
     calls = CostLedger(ledger_path).calls_for_request(result.request_id)
     assert [(c.model, c.success) for c in calls] == [("gpt-4o-mini", False), ("gpt-4o", True)]
 
@@ -349,7 +337,7 @@ def test_a_model_refused_by_a_resting_provider_is_not_booked_as_a_call(
     )
 
     assert result.status is RunStatus.COMPLETED, result.reason
-    assert [fake.body(i)["model"] for i in range(len(fake.requests))] == ["gpt-4o-mini"]
+    assert [body["model"] for body in fake.bodies()] == ["gpt-4o-mini"]
     assert [d.model for d in result.routing][-1] == "llamacpp:qwen2.5-coder-0.5b-instruct"
     assert "openai:gpt-4o was not called: openai is resting" in result.routing[-1].reason
     calls = CostLedger(ledger_path).calls_for_request(result.request_id)
@@ -380,7 +368,7 @@ def test_a_malformed_reply_is_retried_then_the_next_model_takes_over(
     )
 
     assert result.status is RunStatus.COMPLETED, result.reason
-    models = [fake.body(i)["model"] for i in range(len(fake.requests))]
+    models = [body["model"] for body in fake.bodies()]
     assert models == ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o"]
     assert "openai:gpt-4o-mini answered without a usable reply" in result.routing[-1].reason
     calls = CostLedger(ledger_path).calls_for_request(result.request_id)

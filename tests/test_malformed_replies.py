@@ -6,11 +6,8 @@ server on 127.0.0.1 for Ollama's client."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -21,43 +18,24 @@ from frugalflow.core.settings import Settings
 from frugalflow.providers.base import ChatMessage, Completion
 from frugalflow.providers.ollama import OllamaProvider
 from frugalflow.providers.openai import OpenAIProvider
-from tests import test_provider_anthropic as anthropic_api
-from tests import test_provider_gemini as gemini_api
-from tests.test_provider_openai import CHAT_COMPLETION, FakeOpenAI
+from tests.servers.canned import canned_server
+from tests.support import anthropic_api, gemini_api
+from tests.support.http import HttpRecorder, Responder, raw_answer
+from tests.support.openai_api import CHAT_COMPLETION
 
 MESSAGES = [ChatMessage(role="user", content="Write add(a, b).")]
-Responder = Callable[[httpx2.Request], httpx2.Response]
-
-
-@pytest.fixture(autouse=True)
-def api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The vendors' keys, and none of their SDKs' endpoint overrides."""
-    for name in (
-        "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_AUTH_TOKEN",
-        "GOOGLE_API_KEY",
-        "GOOGLE_GEMINI_BASE_URL",
-        "GOOGLE_GENAI_USE_VERTEXAI",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", anthropic_api.KEY)
-    monkeypatch.setenv("GEMINI_API_KEY", gemini_api.KEY)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghijklmnopqrstuvwxyzABCD")
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+# The vendors' keys, and none of their SDKs' endpoint overrides.
+pytestmark = pytest.mark.usefixtures("openai_key", "anthropic_key", "gemini_key")
 
 
 def ok(body: Any) -> Responder:
     return lambda request: httpx2.Response(200, json=body)
 
 
-def raw(content: bytes, content_type: str) -> Responder:
-    return lambda request: httpx2.Response(
-        200, content=content, headers={"content-type": content_type}
-    )
-
-
 def sse(*events: str) -> Responder:
-    return raw("".join(f"data: {event}\n\n" for event in events).encode(), "text/event-stream")
+    return raw_answer(
+        "".join(f"data: {event}\n\n" for event in events).encode(), "text/event-stream"
+    )
 
 
 def complete(provider: Any, model: str, *, stream: bool) -> Completion:
@@ -87,8 +65,10 @@ OPENAI_CASES = [
     pytest.param(ok({**CHAT_COMPLETION, "choices": []}), False, "no choices", id="no-choices"),
     pytest.param(ok(NO_MESSAGE), False, "choices[0] has no message", id="no-message"),
     pytest.param(ok(NO_CONTENT), False, "choices[0].message has no content", id="no-content"),
-    pytest.param(raw(b"<html>bad gateway</html>", "text/html"), False, "not a chat", id="html"),
-    pytest.param(raw(b"{truncated", "application/json"), False, "not JSON", id="not-json"),
+    pytest.param(
+        raw_answer(b"<html>bad gateway</html>", "text/html"), False, "not a chat", id="html"
+    ),
+    pytest.param(raw_answer(b"{truncated", "application/json"), False, "not JSON", id="not-json"),
     pytest.param(ok([1, 2]), False, "no list of choices", id="a-list"),
     pytest.param(sse("{not json}"), True, "JSONDecodeError", id="stream-not-json"),
     pytest.param(sse("[DONE]"), True, "the stream carried no choices", id="stream-empty"),
@@ -96,11 +76,8 @@ OPENAI_CASES = [
 
 
 @pytest.mark.parametrize(("answer", "stream", "what"), OPENAI_CASES)
-def test_openai_malformed_reply(
-    monkeypatch: pytest.MonkeyPatch, answer: Responder, stream: bool, what: str
-) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghijklmnopqrstuvwxyzABCD")
-    provider = OpenAIProvider(Settings(), http_client=FakeOpenAI(answer).client())
+def test_openai_malformed_reply(answer: Responder, stream: bool, what: str) -> None:
+    provider = OpenAIProvider(Settings(), http_client=HttpRecorder(answer).client())
     with pytest.raises(MalformedReplyError) as caught:
         complete(provider, "gpt-4o-mini", stream=stream)
     assert_malformed(caught, "openai:gpt-4o-mini", what)
@@ -115,7 +92,7 @@ def test_openai_compatible_malformed_reply_names_the_server(
         Settings(),
         name="openai-compatible",
         base_url="http://127.0.0.1:8080/v1",
-        http_client=FakeOpenAI(answer).client(),
+        http_client=HttpRecorder(answer).client(),
     )
     with pytest.raises(MalformedReplyError) as caught:
         complete(provider, "qwen2.5-coder", stream=stream)
@@ -123,15 +100,14 @@ def test_openai_compatible_malformed_reply_names_the_server(
     assert "openai_compatible_base_url (http://127.0.0.1:8080/v1)" in str(caught.value)
 
 
-def test_an_openai_reply_with_empty_content_is_not_malformed(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefghijklmnopqrstuvwxyzABCD")
+def test_an_openai_reply_with_empty_content_is_not_malformed() -> None:
     cut = {
         **CHAT_COMPLETION,
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "length"}
         ],
     }
-    provider = OpenAIProvider(Settings(), http_client=FakeOpenAI(ok(cut)).client())
+    provider = OpenAIProvider(Settings(), http_client=HttpRecorder(ok(cut)).client())
     assert complete(provider, "gpt-4o-mini", stream=False).finish_reason == "length"
 
 
@@ -148,8 +124,10 @@ TOOL_ONLY = anthropic_api.message_body(
     [
         pytest.param(ok(anthropic_api.message_body([], USAGE)), False, "no text block", id="empty"),
         pytest.param(ok(TOOL_ONLY), False, "no text block (blocks: tool_use", id="tool-only"),
-        pytest.param(raw(b"<html>", "text/html"), False, "not a message", id="html"),
-        pytest.param(raw(b"{truncated", "application/json"), False, "not JSON", id="not-json"),
+        pytest.param(raw_answer(b"<html>", "text/html"), False, "not a message", id="html"),
+        pytest.param(
+            raw_answer(b"{truncated", "application/json"), False, "not JSON", id="not-json"
+        ),
         pytest.param(
             anthropic_api.streaming(
                 anthropic_api.sse(
@@ -217,7 +195,7 @@ def test_gemini_malformed_reply(body: dict[str, Any], what: str, stream: bool) -
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_gemini_body_that_is_not_json(stream: bool) -> None:
-    answer = raw(b"<html>", "text/event-stream" if stream else "application/json")
+    answer = raw_answer(b"<html>", "text/event-stream" if stream else "application/json")
     provider, _ = gemini_api.make(answer)
     with pytest.raises(MalformedReplyError) as caught:
         complete(provider, gemini_api.MODEL, stream=stream)
@@ -225,32 +203,6 @@ def test_gemini_body_that_is_not_json(stream: bool) -> None:
 
 
 # -- ollama --------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def canned_ollama(body: bytes, content_type: str) -> Iterator[str]:
-    """A server on 127.0.0.1 answering every POST with ``body``, as a broken proxy might."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length") or 0))
-            self.send_response(200)
-            self.send_header("content-type", content_type)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 OLLAMA_REPLY = {
@@ -282,7 +234,7 @@ OLLAMA_REPLY = {
 def test_ollama_malformed_reply(body: Any, what: str, stream: bool) -> None:
     content_type = "application/x-ndjson" if stream else "application/json"
     with (
-        canned_ollama(json.dumps(body).encode() + b"\n", content_type) as host,
+        canned_server(json.dumps(body).encode() + b"\n", content_type) as host,
         pytest.raises(MalformedReplyError) as caught,
     ):
         complete(OllamaProvider(Settings(), host=host), "qwen2.5-coder:0.5b", stream=stream)
@@ -293,7 +245,7 @@ def test_ollama_malformed_reply(body: Any, what: str, stream: bool) -> None:
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_ollama_body_that_is_not_json(stream: bool) -> None:
     with (
-        canned_ollama(b"<html>bad gateway</html>", "text/html") as host,
+        canned_server(b"<html>bad gateway</html>", "text/html") as host,
         pytest.raises(MalformedReplyError) as caught,
     ):
         complete(OllamaProvider(Settings(), host=host), "qwen2.5-coder:0.5b", stream=stream)
@@ -301,7 +253,7 @@ def test_ollama_body_that_is_not_json(stream: bool) -> None:
 
 
 def test_a_well_formed_ollama_reply_still_reads() -> None:
-    with canned_ollama(json.dumps(OLLAMA_REPLY).encode(), "application/json") as host:
+    with canned_server(json.dumps(OLLAMA_REPLY).encode(), "application/json") as host:
         completion = complete(
             OllamaProvider(Settings(), host=host), "qwen2.5-coder:0.5b", stream=False
         )

@@ -10,10 +10,8 @@ bodies shaped like the documented Messages API: the message object, the SSE even
 
 from __future__ import annotations
 
-import json
 import traceback
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import httpx2
 import pytest
@@ -29,117 +27,25 @@ from frugalflow.core.errors import (
 from frugalflow.core.settings import Settings
 from frugalflow.providers.anthropic import AnthropicProvider
 from frugalflow.providers.base import ChatMessage, Provider
+from tests.support.anthropic_api import (
+    KEY,
+    MODEL,
+    TIMEOUT,
+    error_response,
+    make,
+    message_body,
+    message_start,
+    sse,
+    streaming,
+    text_delta,
+)
+from tests.support.http import HttpRecorder, raising
 
-KEY = "sk-ant-api03-TEST-abcdefghijklmnopqrstuvwxyz0123456789"
-MODEL = "claude-sonnet-4-6"
-TIMEOUT = 17.0
-
-Responder = Callable[[httpx2.Request], httpx2.Response]
-
-
-class Recorder:
-    """A MockTransport handler that keeps every request it was sent."""
-
-    def __init__(self, respond: Responder) -> None:
-        self.respond = respond
-        self.requests: list[httpx2.Request] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        request.read()
-        self.requests.append(request)
-        return self.respond(request)
-
-    @property
-    def body(self) -> dict[str, Any]:
-        assert len(self.requests) == 1
-        body: dict[str, Any] = json.loads(self.requests[0].content)
-        return body
-
-
-@pytest.fixture(autouse=True)
-def anthropic_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "ANTHROPIC_BASE_URL",
-        "ANTHROPIC_CUSTOM_HEADERS",
-        "ANTHROPIC_AUTH_TOKEN",
-        "ANTHROPIC_PROFILE",
-        "ANTHROPIC_CONFIG_DIR",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-
-
-def make(respond: Responder) -> tuple[AnthropicProvider, Recorder]:
-    recorder = Recorder(respond)
-    provider = AnthropicProvider(
-        Settings(provider_timeout_seconds=TIMEOUT),
-        http_client=httpx2.Client(transport=httpx2.MockTransport(recorder)),
-    )
-    return provider, recorder
+pytestmark = pytest.mark.usefixtures("anthropic_key")
 
 
 def user(text: str = "Write add(a, b).") -> list[ChatMessage]:
     return [ChatMessage(role="user", content=text)]
-
-
-def error_response(
-    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
-) -> Responder:
-    body = {
-        "type": "error",
-        "error": {"type": error_type, "message": message},
-        "request_id": "req_011CTestRequest",
-    }
-    return lambda request: httpx2.Response(status, json=body, headers=headers)
-
-
-def message_body(content: list[dict[str, Any]], usage: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
-        "type": "message",
-        "role": "assistant",
-        "content": content,
-        "model": MODEL,
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": usage,
-    }
-
-
-def sse(*events: dict[str, Any]) -> bytes:
-    return b"".join(
-        f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode() for event in events
-    )
-
-
-def message_start(usage: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "message_start",
-        "message": {
-            "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
-            "type": "message",
-            "role": "assistant",
-            "content": [],
-            "model": MODEL,
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": usage,
-        },
-    }
-
-
-def text_delta(index: int, text: str) -> dict[str, Any]:
-    return {
-        "type": "content_block_delta",
-        "index": index,
-        "delta": {"type": "text_delta", "text": text},
-    }
-
-
-def streaming(body: bytes) -> Responder:
-    return lambda request: httpx2.Response(
-        200, headers={"content-type": "text/event-stream"}, content=body
-    )
 
 
 def test_satisfies_the_provider_protocol() -> None:
@@ -183,7 +89,7 @@ def test_complete_sends_a_messages_request_and_reports_all_input_tokens() -> Non
     request = recorder.requests[0]
     assert request.method == "POST"
     assert request.url == "https://api.anthropic.com/v1/messages"
-    assert recorder.body == {
+    assert recorder.body() == {
         "model": MODEL,
         "max_tokens": 256,
         "system": "You write Python.\n\nAnswer with code only.",
@@ -217,7 +123,7 @@ def test_no_system_parameter_without_system_messages() -> None:
 
     completion = provider.complete(MODEL, user(), max_tokens=16, temperature=0.7)
 
-    assert "system" not in recorder.body
+    assert "system" not in recorder.body()
     assert completion.cached_tokens == 0
     assert completion.input_tokens == 3
 
@@ -273,8 +179,8 @@ def test_streaming_passes_text_deltas_and_reports_the_final_usage() -> None:
     assert completion.cached_tokens == 10
     assert completion.output_tokens == 15  # from the final message_delta, not message_start's 1
     assert completion.finish_reason == "end_turn"
-    assert recorder.body["stream"] is True
-    assert recorder.body["messages"] == [{"role": "user", "content": "Write add(a, b)."}]
+    assert recorder.body()["stream"] is True
+    assert recorder.body()["messages"] == [{"role": "user", "content": "Write add(a, b)."}]
 
 
 def test_rate_limit_carries_retry_after_and_is_not_retried_by_the_sdk() -> None:
@@ -317,15 +223,8 @@ def test_server_errors_are_unavailable_and_retryable(
     assert len(recorder.requests) == 1
 
 
-def raise_(exc_type: type[httpx2.TransportError]) -> Responder:
-    def respond(request: httpx2.Request) -> httpx2.Response:
-        raise exc_type("simulated", request=request)
-
-    return respond
-
-
 def test_a_transport_timeout_is_a_provider_timeout() -> None:
-    provider, recorder = make(raise_(httpx2.ReadTimeout))
+    provider, recorder = make(raising(httpx2.ReadTimeout))
 
     with pytest.raises(ProviderTimeoutError) as caught:
         provider.complete(MODEL, user(), max_tokens=16, temperature=0.0)
@@ -336,7 +235,7 @@ def test_a_transport_timeout_is_a_provider_timeout() -> None:
 
 
 def test_a_refused_connection_is_unavailable() -> None:
-    provider, _ = make(raise_(httpx2.ConnectError))
+    provider, _ = make(raising(httpx2.ConnectError))
 
     with pytest.raises(ProviderUnavailableError):
         provider.complete(MODEL, user(), max_tokens=16, temperature=0.0)
@@ -457,11 +356,11 @@ def test_availability_with_a_key_makes_no_request() -> None:
 def test_an_explicit_key_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     body = message_body([{"type": "text", "text": "ok"}], {"input_tokens": 3, "output_tokens": 1})
-    recorder = Recorder(lambda request: httpx2.Response(200, json=body))
+    recorder = HttpRecorder(lambda request: httpx2.Response(200, json=body))
     provider = AnthropicProvider(
         Settings(),
         api_key="sk-ant-explicit",
-        http_client=httpx2.Client(transport=httpx2.MockTransport(recorder)),
+        http_client=recorder.client(),
     )
 
     assert provider.availability().usable

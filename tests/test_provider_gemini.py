@@ -10,8 +10,6 @@ API errors ``{"error": {"code", "message", "status", "details": [...]}}``.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -29,104 +27,23 @@ from frugalflow.core.errors import (
 from frugalflow.core.settings import Settings
 from frugalflow.providers.base import ChatMessage, Provider
 from frugalflow.providers.gemini import GeminiProvider
+from tests.support.gemini_api import (
+    KEY,
+    MODEL,
+    TIMEOUT,
+    google_error,
+    make,
+    ok,
+    response_body,
+    sse,
+)
+from tests.support.http import HttpRecorder, raising
 
-KEY = "AIzaSyTEST-abcdefghijklmnopqrstuvwxyz0123"
-MODEL = "gemini-2.5-flash"
-TIMEOUT = 17.0
-
-Responder = Callable[[httpx2.Request], httpx2.Response]
-
-
-class Recorder:
-    """A MockTransport handler that keeps every request it was sent."""
-
-    def __init__(self, respond: Responder) -> None:
-        self.respond = respond
-        self.requests: list[httpx2.Request] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        request.read()
-        self.requests.append(request)
-        return self.respond(request)
-
-    @property
-    def body(self) -> dict[str, Any]:
-        assert len(self.requests) == 1
-        body: dict[str, Any] = json.loads(self.requests[0].content)
-        return body
-
-
-@pytest.fixture(autouse=True)
-def gemini_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "GOOGLE_API_KEY",
-        "GOOGLE_GEMINI_BASE_URL",
-        "GOOGLE_GENAI_API_VERSION",
-        "GOOGLE_GENAI_USE_VERTEXAI",
-        "GOOGLE_GENAI_USE_ENTERPRISE",
-        "GOOGLE_GENAI_HTTP_CLIENT",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("GEMINI_API_KEY", KEY)
-
-
-def make(respond: Responder) -> tuple[GeminiProvider, Recorder]:
-    recorder = Recorder(respond)
-    provider = GeminiProvider(
-        Settings(provider_timeout_seconds=TIMEOUT),
-        http_options=types.HttpOptions(
-            httpx_client=httpx2.Client(transport=httpx2.MockTransport(recorder))
-        ),
-    )
-    return provider, recorder
+pytestmark = pytest.mark.usefixtures("gemini_key")
 
 
 def user(text: str = "Write add(a, b).") -> list[ChatMessage]:
     return [ChatMessage(role="user", content=text)]
-
-
-def google_error(
-    code: int,
-    status: str,
-    message: str,
-    details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Responder:
-    error: dict[str, Any] = {"code": code, "message": message, "status": status}
-    if details is not None:
-        error["details"] = details
-    return lambda request: httpx2.Response(code, json={"error": error}, headers=headers)
-
-
-def response_body(
-    parts: list[dict[str, Any]],
-    usage: dict[str, Any] | None,
-    finish_reason: str | None = "STOP",
-    **candidate: Any,
-) -> dict[str, Any]:
-    first: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
-    if finish_reason is not None:
-        first["finishReason"] = finish_reason
-    first.update(candidate)
-    body: dict[str, Any] = {
-        "candidates": [first],
-        "modelVersion": MODEL,
-        "responseId": "mC2yaOLdFrSLz7IP6pOFkAg",
-    }
-    if usage is not None:
-        body["usageMetadata"] = usage
-    return body
-
-
-def ok(body: dict[str, Any]) -> Responder:
-    return lambda request: httpx2.Response(200, json=body)
-
-
-def sse(*chunks: dict[str, Any]) -> Responder:
-    content = b"".join(f"data: {json.dumps(chunk)}\r\n\r\n".encode() for chunk in chunks)
-    return lambda request: httpx2.Response(
-        200, headers={"content-type": "text/event-stream"}, content=content
-    )
 
 
 def test_satisfies_the_provider_protocol() -> None:
@@ -173,7 +90,7 @@ def test_complete_sends_generate_content_and_reads_usage() -> None:
     assert request.method == "POST"
     assert request.url.host == "generativelanguage.googleapis.com"
     assert request.url.path.endswith(f"/models/{MODEL}:generateContent")
-    sent = recorder.body
+    sent = recorder.body()
     assert sent["contents"] == [
         {"role": "user", "parts": [{"text": "Write add(a, b)."}]},
         {"role": "model", "parts": [{"text": "def add(a, b): ..."}]},
@@ -218,7 +135,7 @@ def test_no_system_instruction_without_system_messages() -> None:
 
     completion = provider.complete(MODEL, user(), max_tokens=16, temperature=0.0)
 
-    assert "systemInstruction" not in recorder.body
+    assert "systemInstruction" not in recorder.body()
     assert (completion.input_tokens, completion.output_tokens, completion.cached_tokens) == (
         3,
         1,
@@ -262,7 +179,7 @@ def test_streaming_passes_each_chunk_and_reports_the_last_usage() -> None:
     request = recorder.requests[0]
     assert request.url.path.endswith(f"/models/{MODEL}:streamGenerateContent")
     assert request.url.params["alt"] == "sse"
-    assert recorder.body["generationConfig"] == {"maxOutputTokens": 64, "temperature": 0.0}
+    assert recorder.body()["generationConfig"] == {"maxOutputTokens": 64, "temperature": 0.0}
 
 
 RETRY_INFO = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}
@@ -326,15 +243,8 @@ def test_server_errors_are_unavailable_and_retryable(code: int, status: str, mes
     assert len(recorder.requests) == 1
 
 
-def raise_(exc_type: type[httpx2.TransportError]) -> Responder:
-    def respond(request: httpx2.Request) -> httpx2.Response:
-        raise exc_type("simulated", request=request)
-
-    return respond
-
-
 def test_a_transport_timeout_is_a_provider_timeout() -> None:
-    provider, recorder = make(raise_(httpx2.ReadTimeout))
+    provider, recorder = make(raising(httpx2.ReadTimeout))
 
     with pytest.raises(ProviderTimeoutError) as caught:
         provider.complete(MODEL, user(), max_tokens=16, temperature=0.0)
@@ -344,7 +254,7 @@ def test_a_transport_timeout_is_a_provider_timeout() -> None:
 
 
 def test_a_refused_connection_is_unavailable() -> None:
-    provider, _ = make(raise_(httpx2.ConnectError))
+    provider, _ = make(raising(httpx2.ConnectError))
 
     with pytest.raises(ProviderUnavailableError):
         provider.complete(MODEL, user(), max_tokens=16, temperature=0.0)
@@ -478,7 +388,7 @@ def test_a_continuation_is_returned_as_is_not_followed_by_more_billed_requests()
     assert len(recorder.requests) == 1
     assert completion.finish_reason == "CONTINUATION"
     assert completion.text == "def add(a, b):"
-    assert "automaticContinuation" not in recorder.body["generationConfig"]
+    assert "automaticContinuation" not in recorder.body()["generationConfig"]
 
 
 def test_a_missing_key_names_the_variables_and_sends_nothing(
@@ -507,10 +417,8 @@ def test_availability_with_a_key_makes_no_request() -> None:
 
 def test_explicit_http_options_keep_their_timeout() -> None:
     body = response_body([{"text": "ok"}], {"promptTokenCount": 3, "candidatesTokenCount": 1})
-    recorder = Recorder(ok(body))
-    options = types.HttpOptions(
-        timeout=5_000, httpx_client=httpx2.Client(transport=httpx2.MockTransport(recorder))
-    )
+    recorder = HttpRecorder(ok(body))
+    options = types.HttpOptions(timeout=5_000, httpx_client=recorder.client())
     provider = GeminiProvider(Settings(), api_key="AIzaSyEXPLICIT", http_options=options)
 
     provider.complete(MODEL, user(), max_tokens=16, temperature=0.0)

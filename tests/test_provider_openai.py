@@ -8,11 +8,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -39,13 +38,18 @@ from frugalflow.providers.base import ChatMessage, Completion, Provider
 from frugalflow.providers.llamacpp import BUNDLED_MODEL
 from frugalflow.providers.openai import OpenAIProvider, parse_retry_after
 from tests.servers.llama_openai_server import free_port, llama_openai_server
+from tests.support.http import HttpRecorder, MakeRecorder
+from tests.support.openai_api import (
+    CHAT_COMPLETION,
+    KEY,
+    MESSAGES,
+    STREAM_USAGE,
+    chunk,
+    error,
+    sse,
+)
 
-MESSAGES = [
-    ChatMessage(role="system", content="You are a terse Python assistant. Answer with code only."),
-    ChatMessage(role="user", content="Write a Python function add(a, b) that returns a + b."),
-]
 MAX_TOKENS = 32
-KEY = "sk-test-0123456789abcdefghijklmnopqrstuvwxyzABCD"
 
 
 # -- openai-compatible against the real llama.cpp server -------------------------------------
@@ -155,105 +159,7 @@ def test_compatible_availability_with_no_server_says_how_to_start_one() -> None:
 # -- the HTTP boundary, with OpenAI's documented shapes --------------------------------------
 
 
-class FakeOpenAI:
-    """A mock transport for the SDK's httpx2 client; remembers the requests it saw."""
-
-    def __init__(self, answer: Callable[[httpx2.Request], httpx2.Response]) -> None:
-        self.answer = answer
-        self.requests: list[httpx2.Request] = []
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.requests.append(request)
-        return self.answer(request)
-
-    def client(self) -> httpx2.Client:
-        return httpx2.Client(transport=httpx2.MockTransport(self))
-
-    def body(self, index: int = -1) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.requests[index].content)
-        return data
-
-
-def error(status: int, message: str, type_: str, code: str | None, **headers: str) -> Any:
-    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
-    return lambda request: httpx2.Response(status, json=body, headers=headers)
-
-
-CHAT_COMPLETION = {
-    "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
-    "object": "chat.completion",
-    "created": 1741569952,
-    "model": "gpt-4.1-mini-2025-04-14",
-    "choices": [
-        {
-            "index": 0,
-            "message": {
-                "role": "assistant",
-                "content": "def add(a, b):\n    return a + b\n",
-                "refusal": None,
-                "annotations": [],
-            },
-            "logprobs": None,
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {
-        "prompt_tokens": 1290,
-        "completion_tokens": 14,
-        "total_tokens": 1304,
-        "prompt_tokens_details": {"cached_tokens": 1152, "audio_tokens": 0},
-        "completion_tokens_details": {
-            "reasoning_tokens": 0,
-            "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
-        },
-    },
-    "service_tier": "default",
-    "system_fingerprint": "fp_6ec9e1d1b5",
-}
-
-
-def sse(events: list[dict[str, Any] | str]) -> Callable[[httpx2.Request], httpx2.Response]:
-    lines = "".join(
-        f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n" for event in events
-    )
-    return lambda request: httpx2.Response(
-        200, content=lines.encode(), headers={"content-type": "text/event-stream"}
-    )
-
-
-def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-stream",
-        "object": "chat.completion.chunk",
-        "created": 1741569952,
-        "model": "gpt-4.1-mini-2025-04-14",
-        "system_fingerprint": "fp_6ec9e1d1b5",
-        "choices": []
-        if delta is None
-        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        **extra,
-    }
-
-
-STREAM_USAGE = {
-    "prompt_tokens": 1290,
-    "completion_tokens": 14,
-    "total_tokens": 1304,
-    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
-    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
-}
-
-
-@pytest.fixture
-def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    return KEY
-
-
-def api(fake: FakeOpenAI, **settings: Any) -> OpenAIProvider:
+def api(fake: HttpRecorder, **settings: Any) -> OpenAIProvider:
     return OpenAIProvider(Settings(**settings), http_client=fake.client())
 
 
@@ -261,8 +167,10 @@ def call(provider: OpenAIProvider, **kwargs: Any) -> Completion:
     return provider.complete("gpt-4.1-mini", MESSAGES, max_tokens=64, temperature=0, **kwargs)
 
 
-def test_api_reply_carries_text_usage_and_cached_tokens(api_key: str) -> None:
-    fake = FakeOpenAI(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
+def test_api_reply_carries_text_usage_and_cached_tokens(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
     completion = call(api(fake))
     assert completion.text == "def add(a, b):\n    return a + b\n"
     assert (completion.input_tokens, completion.output_tokens) == (1290, 14)
@@ -284,8 +192,10 @@ def test_api_reply_carries_text_usage_and_cached_tokens(api_key: str) -> None:
     assert len(fake.requests) == 1
 
 
-def test_api_stream_parses_deltas_and_the_final_usage_chunk(api_key: str) -> None:
-    fake = FakeOpenAI(
+def test_api_stream_parses_deltas_and_the_final_usage_chunk(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(
         sse(
             [
                 chunk({"role": "assistant", "content": "", "refusal": None}),
@@ -313,12 +223,12 @@ def test_api_stream_parses_deltas_and_the_final_usage_chunk(api_key: str) -> Non
 
 
 def test_api_stream_without_usage_reports_none_and_warns(
-    api_key: str, caplog: pytest.LogCaptureFixture
+    openai_key: str, caplog: pytest.LogCaptureFixture, http_recorder: MakeRecorder
 ) -> None:
     # A proxy that strips usage must not turn a paid call into a free one in the ledger: the
     # adapter reports that no usage came (it counts nothing itself), and the meter counts it,
     # exactly for an OpenAI model (the ledger side: tests/test_generate_costs.py).
-    fake = FakeOpenAI(sse([chunk({"content": "x = 1"}), chunk({}, finish="stop"), "[DONE]"]))
+    fake = http_recorder(sse([chunk({"content": "x = 1"}), chunk({}, finish="stop"), "[DONE]"]))
     with caplog.at_level(logging.WARNING, logger="frugalflow.providers.openai"):
         completion = call(api(fake), on_text=lambda piece: None)
     assert completion.text == "x = 1"
@@ -337,17 +247,19 @@ def test_api_stream_without_usage_reports_none_and_warns(
     )
 
 
-def test_api_reply_without_usage_reports_none(api_key: str) -> None:
+def test_api_reply_without_usage_reports_none(openai_key: str, http_recorder: MakeRecorder) -> None:
     body = {key: value for key, value in CHAT_COMPLETION.items() if key != "usage"}
-    fake = FakeOpenAI(lambda request: httpx2.Response(200, json=body))
+    fake = http_recorder(lambda request: httpx2.Response(200, json=body))
     completion = call(api(fake))
     assert completion.text == "def add(a, b):\n    return a + b\n"
     assert not completion.usage_reported
     assert (completion.input_tokens, completion.output_tokens) == (0, 0)
 
 
-def test_api_error_event_inside_a_stream_is_retryable(api_key: str) -> None:
-    fake = FakeOpenAI(
+def test_api_error_event_inside_a_stream_is_retryable(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(
         sse(
             [
                 chunk({"content": "def"}),
@@ -359,8 +271,10 @@ def test_api_error_event_inside_a_stream_is_retryable(api_key: str) -> None:
         call(api(fake), on_text=lambda piece: None)
 
 
-def test_api_429_is_rate_limited_with_retry_after(api_key: str) -> None:
-    fake = FakeOpenAI(
+def test_api_429_is_rate_limited_with_retry_after(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(
         error(
             429,
             "Rate limit reached for gpt-4.1-mini in organization org-abc on tokens per min "
@@ -378,8 +292,10 @@ def test_api_429_is_rate_limited_with_retry_after(api_key: str) -> None:
     assert len(fake.requests) == 1, "the SDK must not retry on its own"
 
 
-def test_api_429_for_exhausted_quota_is_not_retried(api_key: str) -> None:
-    fake = FakeOpenAI(
+def test_api_429_for_exhausted_quota_is_not_retried(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(
         error(
             429,
             "You exceeded your current quota, please check your plan and billing details.",
@@ -414,8 +330,10 @@ def test_retry_after_as_an_http_date() -> None:
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_api_server_errors_are_unavailable_and_retryable(api_key: str, status: int) -> None:
-    fake = FakeOpenAI(
+def test_api_server_errors_are_unavailable_and_retryable(
+    openai_key: str, status: int, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(
         error(
             status,
             "The server had an error while processing your request. Sorry about that!",
@@ -429,9 +347,11 @@ def test_api_server_errors_are_unavailable_and_retryable(api_key: str, status: i
     assert len(fake.requests) == 1
 
 
-def test_api_401_is_authentication_error_without_the_key(api_key: str) -> None:
+def test_api_401_is_authentication_error_without_the_key(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
     # A careless proxy might echo the whole key back: it must still not reach the message.
-    fake = FakeOpenAI(
+    fake = http_recorder(
         error(
             401,
             f"Incorrect API key provided: {KEY}. You can find your API key at "
@@ -448,8 +368,8 @@ def test_api_401_is_authentication_error_without_the_key(api_key: str) -> None:
     assert not caught.value.retryable
 
 
-def test_api_403_is_authentication_error(api_key: str) -> None:
-    fake = FakeOpenAI(
+def test_api_403_is_authentication_error(openai_key: str, http_recorder: MakeRecorder) -> None:
+    fake = http_recorder(
         error(
             403,
             "Country, region, or territory not supported",
@@ -461,8 +381,10 @@ def test_api_403_is_authentication_error(api_key: str) -> None:
         call(api(fake))
 
 
-def test_api_context_length_exceeded_is_context_too_long(api_key: str) -> None:
-    fake = FakeOpenAI(
+def test_api_context_length_exceeded_is_context_too_long(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(
         error(
             400,
             "This model's maximum context length is 1047576 tokens. However, your messages "
@@ -489,9 +411,13 @@ def test_api_context_length_exceeded_is_context_too_long(api_key: str) -> None:
     ],
 )
 def test_api_other_4xx_are_bad_requests(
-    api_key: str, status: int, message: str, code: str | None
+    openai_key: str,
+    status: int,
+    message: str,
+    code: str | None,
+    http_recorder: MakeRecorder,
 ) -> None:
-    fake = FakeOpenAI(error(status, message, "invalid_request_error", code))
+    fake = http_recorder(error(status, message, "invalid_request_error", code))
     with pytest.raises(BadRequestError) as caught:
         call(api(fake))
     assert not isinstance(caught.value, ContextTooLongError)
@@ -499,36 +425,43 @@ def test_api_other_4xx_are_bad_requests(
     assert not caught.value.retryable
 
 
-def test_api_transport_timeout_is_provider_timeout(api_key: str) -> None:
+def test_api_transport_timeout_is_provider_timeout(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
     def hang(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ReadTimeout("timed out", request=request)
 
-    fake = FakeOpenAI(hang)
+    fake = http_recorder(hang)
     with pytest.raises(ProviderTimeoutError, match="120 s") as caught:
         call(api(fake))
     assert caught.value.retryable
     assert len(fake.requests) == 1
 
 
-def test_api_connection_failure_is_unavailable(api_key: str) -> None:
+def test_api_connection_failure_is_unavailable(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
     def refuse(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectError("connection refused", request=request)
 
     with pytest.raises(ProviderUnavailableError):
-        call(api(FakeOpenAI(refuse)))
+        call(api(http_recorder(refuse)))
 
 
-def test_api_uses_openai_base_url_from_settings(api_key: str) -> None:
-    fake = FakeOpenAI(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
+def test_api_uses_openai_base_url_from_settings(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
     call(api(fake, openai_base_url="https://llm-proxy.example.test/openai/v1"))
     assert str(fake.requests[0].url) == "https://llm-proxy.example.test/openai/v1/chat/completions"
 
 
 def test_missing_openai_api_key_is_an_authentication_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch,
+    http_recorder: MakeRecorder,
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    fake = FakeOpenAI(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
+    fake = http_recorder(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
     provider = api(fake)
     availability = provider.availability()
     assert not availability.usable
@@ -538,8 +471,10 @@ def test_missing_openai_api_key_is_an_authentication_error_naming_the_variable(
     assert fake.requests == []
 
 
-def test_api_availability_checks_the_key_without_a_request(api_key: str) -> None:
-    fake = FakeOpenAI(lambda request: httpx2.Response(500))
+def test_api_availability_checks_the_key_without_a_request(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(lambda request: httpx2.Response(500))
     provider = api(fake)
     assert provider.availability().model_dump() == {
         "usable": True,
@@ -549,8 +484,10 @@ def test_api_availability_checks_the_key_without_a_request(api_key: str) -> None
     assert fake.requests == []
 
 
-def test_compatible_flavour_never_sends_the_openai_key(api_key: str) -> None:
-    fake = FakeOpenAI(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
+def test_compatible_flavour_never_sends_the_openai_key(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    fake = http_recorder(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
     provider = OpenAIProvider(
         Settings(openai_compatible_base_url="http://127.0.0.1:9/v1"),
         name="openai-compatible",
@@ -570,9 +507,9 @@ def test_compatible_flavour_never_sends_the_openai_key(api_key: str) -> None:
     [(404, "it usually ends in /v1"), (500, "HTTP 500"), (401, "refused the key")],
 )
 def test_compatible_availability_explains_a_server_that_answers_wrongly(
-    status: int, expected: str
+    status: int, expected: str, http_recorder: MakeRecorder
 ) -> None:
-    fake = FakeOpenAI(error(status, "nope", "invalid_request_error", None))
+    fake = http_recorder(error(status, "nope", "invalid_request_error", None))
     provider = OpenAIProvider(
         Settings(openai_compatible_base_url="http://127.0.0.1:9"),
         name="openai-compatible",
@@ -585,7 +522,7 @@ def test_compatible_availability_explains_a_server_that_answers_wrongly(
 
 
 def test_without_the_sdk_the_provider_is_unusable_and_says_what_to_install(
-    api_key: str, monkeypatch: pytest.MonkeyPatch
+    openai_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "openai", None)  # makes `import openai` fail
     provider = OpenAIProvider(Settings())
@@ -614,7 +551,9 @@ def test_importing_the_adapters_does_not_import_the_sdks() -> None:
 @pytest.mark.prefect
 @pytest.mark.usefixtures("prefect_server")
 def test_a_key_from_a_prefect_secret_block_is_used_and_never_shown(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    http_recorder: MakeRecorder,
 ) -> None:
     from prefect.blocks.system import Secret
 
@@ -624,7 +563,7 @@ def test_a_key_from_a_prefect_secret_block_is_used_and_never_shown(
     secret = "sk-from-the-secret-block-0123456789abcdef"
     Secret(value=secret).save("frugalflow-test-openai-key", overwrite=True)
     settings = {"api_key_blocks": {"openai": "frugalflow-test-openai-key"}}
-    fake = FakeOpenAI(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
+    fake = http_recorder(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
 
     with caplog.at_level(logging.DEBUG):
         completion = call(api(fake, **settings))

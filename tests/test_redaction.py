@@ -8,7 +8,6 @@ key too: every configured key is redacted, not only the provider's own.
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import logging
 import os
@@ -25,12 +24,21 @@ import pytest
 
 from frugalflow.core import redaction
 from frugalflow.core.errors import BadRequestError, ProviderError
-from frugalflow.core.redaction import REDACTED, RedactingFilter, redact, remember_secret
+from frugalflow.core.redaction import (
+    REDACTED,
+    RedactingFilter,
+    install_redaction,
+    redact,
+    remember_secret,
+    uninstall_redaction,
+)
 from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus, Tier
 from frugalflow.core.settings import Settings
 from frugalflow.money.ledger import CostLedger, ModelCall
 from frugalflow.providers.openai import OpenAIProvider
-from tests.test_provider_openai import MESSAGES, FakeOpenAI
+from tests.servers.canned import canned_server
+from tests.support.http import HttpRecorder
+from tests.support.openai_api import MESSAGES
 
 OPENAI_KEY = "sk-proj-Rk3vN8qL2xW7mP4tY9bF6hJ1dS5gA0zXcV-Ue_Io8Kp2Lm4Nq6Rs8Tu0Wv2Xy4Za6"
 ANTHROPIC_KEY = "sk-ant-api03-Hq7Lm2Np9Rt4Vx6Zb8Dc1Fg3Jk5Mn7Pq9St2Uw4Yz6Ab8Cd0Ef"
@@ -51,9 +59,11 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
 
-def echoing_openai(status: int = 400) -> FakeOpenAI:
-    body = {"error": {"message": ECHO, "type": "invalid_request_error", "param": None}}
-    return FakeOpenAI(lambda request: httpx2.Response(status, json=body))
+ECHO_BODY = {"error": {"message": ECHO, "type": "invalid_request_error", "param": None}}
+
+
+def echoing_openai() -> HttpRecorder:
+    return HttpRecorder(lambda request: httpx2.Response(400, json=ECHO_BODY))
 
 
 def assert_clean(text: str) -> None:
@@ -163,13 +173,17 @@ def test_an_uncaught_error_prints_a_redacted_traceback_on_stderr(keys: None) -> 
 
 
 @pytest.fixture
-def record_factory() -> Iterator[None]:
-    """Install the redacting record factory for one test, then put the old one back."""
-    previous = logging.getLogRecordFactory()
-    redaction.install_redaction()
+def fresh_redaction() -> Iterator[None]:
+    """Nothing installed when the test starts; what it installs is taken away after it."""
+    uninstall_redaction()
     yield
-    logging.setLogRecordFactory(previous)
-    redaction._installed_factory = None
+    uninstall_redaction()
+
+
+@pytest.fixture
+def record_factory(fresh_redaction: None) -> None:
+    """The redacting record factory, filters and excepthooks installed for one test."""
+    install_redaction()
 
 
 def test_log_records_are_redacted_in_message_arguments_and_traceback(
@@ -199,7 +213,7 @@ def test_install_puts_the_filter_on_prefects_handlers_and_the_api_log_handler(
     from prefect.logging.handlers import APILogHandler
 
     ensure_logging_setup()
-    redaction.install_redaction()
+    install_redaction()
     handlers = [
         handler
         for name in ("prefect.flow_runs", "prefect.task_runs")
@@ -207,6 +221,28 @@ def test_install_puts_the_filter_on_prefects_handlers_and_the_api_log_handler(
     ]
     assert any(isinstance(handler, APILogHandler) for handler in handlers)
     assert all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in handlers)
+
+
+def test_uninstall_puts_the_record_factory_filters_and_excepthooks_back(
+    fresh_redaction: None,
+) -> None:
+    before = (logging.getLogRecordFactory(), sys.excepthook, threading.excepthook)
+    handler = logging.NullHandler()
+    logging.getLogger("frugalflow.test_redaction.uninstall").addHandler(handler)
+    try:
+        install_redaction()
+        assert logging.getLogRecordFactory() is not before[0]
+        assert sys.excepthook is not before[1] and threading.excepthook is not before[2]
+        assert any(isinstance(f, RedactingFilter) for f in handler.filters)
+
+        uninstall_redaction()
+
+        assert (logging.getLogRecordFactory(), sys.excepthook, threading.excepthook) == before
+        assert handler.filters == []
+        uninstall_redaction()  # nothing installed: nothing to do
+        assert logging.getLogRecordFactory() is before[0]
+    finally:
+        logging.getLogger("frugalflow.test_redaction.uninstall").removeHandler(handler)
 
 
 # -- the ledger -------------------------------------------------------------------------------
@@ -256,7 +292,7 @@ def test_a_long_error_is_redacted_before_it_is_cut_so_no_piece_of_a_key_is_store
 
 
 @pytest.mark.prefect
-@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.usefixtures("prefect_server", "fresh_redaction")  # the flow installs it
 def test_an_echoed_key_reaches_no_output_of_a_flow_run(
     keys: None,
     tmp_path: Path,
@@ -278,9 +314,6 @@ def test_an_echoed_key_reaches_no_output_of_a_flow_run(
     from frugalflow.cli.example_repo import create_example_repo
     from frugalflow.flows.codegen import codegen
 
-    previous_factory = logging.getLogRecordFactory()
-    monkeypatch.setattr(logging, "_logRecordFactory", previous_factory)  # restored afterwards
-    monkeypatch.setattr(redaction, "_installed_factory", None)
     monkeypatch.setenv("FRUGALFLOW_MODELS", '["openai:gpt-4.1-mini"]')
     monkeypatch.setenv("FRUGALFLOW_PROVIDER_RETRIES", "0")  # Prefect logs a last failure in full
     fake = echoing_openai()
@@ -331,32 +364,11 @@ def test_an_echoed_key_reaches_no_output_of_a_flow_run(
     assert_clean(call.error)
 
 
-class EchoingOpenAIServer(http.server.BaseHTTPRequestHandler):
-    """A local stand-in for api.openai.com whose 400 quotes the keys back, as a proxy may."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        body = json.dumps(
-            {"error": {"message": ECHO, "type": "invalid_request_error", "param": None}}
-        ).encode()
-        self.send_response(400)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def echoing_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), EchoingOpenAIServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    """A local stand-in for api.openai.com whose 400 quotes the keys back, as a proxy may."""
+    with canned_server(json.dumps(ECHO_BODY).encode(), "application/json", status=400) as url:
+        yield f"{url}/v1"
 
 
 @pytest.mark.prefect

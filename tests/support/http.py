@@ -90,3 +90,7 @@ def raising(exc_type: type[httpx2.TransportError]) -> Responder:
         raise exc_type("simulated", request=request)
 
     return respond
+
+
+# The type of the ``http_recorder`` fixture (tests/conftest.py): ``http_recorder(answer)``.
+MakeRecorder = Callable[..., HttpRecorder]
