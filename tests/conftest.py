@@ -5,7 +5,7 @@ PREFECT_HOME, no analytics, and no user-level frugalflow.toml from the developer
 
 Fixtures live here; plain helpers (git as the test user, the HTTP recorder, the vendors' sample
 bodies) live in the ``tests.support`` package, which test modules import like a library. No test
-module imports from another. (``git`` is also importable from here, for older test modules.)
+module imports from another.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from frugalflow.providers import Provider, ProviderFactory
     from tests.support.http import HttpRecorder, MakeRecorder, Responder
 
-__all__ = ["git"]  # still imported from here by some test modules
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="frugalflow-tests-"))
 os.environ.update(

@@ -11,11 +11,6 @@ import pytest
 
 from frugalflow.core.errors import ConfigurationError
 from frugalflow.core.schemas import (
-    CandidateCost,
-    CodeRequest,
-    Complexity,
-    TaskEstimate,
-    TaskType,
     Tier,
 )
 from frugalflow.core.settings import Settings, load_settings
@@ -23,11 +18,10 @@ from frugalflow.money.budget import day_window
 from frugalflow.money.ledger import CostLedger, ModelCall
 from frugalflow.tasks.budget import check_budget
 from frugalflow.tasks.estimate import estimate_request
+from tests.support.money import BIG, LOCAL, MINI, estimate_of, settings_for
+from tests.support.money import budget_request as request
 
 PARIS = ZoneInfo("Europe/Paris")
-LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
-MINI = "openai:gpt-4o-mini"
-BIG = "openai:gpt-4o"
 NOW = datetime(2025, 3, 14, 15, 0, tzinfo=UTC)
 
 
@@ -126,17 +120,6 @@ def test_invalid_timezone_is_a_configuration_error(timezone: str) -> None:
 # --- check_budget ---------------------------------------------------------------------------
 
 
-def settings_for(tmp_path: Path, **changes: object) -> Settings:
-    values: dict[str, object] = {
-        "ledger_path": tmp_path / "ledger.duckdb",
-        "home": tmp_path,
-        "daily_budget_usd": Decimal("20"),
-        "emergency_threshold_usd": Decimal("1"),
-        "timezone": "UTC",
-    }
-    return Settings(**{**values, **changes})  # type: ignore[arg-type]
-
-
 def spend(settings: Settings, amount: str, ts: datetime) -> None:
     CostLedger(settings.ledger_file).record(
         ModelCall(
@@ -149,39 +132,6 @@ def spend(settings: Settings, amount: str, ts: datetime) -> None:
             actual_cost_usd=Decimal(amount),
             ts=ts,
         )
-    )
-
-
-def request(tmp_path: Path, cap: str | None = None) -> CodeRequest:
-    return CodeRequest(
-        description="Write a function add(a, b)",
-        repo=tmp_path,
-        budget_cap_usd=None if cap is None else Decimal(cap),
-    )
-
-
-def estimate_of(**worst_cases: str) -> TaskEstimate:
-    """An estimate whose candidates have the given worst-case costs (model name -> USD)."""
-    names = {"local": LOCAL, "mini": MINI, "big": BIG}
-    return TaskEstimate(
-        task_type=TaskType.CODE_GENERATION,
-        language="python",
-        complexity=Complexity.TRIVIAL,
-        input_tokens=1_900,
-        expected_output_tokens=200,
-        max_output_tokens=768,
-        candidates=tuple(
-            CandidateCost(
-                model=names[key],
-                tier=Tier.LOCAL if key == "local" else Tier.API,
-                input_tokens=1_900,
-                expected_output_tokens=200,
-                exact_count=key != "local",
-                expected_cost_usd=Decimal(cost) / 2,
-                worst_case_cost_usd=Decimal(cost),
-            )
-            for key, cost in worst_cases.items()
-        ),
     )
 
 

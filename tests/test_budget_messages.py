@@ -17,7 +17,8 @@ from frugalflow.core.settings import Settings
 from frugalflow.money.budget import BudgetManager, money_left
 from frugalflow.money.ledger import CostLedger, ModelCall
 from frugalflow.tasks.budget import check_budget
-from tests.test_budget import estimate_of, request, settings_for
+from tests.support.money import budget_request as request
+from tests.support.money import estimate_of, settings_for
 
 NOW = datetime(2025, 3, 14, 12, tzinfo=UTC)
 

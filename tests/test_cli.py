@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from frugalflow.cli.app import EXIT_DEFERRED, EXIT_USAGE, app
 from frugalflow.core.schemas import Tier
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from tests.conftest import git
-from tests.test_codegen_flow import spend_today
+from tests.support.git import git
+from tests.support.money import spend_today
 
 runner = CliRunner()
 

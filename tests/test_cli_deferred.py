@@ -13,7 +13,7 @@ from frugalflow.cli.example_repo import create_example_repo
 from frugalflow.core.schemas import CodeRequest
 from frugalflow.money.deferred import DeferredStore
 from frugalflow.money.ledger import CostLedger
-from tests.test_codegen_flow import spend_today
+from tests.support.money import spend_today
 
 runner = CliRunner()
 TOMORROW = datetime.now(UTC) + timedelta(days=1)

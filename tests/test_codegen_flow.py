@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from frugalflow.cli.example_repo import create_example_repo
-from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus, Tier
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
 from frugalflow.flows.codegen import codegen
 from frugalflow.money.deferred import DeferredStore
-from frugalflow.money.ledger import CostLedger, ModelCall
-from tests.conftest import git
+from frugalflow.money.ledger import CostLedger
+from tests.support.git import git
+from tests.support.money import spend_today
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
@@ -120,21 +120,6 @@ def test_code_that_fails_validation_is_not_committed_and_the_result_says_why(
     assert result.attempts == 2  # the default cascade: first try, then a repair attempt
     assert "validation feedback" in result.routing[1].reason
     assert len(CostLedger(ledger_path).calls_for_request(result.request_id)) == 2
-
-
-def spend_today(ledger_path: Path, amount: str) -> None:
-    """Book a paid call made earlier today, so that only ``budget - amount`` is left."""
-    CostLedger(ledger_path).record(
-        ModelCall(
-            request_id="earlier",
-            project="elsewhere",
-            step="generate",
-            provider="openai",
-            model="gpt-4o-mini",
-            tier=Tier.API,
-            actual_cost_usd=Decimal(amount),
-        )
-    )
 
 
 def test_a_request_the_budget_cannot_pay_is_deferred_without_calling_a_model(

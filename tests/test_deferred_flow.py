@@ -14,8 +14,8 @@ from frugalflow.flows.codegen import codegen
 from frugalflow.flows.deferred import rerun_deferred
 from frugalflow.money.deferred import DeferredStore
 from frugalflow.money.ledger import CostLedger
-from tests.conftest import git
-from tests.test_codegen_flow import spend_today
+from tests.support.git import git
+from tests.support.money import spend_today
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 

@@ -14,7 +14,7 @@ import pytest
 
 from frugalflow.cli.example_repo import create_example_repo
 from frugalflow.money.ledger import CostLedger
-from tests.conftest import git
+from tests.support.git import git
 
 pytestmark = [pytest.mark.prefect, pytest.mark.model, pytest.mark.usefixtures("prefect_server")]
 

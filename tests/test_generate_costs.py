@@ -148,7 +148,7 @@ def test_a_completed_call_the_ledger_cannot_settle_is_journaled_and_booked_by_th
     from functools import partial
 
     from frugalflow.money.budget import BudgetManager
-    from tests.test_ledger_journal import beside, lock_held_elsewhere
+    from tests.support.money import journal_of, lock_held_elsewhere
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     path = settings.ledger_file
@@ -165,12 +165,12 @@ def test_a_completed_call_the_ledger_cannot_settle_is_journaled_and_booked_by_th
 
     with held:
         generate(tmp_path, settings, LockedDuringTheCall(usage=(200, 900)), use_providers)
-        assert beside(path).exists()  # the step did not fail: its cost is journaled
+        assert journal_of(path).exists()  # the step did not fail: its cost is journaled
 
     ledger = CostLedger(path)
     [call] = ledger.recent()  # the next run books it
     assert call.actual_cost_usd > 0 and call.reservation_id is not None
-    assert not beside(path).exists()
+    assert not journal_of(path).exists()
     manager = BudgetManager(ledger, settings)
     assert manager.reservations(state="active") == []
     assert manager.windows()[0].spent_usd == call.actual_cost_usd

@@ -13,8 +13,6 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +26,7 @@ from frugalflow.core.settings import Settings
 from frugalflow.money.budget import BudgetManager
 from frugalflow.money.journal import Journal
 from frugalflow.money.ledger import JOURNAL_SUFFIX, CostLedger, ModelCall
+from tests.support.money import journal_of, lock_held_elsewhere
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -56,37 +55,10 @@ def paid_call(cost: str = "0.25", **fields: object) -> ModelCall:
     return ModelCall(**values)  # type: ignore[arg-type]
 
 
-def beside(path: Path) -> Path:
-    return path.with_name(path.name + JOURNAL_SUFFIX)
-
-
 def rows(path: Path) -> list[tuple[str, Decimal]]:
     """What the file holds, read with DuckDB directly (no replay on the way)."""
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute("SELECT call_id, actual_cost_usd FROM model_calls").fetchall()
-
-
-@contextmanager
-def lock_held_elsewhere(ledger: Path, *, shared: bool = False) -> Iterator[None]:
-    """Another process holds the ledger's flock, as a long frugalflow run would."""
-    mode = "LOCK_SH" if shared else "LOCK_EX"
-    code = (
-        "import fcntl, os, sys\n"
-        f"fd = os.open({str(ledger) + '.lock'!r}, os.O_RDWR | os.O_CREAT)\n"
-        f"fcntl.flock(fd, fcntl.{mode})\n"
-        "print('locked', flush=True)\n"
-        "sys.stdin.read()\n"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=10)
 
 
 def test_a_call_the_locked_ledger_cannot_take_is_journaled_and_booked_once_next_time(
@@ -99,7 +71,7 @@ def test_a_call_the_locked_ledger_cannot_take_is_journaled_and_booked_once_next_
     with lock_held_elsewhere(path), caplog.at_level(logging.WARNING, "frugalflow.ledger"):
         CostLedger(path, lock_timeout_seconds=0.2).record(call)  # does not raise: journaled
 
-    [line] = beside(path).read_text().splitlines()
+    [line] = journal_of(path).read_text().splitlines()
     assert json.loads(line)["call"]["call_id"] == call.call_id
     assert "kept in" in caplog.text and "booked by the next run" in caplog.text
     assert call.call_id not in {call_id for call_id, _ in rows(path)}
@@ -107,7 +79,7 @@ def test_a_call_the_locked_ledger_cannot_take_is_journaled_and_booked_once_next_
     recent = CostLedger(path).recent()  # the next run: it books the journal first
 
     assert [c.call_id for c in recent].count(call.call_id) == 1
-    assert not beside(path).exists()
+    assert not journal_of(path).exists()
     assert [r[0] for r in rows(path)].count(call.call_id) == 1
     CostLedger(path).record(paid_call("0.01"))  # and later writes do not book it again
     assert [r[0] for r in rows(path)].count(call.call_id) == 1
@@ -120,7 +92,7 @@ def test_a_directory_in_place_of_the_ledger_journals_the_call_beside_it(tmp_path
 
     CostLedger(path).record(call)
 
-    assert beside(path).exists()
+    assert journal_of(path).exists()
     with pytest.raises(LedgerError) as caught:
         CostLedger(path).recent()
     message = str(caught.value)
@@ -128,7 +100,7 @@ def test_a_directory_in_place_of_the_ledger_journals_the_call_beside_it(tmp_path
 
     path.rmdir()  # the user fixes it
     assert [c.call_id for c in CostLedger(path).recent()] == [call.call_id]
-    assert not beside(path).exists()
+    assert not journal_of(path).exists()
 
 
 def test_when_the_ledgers_directory_is_unwritable_the_journal_goes_to_the_state_dir(
@@ -192,13 +164,13 @@ def test_a_crash_between_booking_and_removing_the_journal_does_not_book_twice(
         [sys.executable, "-c", crash, str(path)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 9, done.stderr
-    assert beside(path).exists()  # the journal survived the crash...
+    assert journal_of(path).exists()  # the journal survived the crash...
     assert [r[0] for r in rows(path)] == [call.call_id]  # ...after the row was committed
 
     windows = BudgetManager(CostLedger(path), settings).windows()  # the next run replays again
 
     assert [r[0] for r in rows(path)] == [call.call_id]
-    assert not beside(path).exists()
+    assert not journal_of(path).exists()
     assert windows[0].spent_usd == Decimal("0.40")
     assert windows[0].reserved_usd == 0  # the reservation was settled, once
     [settled] = manager.reservations(state="settled")
@@ -229,7 +201,7 @@ def test_journaled_spend_counts_while_the_ledger_can_be_read_but_not_written(
     ledger = CostLedger(path)
     assert ledger.spend_between(day, day + timedelta(days=1)) == Decimal("0.80")  # not twice
     assert ledger.unbooked_calls() == []
-    assert not beside(path).exists()
+    assert not journal_of(path).exists()
     assert BudgetManager(ledger, settings).windows()[0].spent_usd == Decimal("0.80")
 
 
@@ -240,7 +212,7 @@ def test_a_journal_line_holds_the_ledgers_fields_and_nothing_else(tmp_path: Path
 
     CostLedger(path).record(call)
 
-    [line] = beside(path).read_text().splitlines()
+    [line] = journal_of(path).read_text().splitlines()
     entry = json.loads(line)
     assert set(entry) == {"format", "call", "settles", "journaled_at"}
     assert set(entry["call"]) == set(ModelCall.model_fields)
@@ -253,7 +225,7 @@ def test_an_unreadable_journal_line_is_set_aside_and_does_not_block_the_others(
 ) -> None:
     path = tmp_path / "ledger.duckdb"
     call = paid_call()
-    journal = beside(path)
+    journal = journal_of(path)
     journal.write_text('{"torn": \n')  # a crash mid-write left half a line
     Journal(journal).append({"format": 1, "call": call.model_dump(mode="json")})
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from frugalflow.conform.protected import protected_names
 from frugalflow.core.schemas import CodeRequest
-from tests.conftest import git
+from tests.support.git import git
 
 
 def repository(tmp_path: Path, files: dict[str, str]) -> Path:

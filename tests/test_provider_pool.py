@@ -26,7 +26,8 @@ from frugalflow.core.schemas import Tier
 from frugalflow.core.settings import Settings
 from frugalflow.providers import pool as pool_module
 from frugalflow.providers.base import Availability, ChatMessage, Completion
-from frugalflow.providers.pool import BreakerState, CircuitBreaker, ProviderPool, get_pool
+from frugalflow.providers.breakers import BreakerState, CircuitBreaker
+from frugalflow.providers.pool import ProviderPool, get_pool
 
 MESSAGES = [ChatMessage(role="user", content="hi")]
 
