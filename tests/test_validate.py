@@ -678,3 +678,52 @@ def test_the_typescript_runner_is_valid_javascript(tmp_path: Path) -> None:
     node = shutil.which("node") or "node"
     done = subprocess.run([node, "--check", "strip.cjs"], cwd=tmp_path, capture_output=True)
     assert done.returncode == 0, done.stderr
+
+
+# -- lint findings on names the request demands are advisory (issue 10) -----------------------
+
+MAX_OF = 'def max_of(l):\n    """The largest element of l."""\n    return max(l)\n'
+
+
+def test_a_lint_finding_on_a_parameter_the_request_demands_does_not_reject_the_code(
+    tmp_path: Path, settings: Settings
+) -> None:
+    # MBPP's signatures ask for parameters named `l`; ruff's E741 flags exactly that name, and
+    # the reference solution fails the same way. The request's choice is not a defect.
+    request = CodeRequest(
+        description="Write a function max_of(l) that returns the largest element of the list l",
+        repo=tmp_path,
+        examples=("assert max_of([1, 3, 2]) == 3",),
+    )
+    report = validate_code(MAX_OF, request, settings, tmp_path / "scratch")
+
+    assert report.passed, report.feedback()
+    [finding] = report.issues
+    assert finding.message.startswith("E741") and not finding.blocking  # reported, not blocking
+    assert any(check.startswith("examples") for check in report.checks)  # the examples ran
+    assert report.feedback() == ""  # a repair prompt does not ask to change what must stay
+
+
+def test_the_same_finding_on_a_name_nobody_asked_for_still_rejects_the_code(
+    tmp_path: Path, settings: Settings
+) -> None:
+    request = CodeRequest(
+        description="Write a function max_of(values) that returns the largest value",
+        repo=tmp_path,
+        examples=("assert max_of([1, 3, 2]) == 3",),
+    )
+    report = validate_code(MAX_OF, request, settings, tmp_path / "scratch")
+
+    assert not report.passed
+    assert "E741" in report.feedback()
+
+
+def test_demanded_names_include_the_parameters_of_a_written_out_signature() -> None:
+    from frugalflow.conform.naming import demanded_names
+
+    names = demanded_names(
+        "Write a function find_max(l, *rest, key=None, limit: int = 3) that ...",
+        ("assert find_max([1]) == 1",),
+    )
+    assert {"find_max", "l", "rest", "key", "limit"} <= names
+    assert "None" not in names and "int" not in names

@@ -106,6 +106,28 @@ def requested_names(description: str) -> set[str]:
     return {name for name in names if name.isidentifier() and not keyword.iskeyword(name)}
 
 
+_SIGNATURE = re.compile(r"(?<![\w.])[A-Za-z_]\w*\(([^()]*)\)")
+
+
+def demanded_names(description: str, examples: tuple[str, ...] = ()) -> set[str]:
+    """The names a request demands: those it names (:func:`requested_names`), its examples
+    name, and the parameters of a signature it writes out (``max_of(l)`` demands ``l``).
+
+    Args:
+        description: the request's words.
+        examples: its examples (``assert max_of([1]) == 1``).
+    """
+    names = requested_names(description)
+    for example in examples:
+        names |= requested_names(example)
+    for match in _SIGNATURE.finditer(description):
+        for parameter in match.group(1).split(","):
+            head = parameter.strip().lstrip("*").split("=")[0].split(":")[0].strip()
+            if head.isidentifier() and not keyword.iskeyword(head):
+                names.add(head)
+    return names
+
+
 def module_file_name(main_name: str, conventions: NamingConventions) -> str:
     """The file name of a new module named after its main definition, in the project's style.
 

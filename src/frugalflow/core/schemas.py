@@ -199,9 +199,13 @@ class Candidate(Frozen):
 
 
 class ValidationIssue(Frozen):
+    """One finding of a check. An advisory one (``blocking`` False) is reported, never a
+    reason to reject the code: e.g. a lint rule against a name the request itself demands."""
+
     check: str
     message: str
     line: int | None = None
+    blocking: bool = True
 
 
 class ValidationReport(Frozen):
@@ -213,12 +217,14 @@ class ValidationReport(Frozen):
     code: str = Field(default="", description="the code after safe automatic fixes")
 
     def feedback(self) -> str:
-        """The issues as a short list a model can act on."""
+        """The blocking issues as a short list a model can act on (advisory ones are left out:
+        the model is not asked to change what it may not change)."""
         return "\n".join(
             f"- [{issue.check}]"
             + (f" line {issue.line}:" if issue.line else "")
             + f" {issue.message}"
             for issue in self.issues
+            if issue.blocking
         )
 
 

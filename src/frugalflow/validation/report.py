@@ -56,8 +56,10 @@ messages say they were kept because the request allows it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from frugalflow.conform.naming import demanded_names
 from frugalflow.core.schemas import CodeRequest, ValidationIssue, ValidationReport
 from frugalflow.core.settings import Settings
 from frugalflow.validation import sandbox
@@ -85,6 +87,31 @@ def _safety_issues(code: str, language: str, allowed: bool) -> list[ValidationIs
         issue.model_copy(update={"message": f"{issue.message} {note}"})
         for issue in safety.find_dangers(code, language)
     ]
+
+
+# ruff's rules about what a name looks like: a finding against a name the request demands
+# (a required parameter called ``l``) is the request's choice, not a defect of the code.
+NAMING_RULES = ("E741", "E742", "E743", "N8")
+_FLAGGED_NAME = re.compile(r"`([A-Za-z_]\w*)`")
+
+
+def advisory_on_demanded_names(
+    issues: list[ValidationIssue], demanded: set[str]
+) -> list[ValidationIssue]:
+    """The issues, with naming-rule findings about a demanded name made advisory."""
+    marked = []
+    for issue in issues:
+        rule = issue.message.split(" ", 1)[0]
+        flagged = set(_FLAGGED_NAME.findall(issue.message))
+        if rule.startswith(NAMING_RULES) and flagged and flagged <= demanded:
+            issue = issue.model_copy(update={"blocking": False})
+        marked.append(issue)
+    return marked
+
+
+def _blocks(issue: ValidationIssue, request: CodeRequest) -> bool:
+    """Whether an issue rejects the code (a safety finding does not with --allow-dangerous)."""
+    return issue.blocking and (issue.check != "safety" or not request.allow_dangerous)
 
 
 def validate_code(
@@ -126,7 +153,9 @@ def validate_code(
             code, scratch / "ruff", config.ruff, relative=candidate_path(request), hidden=hidden
         )
         checks.append(name)
-        issues += found
+        issues += advisory_on_demanded_names(
+            found, demanded_names(request.description, request.examples)
+        )
     elif language in ("javascript", "typescript"):
         found, name = check_javascript(code, scratch / "node", language, hidden=hidden)
         checks.append(name)
@@ -139,7 +168,7 @@ def validate_code(
             found, name = run_mypy(code, scratch / "mypy", config.mypy, hidden=hidden)
             checks.append(name)
             issues += found
-        blocking = [i for i in issues if i.check != "safety" or not request.allow_dangerous]
+        blocking = [i for i in issues if _blocks(i, request)]
         if not blocking and request.examples:
             found, isolation = run_examples(
                 code,
@@ -163,5 +192,5 @@ def validate_code(
                 )
                 checks.append(f"doctests({isolation})")
                 issues += found
-    passed = not [i for i in issues if i.check != "safety" or not request.allow_dangerous]
+    passed = not [i for i in issues if _blocks(i, request)]
     return ValidationReport(passed=passed, checks=tuple(checks), issues=tuple(issues), code=code)
