@@ -157,6 +157,46 @@ def test_what_counts_as_test_code() -> None:
     assert not is_test_code("def broken(:\n")
 
 
+# The commit subject says what was asked, in one line (issue 10).
+
+PROMPT_WITH_CODE = (
+    "from typing import List\n\n\n"
+    "def below_threshold(l: List[int], t: int) -> bool:\n"
+    '    """Return True if all numbers in the list l are below threshold t. More text."""\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("description", "subject"),
+    [
+        ("Add slugify(text) that makes URL slugs", "Add slugify(text) that makes URL slugs"),
+        (PROMPT_WITH_CODE, "Return True if all numbers in the list l are below threshold t"),
+        ("Write a function. It must be fast.\nMore lines.", "Write a function"),
+        ('Run "black" on it', 'Run "black" on it'),
+        ("import os\ndef f(x):\n    pass", "add slugify"),
+        (
+            "Write a python function that takes a very long list of words and returns palindromes",
+            "Write a python function that takes a very long list of words...",
+        ),
+    ],
+)
+def test_the_commit_subject_summarises_the_request_in_one_line(
+    description: str, subject: str
+) -> None:
+    from frugalflow.placement.plan import commit_subject
+
+    assert commit_subject(description, "slugify") == subject
+
+
+def test_a_request_that_starts_with_code_is_not_committed_under_its_import_line(
+    repo: Path, run: Callable[..., Placement]
+) -> None:
+    placement = run(request(repo, PROMPT_WITH_CODE), SLUGIFY)
+
+    subject = git(repo, "log", "-1", "--format=%s", placement.branch)
+    assert subject == "frugalflow: Return True if all numbers in the list l are below threshold t"
+
+
 # Placing: new modules, merges into an existing module, name clashes.
 
 

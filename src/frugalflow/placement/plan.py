@@ -12,6 +12,8 @@ With ``--merge`` the checked-out branch is fast-forwarded afterwards when that i
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -27,7 +29,7 @@ from frugalflow.placement.merge import merge_python_module
 from frugalflow.placement.repository import WorkRepository
 from frugalflow.placement.targets import GeneratedFile, choose_targets, main_definition
 
-__all__ = ["commit_message", "place_code", "plan_placement"]
+__all__ = ["commit_message", "commit_subject", "place_code", "plan_placement"]
 
 logger = logging.getLogger("frugalflow.tasks.place")  # named as before the folders
 
@@ -145,14 +147,54 @@ def plan_placement(
     return planned, tuple(notes)
 
 
+SUBJECT_CHARS = 64
+# Lines of a description that are code, not words: not a subject.
+_CODE_LINE = re.compile(r"^\s*(?:from\s+\S+\s+import|import\s|def\s|class\s|@|#|>>>|assert\s|```)")
+
+
+_QUOTES = re.compile(r"^[rRbBuU]{0,2}(?:\"\"\"|''')|(?:\"\"\"|''')$")
+
+
+def commit_subject(description: str, main: str | None = None) -> str:
+    """One line that says what the request asked for.
+
+    A description that is Python (a signature and its docstring, as benchmarks write them) is
+    summarised by its first docstring's first sentence; words are, by their first sentence,
+    code lines skipped; cut at a word. ``add <main>`` when there are no words at all.
+    """
+    with contextlib.suppress(SyntaxError, ValueError):
+        tree = ast.parse(description)
+        definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        if any(isinstance(node, (*definitions, ast.Import, ast.ImportFrom)) for node in tree.body):
+            for node in ast.walk(tree):
+                if isinstance(node, definitions) and (doc := ast.get_docstring(node)):
+                    return _first_sentence(doc.strip().splitlines()[0])
+            return f"add {main}" if main else "add generated code"
+    for line in description.splitlines():
+        if line.strip() and not _CODE_LINE.match(line):
+            return _first_sentence(_QUOTES.sub("", line.strip()).strip())
+    return f"add {main}" if main else "add generated code"
+
+
+def _first_sentence(line: str) -> str:
+    sentence = re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0].rstrip(".")
+    if len(sentence) <= SUBJECT_CHARS:
+        return sentence
+    return sentence[: SUBJECT_CHARS - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+
+
 def commit_message(
-    request: CodeRequest, model: str, cost: Decimal, notes: Sequence[str] = ()
+    request: CodeRequest,
+    model: str,
+    cost: Decimal,
+    notes: Sequence[str] = (),
+    *,
+    main: str | None = None,
 ) -> tuple[str, dict[str, str]]:
     """The commit message (what was asked, and notes on where the code went) and its trailers
     (request, model, cost)."""
-    first_line = request.description.splitlines()[0]
-    subject = first_line if len(first_line) <= 64 else first_line[:61] + "..."
-    body = f"frugalflow: {subject}\n\nRequested: {request.description}"
+    body = f"frugalflow: {commit_subject(request.description, main)}"
+    body += f"\n\nRequested: {request.description}"
     body += "".join(f"\n\n{note}" for note in notes)
     trailers = {
         "Frugalflow-Request": request.request_id,
@@ -178,7 +220,8 @@ def _place(
         planned, notes = plan_placement(request, context, files, repository)
         for note in notes:
             logger.info("%s", note)
-        message, trailers = commit_message(request, model, cost, notes)
+        main = main_definition(files[0].code, context.language)
+        message, trailers = commit_message(request, model, cost, notes, main=main)
         placement = repository.place(
             files=planned,
             branch=f"{settings.work_branch_prefix}{request.request_id}",
