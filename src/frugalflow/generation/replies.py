@@ -24,7 +24,7 @@ import builtins
 import keyword
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -343,3 +343,40 @@ def add_missing_imports(code: str, available: Mapping[str, str]) -> str:
     if not imports:
         return code
     return "\n".join(sorted(imports)) + "\n\n\n" + code.lstrip("\n")
+
+
+def drop_known_definitions(code: str, available: Mapping[str, str], keep: Collection[str]) -> str:
+    """Drop the top-level definitions the repository already has, so that only new code is
+    committed.
+
+    Small models shown a related module copy its functions into their answer; committed, the
+    copies would shadow the originals. A definition whose name ``available`` maps to a module
+    (the related module the model was shown) is removed, unless the request demands that name
+    (``keep``: it asked for that very definition); :func:`add_missing_imports` then imports it
+    where the new code uses it.
+
+    Example:
+        >>> code = "def old(s):\n    return s\n\n\ndef new(s):\n    return old(s) * 2\n"
+        >>> print(drop_known_definitions(code, {"old": "pkg.util"}, keep={"new"}))
+        def new(s):
+            return old(s) * 2
+        <BLANKLINE>
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    copies = [
+        node
+        for node in tree.body
+        if isinstance(node, definition) and node.name in available and node.name not in keep
+    ]
+    if not copies or len(copies) == sum(isinstance(node, definition) for node in tree.body):
+        return code  # nothing copied, or nothing new: validation judges it as it is
+    lines = code.splitlines(keepends=True)
+    for node in reversed(copies):
+        start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
+        end = node.end_lineno or node.lineno
+        del lines[start:end]
+    return re.sub(r"\n{3,}", "\n\n\n", "".join(lines)).strip("\n") + "\n"

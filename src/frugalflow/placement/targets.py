@@ -11,10 +11,11 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from frugalflow.conform.naming import demanded_names
 from frugalflow.context import convert_name
 from frugalflow.context.analysis import is_test_path
 from frugalflow.core.errors import RequestError
@@ -49,16 +50,19 @@ class GeneratedFile:
     name: str | None = None
 
 
-def main_definition(code: str, language: str) -> str | None:
-    """The first public top-level function or class the code defines."""
+def main_definition(code: str, language: str, requested: Collection[str] = ()) -> str | None:
+    """The definition a module of this code is named after: the first public top-level
+    function or class the request names (``requested``), else the first one."""
     if language != "python":
         match = _JS_NAME.search(code)
         return match.group(1) if match else None
-    for node in ast.parse(code).body:
-        definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-        if isinstance(node, definition) and not node.name.startswith("_"):
-            return node.name
-    return None
+    definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    names = [
+        node.name
+        for node in ast.parse(code).body
+        if isinstance(node, definition) and not node.name.startswith("_")
+    ]
+    return next((name for name in names if name in requested), names[0] if names else None)
 
 
 def is_test_code(code: str, language: str = "python") -> bool:
@@ -154,7 +158,8 @@ def _module_under_test(
 
 
 def _source_module(request: CodeRequest, context: GenerationContext, file: GeneratedFile) -> str:
-    name = main_definition(file.code, request.language)
+    requested = demanded_names(request.description, request.examples)
+    name = main_definition(file.code, request.language, requested)
     if name is None and file.name:
         name = PurePosixPath(file.name).stem
     if name is None or not name.isidentifier():

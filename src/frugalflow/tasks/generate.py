@@ -14,6 +14,7 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 
+from frugalflow.conform.naming import demanded_names
 from frugalflow.core.errors import CallRefusedError, ProviderError, SlotTimeoutError
 from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import (
@@ -26,7 +27,7 @@ from frugalflow.core.schemas import (
 )
 from frugalflow.core.settings import Settings
 from frugalflow.generation.prompts import build_messages, generation_fingerprint, importable_names
-from frugalflow.generation.replies import add_missing_imports, extract_code
+from frugalflow.generation.replies import add_missing_imports, drop_known_definitions, extract_code
 from frugalflow.money.metering import Booking, Meter
 from frugalflow.tasks import pooled_send, retry_only_transient, step, too_long_to_wait
 
@@ -99,7 +100,9 @@ def generate_candidate(
     reply = metered.completion
     code = extract_code(reply.text, request.language)
     if request.language == "python":
-        code = add_missing_imports(code, importable_names(context))
+        known = importable_names(context)
+        demanded = demanded_names(request.description, request.examples)
+        code = add_missing_imports(drop_known_definitions(code, known, demanded), known)
     path = workdir / f"attempt-{decision.attempt}" / "candidate.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(code)
