@@ -30,6 +30,7 @@ from frugalflow.core.schemas import (
     NamingReport,
     RunStatus,
     TaskEstimate,
+    ValidationReport,
 )
 from frugalflow.core.settings import Settings, load_settings
 from frugalflow.flows.steps import Outcome, Run, StepEvent, listen_to_steps
@@ -72,6 +73,8 @@ async def _generate_validated(
     generate_with_retries = generate.with_options(retries=settings.provider_retries)
     candidate: Candidate | None = None
     failed: dict[str, str] = {}
+    # What each candidate already seen got: the same code is never validated twice.
+    reports: dict[str, ValidationReport] = {}
     attempt = 0
     while attempt < settings.max_attempts:
         remaining = tuple(model for model in allowed if model not in failed)
@@ -106,6 +109,11 @@ async def _generate_validated(
             candidate = restore_cached(
                 candidate, request, settings, workdir, flow_run_id=run.flow_run_id
             )
+        if candidate.code in reports:
+            run.validation = reports[candidate.code]
+            note = "; it returned code already validated, which failed: not validated again"
+            run.routing[-1] = decision.model_copy(update={"reason": decision.reason + note})
+            continue
         run.validation = await run.step(
             validate,
             candidate.code,
@@ -114,6 +122,7 @@ async def _generate_validated(
             workdir / f"validate-{attempt}",
             repo=Path(request.repo),
         )
+        reports[candidate.code] = run.validation
         if run.validation.passed:
             return candidate
     return None

@@ -1,0 +1,77 @@
+"""Attempts that differ: a candidate identical to one already validated is not validated
+again (issue 10: every same-model repair of the 0.5B returned exactly the failing code)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from frugalflow.cli.example_repo import create_example_repo
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus, Tier
+from frugalflow.flows.codegen import codegen
+from frugalflow.money.ledger import CostLedger
+from frugalflow.providers import Availability, ChatMessage, Completion
+
+WRONG = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a - b\n```'
+
+
+class StubbornModel:
+    """Answers every prompt, repairs included, with the same wrong code."""
+
+    name = "llamacpp"
+    tier = Tier.LOCAL
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def complete(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        self.calls += 1
+        return Completion(text=WRONG, model=model, input_tokens=60, output_tokens=20)
+
+    def availability(self) -> Availability:
+        return Availability(usable=True, reason="fake")
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_the_same_failing_code_again_is_not_validated_again(
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "3")
+    model = StubbornModel()
+    use_providers({"llamacpp": model})
+    request = CodeRequest(
+        description="Add a function add(a, b) that adds two numbers",
+        repo=create_example_repo(tmp_path / "textkit"),
+        examples=("assert add(2, 3) == 5",),
+    )
+
+    async def go() -> CodeResult:
+        state = await codegen(request, return_state=True)
+        return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
+
+    result = asyncio.run(go())
+
+    assert result.status is RunStatus.FAILED
+    assert result.attempts == 3
+    # The third prompt (same code, same report) is the second's: Prefect's cache answers it.
+    assert model.calls == 2
+    assert [s.step for s in result.steps].count("validate") == 1  # but validated the code once
+    assert all("not validated again" in d.reason for d in result.routing[1:])
+    assert "add(2, 3) == 5" in result.reason  # the one report is still what the user sees
+    calls = CostLedger(ledger_path).calls_for_request(request.request_id)
+    assert [call.cache_hit for call in calls] == [False, False, True]
