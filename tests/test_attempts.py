@@ -54,8 +54,10 @@ def test_the_same_failing_code_again_is_not_validated_again(
     monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "3")
     model = StubbornModel()
     use_providers({"llamacpp": model})
+    # A prompt of its own: the session shares Prefect's result cache, and this wrong answer must
+    # not become another test's cached generation.
     request = CodeRequest(
-        description="Add a function add(a, b) that adds two numbers",
+        description="Add a function add(a, b) that adds two numbers (stubborn model)",
         repo=create_example_repo(tmp_path / "textkit"),
         examples=("assert add(2, 3) == 5",),
     )

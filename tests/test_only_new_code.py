@@ -92,7 +92,7 @@ def test_a_reply_that_copies_the_related_module_commits_only_the_new_function(
     request = CodeRequest(
         description=(
             "Add a function is_palindrome(text) that returns True when text reads the same "
-            "backwards, ignoring case and spaces"
+            "backwards, ignoring case and spaces (copying model)"  # a prompt, and cache key, of its own
         ),
         repo=repo,
         examples=('assert is_palindrome("Never odd or even")',),
