@@ -4,43 +4,18 @@ again (issue 10: every same-model repair of the 0.5B returned exactly the failin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from frugalflow.cli.example_repo import create_example_repo
-from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus, Tier
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
 from frugalflow.flows.codegen import codegen
 from frugalflow.money.ledger import CostLedger
-from frugalflow.providers import Availability, ChatMessage, Completion
+from tests.support.models import ReplyingModel
 
 WRONG = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a - b\n```'
-
-
-class StubbornModel:
-    """Answers every prompt, repairs included, with the same wrong code."""
-
-    name = "llamacpp"
-    tier = Tier.LOCAL
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def complete(
-        self,
-        model: str,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        on_text: Callable[[str], None] | None = None,
-    ) -> Completion:
-        self.calls += 1
-        return Completion(text=WRONG, model=model, input_tokens=60, output_tokens=20)
-
-    def availability(self) -> Availability:
-        return Availability(usable=True, reason="fake")
 
 
 @pytest.mark.prefect
@@ -52,7 +27,7 @@ def test_the_same_failing_code_again_is_not_validated_again(
     use_providers: Callable[..., None],
 ) -> None:
     monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "3")
-    model = StubbornModel()
+    model = ReplyingModel(WRONG, input_tokens=60)  # every answer, repairs too, the same
     use_providers({"llamacpp": model})
     # A prompt of its own: the session shares Prefect's result cache, and this wrong answer must
     # not become another test's cached generation.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from frugalflow.cli.app import EXIT_DEFERRED, EXIT_USAGE, app
 from frugalflow.core.schemas import Tier
-from frugalflow.providers.base import Availability, ChatMessage, Completion
 from tests.support.git import git
+from tests.support.models import ReplyingModel
 from tests.support.money import spend_today
 
 runner = CliRunner()
@@ -145,26 +145,7 @@ def test_generate_commits_and_the_ledger_command_shows_the_call(
     assert "today (UTC): $0.0000 of $20.00" in shown.output
 
 
-class AddingModel:
-    """A local model that always answers with a correct ``add``."""
-
-    name = "llamacpp"
-    tier = Tier.LOCAL
-
-    def complete(
-        self,
-        model: str,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        on_text: Callable[[str], None] | None = None,
-    ) -> Completion:
-        reply = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a + b\n```'
-        return Completion(text=reply, model=model, input_tokens=50, output_tokens=20)
-
-    def availability(self) -> Availability:
-        return Availability(usable=True, reason="fake")
+ADD_REPLY = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a + b\n```'
 
 
 @pytest.mark.prefect
@@ -173,7 +154,7 @@ class AddingModel:
 def test_generate_says_how_to_take_the_branch_unless_it_fast_forwarded_yours(
     tmp_path: Path, ledger_path: Path, use_providers: Callable[..., None], merge: bool
 ) -> None:
-    use_providers({"llamacpp": AddingModel()})
+    use_providers({"llamacpp": ReplyingModel(ADD_REPLY)})
     runner.invoke(app, ["example-repo", str(tmp_path / "demo")])
 
     result = runner.invoke(
@@ -244,7 +225,6 @@ def test_estimate_refuses_a_paid_model_without_a_price(tmp_path: Path, ledger_pa
 def test_budget_shows_spend_and_what_is_left(
     tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from frugalflow.core.schemas import Tier
     from frugalflow.money.ledger import CostLedger, ModelCall
 
     monkeypatch.setenv("FRUGALFLOW_DAILY_BUDGET_USD", "2")

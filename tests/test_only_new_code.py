@@ -4,18 +4,18 @@ imported instead, and the module is named after the requested definition (issue 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from frugalflow.cli.example_repo import create_example_repo
-from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus, Tier
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
 from frugalflow.flows.codegen import codegen
 from frugalflow.generation.replies import drop_known_definitions
 from frugalflow.placement.targets import main_definition
-from frugalflow.providers import Availability, ChatMessage, Completion
 from tests.support.git import git
+from tests.support.models import ReplyingModel
 
 # What the 0.5B answered when tried as a new user would: the related module's functions
 # copied into the answer, before the one that was asked for.
@@ -40,25 +40,6 @@ def is_palindrome(text: str) -> bool:
     letters = normalize_whitespace(text).replace(" ", "").lower()
     return letters == letters[::-1]
 ```'''
-
-
-class CopyingModel:
-    name = "llamacpp"
-    tier = Tier.LOCAL
-
-    def complete(
-        self,
-        model: str,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        temperature: float,
-        on_text: Callable[[str], None] | None = None,
-    ) -> Completion:
-        return Completion(text=COPYING_REPLY, model=model, input_tokens=400, output_tokens=120)
-
-    def availability(self) -> Availability:
-        return Availability(usable=True, reason="fake")
 
 
 def test_copied_definitions_are_dropped_and_imported_where_used() -> None:
@@ -87,7 +68,7 @@ def test_the_module_is_named_after_the_requested_definition() -> None:
 def test_a_reply_that_copies_the_related_module_commits_only_the_new_function(
     tmp_path: Path, ledger_path: Path, use_providers: Callable[..., None]
 ) -> None:
-    use_providers({"llamacpp": CopyingModel()})
+    use_providers({"llamacpp": ReplyingModel(COPYING_REPLY)})
     repo = create_example_repo(tmp_path / "textkit")
     request = CodeRequest(
         description=(
