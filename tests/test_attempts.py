@@ -1,10 +1,11 @@
-"""Attempts that differ: a candidate identical to one already validated is not validated
-again (issue 10: every same-model repair of the 0.5B returned exactly the failing code)."""
+"""Attempts that differ (issue 10: every same-model repair of the 0.5B returned exactly the
+failing code): a candidate identical to one already validated is not validated again, and each
+repair on the same model asks for another sample."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from frugalflow.cli.example_repo import create_example_repo
 from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
 from frugalflow.flows.codegen import codegen
 from frugalflow.money.ledger import CostLedger
+from frugalflow.providers import ChatMessage, Completion
 from tests.support.models import ReplyingModel
 
 WRONG = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a - b\n```'
@@ -45,10 +47,58 @@ def test_the_same_failing_code_again_is_not_validated_again(
 
     assert result.status is RunStatus.FAILED
     assert result.attempts == 3
-    # The third prompt (same code, same report) is the second's: Prefect's cache answers it.
-    assert model.calls == 2
+    # Each repair samples anew: the retry temperature, a seed of its own. The third prompt is
+    # the second's (same code, same report), but its seed differs, so it is not a cache hit.
+    assert model.sampling == [(0.0, None), (0.7, 2), (0.7, 3)]
     assert [s.step for s in result.steps].count("validate") == 1  # but validated the code once
     assert all("not validated again" in d.reason for d in result.routing[1:])
+    assert [(t.passed, t.repeated, t.temperature) for t in result.tried] == [
+        (False, False, 0.0),
+        (False, True, 0.7),
+        (False, True, 0.7),
+    ]
     assert "add(2, 3) == 5" in result.reason  # the one report is still what the user sees
     calls = CostLedger(ledger_path).calls_for_request(request.request_id)
-    assert [call.cache_hit for call in calls] == [False, False, True]
+    assert [call.cache_hit for call in calls] == [False, False, False]
+
+
+class UnseededModel(ReplyingModel):
+    """A provider written before ``seed`` existed: its ``complete`` has no such argument."""
+
+    def complete(  # type: ignore[override]
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        return super().complete(
+            model, messages, max_tokens=max_tokens, temperature=temperature, on_text=on_text
+        )
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_provider_without_seed_still_gets_its_repairs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_providers: Callable[..., None]
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "2")
+    model = UnseededModel(WRONG)
+    use_providers({"llamacpp": model})
+    request = CodeRequest(
+        description="Add a function add(a, b) that adds two numbers (unseeded model)",
+        repo=create_example_repo(tmp_path / "textkit"),
+        examples=("assert add(2, 3) == 5",),
+    )
+
+    async def go() -> CodeResult:
+        state = await codegen(request, return_state=True)
+        return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
+
+    result = asyncio.run(go())
+
+    assert result.status is RunStatus.FAILED  # the wrong answer, not a TypeError
+    assert "TypeError" not in result.reason
+    assert model.sampling == [(0.0, None), (0.7, None)]

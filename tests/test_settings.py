@@ -389,6 +389,8 @@ def test_the_readmes_simple_defaults_are_the_codes() -> None:
             value = Settings.model_fields[names[0]].get_default(call_default_factory=True)
             if isinstance(value, str):
                 assert literal.group(1) == value, names[0]
+            elif isinstance(value, bool):  # before int: a bool is an int
+                assert literal.group(1) == str(value).lower(), names[0]
             elif isinstance(value, int | float | Decimal):
                 assert Decimal(literal.group(1)) == Decimal(str(value)), names[0]
             else:
@@ -413,6 +415,8 @@ def test_a_repository_may_set_only_the_marked_settings_and_each_limited_one_has_
     )
     assert {key for key, mark in marks.items() if not mark.limited} == {
         "temperature",
+        "retry_temperature",
+        "escalation_shows_failed_code",
         "work_branch_prefix",
     }
 
@@ -422,9 +426,9 @@ def test_the_refusal_lists_what_a_repository_may_set(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings(repo)
     assert str(caught.value).endswith(
-        "A repository may set: local_context_tokens, max_attempts, max_output_tokens, models, "
-        "provider_retries, sandbox_memory_mb, sandbox_timeout_seconds, temperature, "
-        "work_branch_prefix"
+        "A repository may set: escalation_shows_failed_code, local_context_tokens, max_attempts, "
+        "max_output_tokens, models, provider_retries, retry_temperature, sandbox_memory_mb, "
+        "sandbox_timeout_seconds, temperature, work_branch_prefix"
     )
 
 

@@ -9,7 +9,8 @@ from frugalflow.providers import Availability, ChatMessage, Completion
 
 
 class ReplyingModel:
-    """A local model that answers every prompt with the same reply, and counts its calls."""
+    """A local model that answers every prompt with the same reply, and counts its calls and
+    the sampling (temperature, seed) each asked for."""
 
     name = "llamacpp"
     tier = Tier.LOCAL
@@ -18,6 +19,7 @@ class ReplyingModel:
         self.reply = reply
         self.usage = (input_tokens, output_tokens)
         self.calls = 0
+        self.sampling: list[tuple[float, int | None]] = []
 
     def complete(
         self,
@@ -27,8 +29,10 @@ class ReplyingModel:
         max_tokens: int,
         temperature: float,
         on_text: Callable[[str], None] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         self.calls += 1
+        self.sampling.append((temperature, seed))
         return Completion(
             text=self.reply, model=model, input_tokens=self.usage[0], output_tokens=self.usage[1]
         )

@@ -228,6 +228,46 @@ class ValidationReport(Frozen):
         )
 
 
+class Retry(Frozen):
+    """What an attempt after a failed one builds on: the code that failed and why.
+
+    Attributes:
+        code: the code the previous attempt wrote.
+        report: its validation report.
+        repair: True when the same model tries again (it is shown its code and asked to find
+            the bug); False for an escalation, where a stronger model gets the task afresh
+            with what failed summarised.
+        show_code: whether an escalation also shows the failed code.
+        seed: the sample a repair asks for, so that no two repairs are the same sample.
+    """
+
+    code: str
+    report: ValidationReport
+    repair: bool
+    show_code: bool = False
+    seed: int | None = None
+
+
+class AttemptRecord(Frozen):
+    """What one attempt wrote and how it fared, kept in the result for review and benchmarks.
+
+    Attributes:
+        attempt: the attempt number (as in ``routing``).
+        model: the model that wrote it.
+        code: the code, after the safe automatic fixes validation made.
+        passed: whether it passed validation.
+        repeated: it was the same code as an earlier attempt's, and not validated again.
+        temperature: the sampling temperature of the call.
+    """
+
+    attempt: int
+    model: str
+    code: str
+    passed: bool
+    repeated: bool = False
+    temperature: float = 0.0
+
+
 class Placement(Frozen):
     """Where the validated code went."""
 
@@ -284,6 +324,7 @@ class CodeResult(Frozen):
     merged: bool = False  # the user's branch was fast-forwarded to ``branch``
     attempts: int = 0
     routing: tuple[RoutingDecision, ...] = ()
+    tried: tuple[AttemptRecord, ...] = ()
     validation: ValidationReport | None = None
     naming: NamingReport | None = None
     documentation: DocumentationReport | None = None

@@ -134,6 +134,11 @@ class ModelsAndRouting(BaseModel):
         local_context_tokens: the embedded model's context window.
         max_output_tokens: the most tokens one generation may write.
         temperature: sampling temperature; 0 makes the local model repeatable.
+        retry_temperature: sampling temperature of a further attempt on a model already tried
+            for the request (a repair), each with a seed of its own: another sample than the
+            answer that failed, never the same one again (still repeatable).
+        escalation_shows_failed_code: whether an escalation shows the stronger model the code
+            that failed (otherwise only what failed is summarised).
     """
 
     model_config = ConfigDict(title="Models and routing")
@@ -146,6 +151,8 @@ class ModelsAndRouting(BaseModel):
     local_context_tokens: Annotated[int, REPOSITORY_LIMITED] = Field(default=4096, ge=512)
     max_output_tokens: Annotated[int, REPOSITORY_LIMITED] = Field(default=768, ge=16)
     temperature: Annotated[float, REPOSITORY_SELF_BOUNDED] = Field(default=0.0, ge=0, le=2)
+    retry_temperature: Annotated[float, REPOSITORY_SELF_BOUNDED] = Field(default=0.7, ge=0, le=2)
+    escalation_shows_failed_code: Annotated[bool, REPOSITORY_SELF_BOUNDED] = False
 
 
 class BudgetsAndMoney(BaseModel):

@@ -22,12 +22,14 @@ from frugalflow.core.bugreport import write_bug_report
 from frugalflow.core.errors import BudgetExceededError, FrugalflowError, ProviderError
 from frugalflow.core.redaction import install_redaction, redact
 from frugalflow.core.schemas import (
+    AttemptRecord,
     Candidate,
     CodeRequest,
     CodeResult,
     DocumentationReport,
     GenerationContext,
     NamingReport,
+    Retry,
     RunStatus,
     TaskEstimate,
     ValidationReport,
@@ -42,7 +44,7 @@ from frugalflow.tasks.context import fetch_context_task
 from frugalflow.tasks.defer import defer
 from frugalflow.tasks.document import booked_completer, document, review_documentation
 from frugalflow.tasks.estimate import estimate
-from frugalflow.tasks.generate import generate
+from frugalflow.tasks.generate import generate, sampling_temperature
 from frugalflow.tasks.name import name, review_naming
 from frugalflow.tasks.place import place
 from frugalflow.tasks.preflight import never_affordable, refuse_early
@@ -67,11 +69,16 @@ async def _generate_validated(
 
     A provider that still fails with a transient error after its retries is skipped and the
     next model the router allows takes over (failover); that does not use up an attempt.
+
+    After a failed attempt, the next one builds on it (:class:`Retry`): a model tried before
+    for this request repairs the failed code, sampling afresh; a model not tried yet (an
+    escalation) gets the task anew with what failed summarised.
     """
     request, settings = run.request, run.settings
     expected_output = {c.model: c.expected_output_tokens for c in estimated.candidates}
     generate_with_retries = generate.with_options(retries=settings.provider_retries)
     candidate: Candidate | None = None
+    retry: Retry | None = None
     failed: dict[str, str] = {}
     # What each candidate already seen got: the same code is never validated twice.
     reports: dict[str, ValidationReport] = {}
@@ -84,6 +91,15 @@ async def _generate_validated(
             update["reason"] = failover_reason(failed, decision.reason)
         decision = decision.model_copy(update=update)
         run.routing.append(decision)
+        if candidate is not None and run.validation is not None:
+            repair = any(record.model == decision.model for record in run.tried)
+            retry = Retry(
+                code=candidate.code,
+                report=run.validation,
+                repair=repair,
+                show_code=settings.escalation_shows_failed_code,
+                seed=decision.attempt if repair else None,
+            )
         try:
             generated = await run.step(
                 generate_with_retries,
@@ -95,8 +111,7 @@ async def _generate_validated(
                 task_type=estimated.task_type.value,
                 expected_output_tokens=expected_output.get(decision.model),
                 flow_run_id=run.flow_run_id,
-                previous_code=candidate.code if candidate else None,
-                feedback=run.validation,
+                retry=retry,
             )
         except ProviderError as exc:
             if not exc.retryable or len(failed) + 1 >= len(allowed):
@@ -109,10 +124,21 @@ async def _generate_validated(
             candidate = restore_cached(
                 candidate, request, settings, workdir, flow_run_id=run.flow_run_id
             )
+        temperature = sampling_temperature(settings, retry)
         if candidate.code in reports:
             run.validation = reports[candidate.code]
             note = "; it returned code already validated, which failed: not validated again"
             run.routing[-1] = decision.model_copy(update={"reason": decision.reason + note})
+            run.tried.append(
+                AttemptRecord(
+                    attempt=decision.attempt,
+                    model=decision.model,
+                    code=candidate.code,
+                    passed=False,
+                    repeated=True,
+                    temperature=temperature,
+                )
+            )
             continue
         run.validation = await run.step(
             validate,
@@ -123,6 +149,15 @@ async def _generate_validated(
             repo=Path(request.repo),
         )
         reports[candidate.code] = run.validation
+        run.tried.append(
+            AttemptRecord(
+                attempt=decision.attempt,
+                model=decision.model,
+                code=run.validation.code or candidate.code,
+                passed=run.validation.passed,
+                temperature=temperature,
+            )
+        )
         if run.validation.passed:
             return candidate
     return None

@@ -20,6 +20,7 @@ from prefect import Task
 
 from frugalflow.core.errors import FrugalflowError
 from frugalflow.core.schemas import (
+    AttemptRecord,
     CodeRequest,
     CodeResult,
     DocumentationReport,
@@ -102,6 +103,7 @@ class Run:
     flow_run_id: str | None
     steps: list[StepTiming] = field(default_factory=list)
     routing: list[RoutingDecision] = field(default_factory=list)
+    tried: list[AttemptRecord] = field(default_factory=list)
     validation: ValidationReport | None = None
 
     async def step(self, task: Task[P, Timed[R]], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -138,6 +140,7 @@ class Run:
             merged=outcome.merged,
             attempts=len(self.routing),
             routing=tuple(self.routing),
+            tried=tuple(self.tried),
             validation=self.validation,
             naming=outcome.naming,
             documentation=outcome.documentation,

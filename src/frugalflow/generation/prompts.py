@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import PurePosixPath
 
-from frugalflow.core.schemas import CodeRequest, GenerationContext, ValidationReport
+from frugalflow.core.schemas import CodeRequest, GenerationContext, Retry
 from frugalflow.core.settings import Settings
 from frugalflow.placement.merge import top_level_names
 from frugalflow.providers.base import ChatMessage
@@ -26,11 +26,10 @@ _FENCE_TAG = {"python": "python", "javascript": "javascript", "typescript": "typ
 def build_messages(
     request: CodeRequest,
     context: GenerationContext,
-    *,
-    previous_code: str | None = None,
-    feedback: ValidationReport | None = None,
+    retry: Retry | None = None,
 ) -> list[ChatMessage]:
-    """The prompt: the repository's conventions and related code, the task, any feedback."""
+    """The prompt: the repository's conventions and related code, the task, and on a retry
+    what failed (see :class:`~frugalflow.core.schemas.Retry` for the two forms)."""
     tag = _FENCE_TAG.get(request.language, request.language)
     naming = context.naming
     system = (
@@ -52,21 +51,35 @@ def build_messages(
         parts.append(
             "The code must pass:\n```" + tag + "\n" + "\n".join(request.examples) + "\n```"
         )
-    if previous_code is not None and feedback is not None:
-        # Tried on the bundled models (is_palindrome, which the 0.5B first gets wrong): shown
-        # the failed code inside the task with its report and "find the bug", both the 0.5B
-        # and the 1.5B fixed it; given it as their own earlier answer (an assistant turn),
-        # both repeated it.
-        parts.append(
-            f"A previous attempt wrote:\n```{tag}\n{previous_code}```\n"
-            f"It failed validation:\n{feedback.feedback()}\n"
-            "Find the bug and write a correct solution."
-        )
+    if retry is not None:
+        parts.append(_retry_part(retry, tag))
     messages = [
         ChatMessage(role="system", content=system),
         ChatMessage(role="user", content="\n\n".join(parts)),
     ]
     return messages
+
+
+def _retry_part(retry: Retry, tag: str) -> str:
+    """What a retry's prompt adds to the task: the failure, and the failed code where it helps."""
+    failures = retry.report.feedback() or "- it did not pass validation"
+    if retry.repair:
+        # Tried on the bundled models (is_palindrome, which the 0.5B first gets wrong): shown
+        # the failed code inside the task with its report and "find the bug", both the 0.5B
+        # and the 1.5B fixed it; given it as their own earlier answer (an assistant turn),
+        # both repeated it.
+        return (
+            f"A previous attempt wrote:\n```{tag}\n{retry.code.rstrip()}\n```\n"
+            f"It failed validation:\n{failures}\n"
+            "Find the bug and write a correct solution."
+        )
+    shown = ""
+    if retry.show_code:
+        shown = f"It wrote:\n```{tag}\n{retry.code.rstrip()}\n```\n"
+    return (
+        f"An earlier attempt by another model failed validation:\n{failures}\n{shown}"
+        "Write your own correct solution."
+    )
 
 
 def python_module_name(path: str) -> str | None:
@@ -97,7 +110,14 @@ def importable_names(context: GenerationContext) -> dict[str, str]:
     return {name: module for name in names if not name.startswith("_")}
 
 
-def generation_fingerprint(model: str, messages: list[ChatMessage], settings: Settings) -> str:
+def generation_fingerprint(
+    model: str,
+    messages: list[ChatMessage],
+    settings: Settings,
+    *,
+    temperature: float,
+    seed: int | None = None,
+) -> str:
     """A hash of exactly what a generation call sends: the model, the prompt and sampling.
 
     Two calls with the same fingerprint would ask the same question of the same model, so
@@ -108,7 +128,8 @@ def generation_fingerprint(model: str, messages: list[ChatMessage], settings: Se
         "model": model,
         "messages": [message.model_dump() for message in messages],
         "max_tokens": settings.max_output_tokens,
-        "temperature": settings.temperature,
+        "temperature": temperature,
+        "seed": seed,
         "local_model_path": str(settings.local_model_path or ""),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

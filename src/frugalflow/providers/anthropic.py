@@ -124,15 +124,17 @@ class AnthropicProvider:
         max_tokens: int,
         temperature: float,
         on_text: Callable[[str], None] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
 
-        ``temperature`` is ignored: the Messages API version this SDK speaks rejects it.
+        ``temperature`` and ``seed`` are ignored: the Messages API version this SDK speaks
+        rejects the one and has no other.
 
         Raises:
             frugalflow.core.errors.ProviderError: translated from the SDK's errors.
         """
-        del temperature  # see the module docstring
+        del temperature, seed  # see the module docstring
         address = f"{PROVIDER}:{model}"
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         conversation: list[MessageParam] = [

@@ -86,6 +86,7 @@ class Provider(Protocol):
         max_tokens: int,
         temperature: float,
         on_text: Callable[[str], None] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Run one chat completion.
 
@@ -94,6 +95,10 @@ class Provider(Protocol):
             messages: the conversation.
             max_tokens: the most tokens the reply may have (bounds the worst-case cost).
             temperature: sampling temperature.
+            seed: another sample than the default one, for a retry that must not repeat the
+                previous answer; a provider that cannot seed its sampling ignores it. Passed
+                only when set, and only to a ``complete`` that has the argument: a provider
+                written before it existed keeps working.
             on_text: when given, the reply is streamed and each piece of text is passed to it
                 as it arrives; the returned Completion still carries the whole text and the
                 usage the provider reported at the end of the stream.

@@ -368,11 +368,12 @@ class ClaudeCodeProvider:
         max_tokens: int,
         temperature: float,
         on_text: Callable[[str], None] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Run one headless Claude Code call (see :class:`Provider`).
 
         ``model`` is passed as ``--model`` unless it is ``default`` (the CLI's own choice).
-        ``max_tokens`` and ``temperature`` are ignored: the CLI has no such options. When
+        ``max_tokens``, ``temperature`` and ``seed`` are ignored: the CLI has no such options. When
         ``on_text`` is given, each text block of each assistant message (or each text delta,
         if the CLI emits partial messages) is passed to it as it arrives; the returned text is
         the CLI's final result.

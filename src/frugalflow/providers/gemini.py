@@ -110,6 +110,7 @@ class GeminiProvider:
         max_tokens: int,
         temperature: float,
         on_text: Callable[[str], None] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
 
@@ -137,6 +138,7 @@ class GeminiProvider:
             system_instruction=system or None,
             max_output_tokens=max_tokens,
             temperature=temperature,
+            seed=seed,
             automatic_continuation=False,
         )
         started = time.perf_counter()

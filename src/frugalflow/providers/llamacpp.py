@@ -217,6 +217,7 @@ class LlamaCppProvider:
         max_tokens: int,
         temperature: float,
         on_text: Callable[[str], None] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Run one chat completion on the embedded model (see :class:`Provider`).
 
@@ -234,7 +235,7 @@ class LlamaCppProvider:
                     messages=[message.model_dump() for message in messages],
                     max_tokens=max_tokens,
                     temperature=temperature,
-                    seed=0,
+                    seed=0 if seed is None else seed,
                 )
         except ValueError as exc:  # llama-cpp-python raises ValueError for an oversized prompt
             if "context window" in str(exc) or "exceed" in str(exc):

@@ -122,6 +122,7 @@ class OllamaProvider:
         max_tokens: int,
         temperature: float,
         on_text: Callable[[str], None] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
 
@@ -138,6 +139,8 @@ class OllamaProvider:
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "options": {"temperature": temperature, "num_predict": max_tokens},
         }
+        if seed is not None:
+            request["options"]["seed"] = seed
         started = time.perf_counter()
         final: ollama.ChatResponse | None = None
         endpoint = f"that ollama_host ({self.host}) is an Ollama server"

@@ -259,6 +259,7 @@ class OpenAIProvider:
         max_tokens: int,
         temperature: float,
         on_text: Callable[[str], None] | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Run one chat completion (see :class:`~frugalflow.providers.base.Provider`).
 
@@ -274,6 +275,8 @@ class OpenAIProvider:
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "temperature": temperature,
         }
+        if seed is not None:
+            payload["seed"] = seed
         # OpenAI deprecated max_tokens (its reasoning models refuse it); local servers
         # (llama-cpp-python's among them) only know max_tokens.
         payload["max_completion_tokens" if self.name == OPENAI else "max_tokens"] = max_tokens

@@ -26,6 +26,7 @@ pools.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import threading
 import time
@@ -263,6 +264,7 @@ class ProviderPool:
         on_text: Callable[[str], None] | None = None,
         slot_timeout: float | None = None,
         provider: Provider | None = None,
+        seed: int | None = None,
     ) -> Completion:
         """Call ``name``'s ``model`` within the breaker and the concurrency limit.
 
@@ -271,6 +273,8 @@ class ProviderPool:
                 when None.
             provider: an instance to call instead of the pool's own, sharing ``name``'s slots
                 and breaker: a per-request ``ClaudeCodeProvider(settings, cwd=repo)``.
+            seed: another sample than the default one (a retry); passed to the provider only
+                when set.
 
         Raises:
             CallRefusedError: the provider's or the model's breaker is open (``retry_after``
@@ -292,6 +296,9 @@ class ProviderPool:
                     retry_after=breaker.seconds_until_trial() or None,
                 )
         wait = self._settings.provider_timeout_seconds if slot_timeout is None else slot_timeout
+        sampling: dict[str, int] = (
+            {} if seed is None or not takes_seed(provider) else {"seed": seed}
+        )
         try:
             with self.slot(name, timeout=wait):
                 completion = provider.complete(
@@ -300,6 +307,7 @@ class ProviderPool:
                     max_tokens=max_tokens,
                     temperature=temperature,
                     on_text=on_text,
+                    **sampling,
                 )
         except SlotTimeoutError:
             # This process is busy; the provider was not even called.
@@ -323,6 +331,16 @@ class ProviderPool:
         return completion
 
 
+def takes_seed(provider: Provider) -> bool:
+    """Whether ``provider.complete`` accepts ``seed``: a provider registered before the
+    argument existed is called without it (its retries then differ by temperature only)."""
+    try:
+        parameters = inspect.signature(provider.complete).parameters
+    except (TypeError, ValueError):
+        return False
+    return "seed" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
 def _pool_key(settings: Settings) -> str:
     """What distinguishes one pool from another: every setting except those that only concern
     budgets, routing and the work itself (new settings count, to be safe)."""
@@ -336,6 +354,8 @@ def _pool_key(settings: Settings) -> str:
         "max_attempts",
         "max_output_tokens",
         "temperature",
+        "retry_temperature",
+        "escalation_shows_failed_code",
         "provider_retries",
         "work_branch_prefix",
         "sandbox_timeout_seconds",

@@ -2,9 +2,10 @@
 
 The cascade is the ``models`` setting, cheapest first, filtered by what the budget gate
 allowed. Attempt 1 takes the first model. When validation fails, the next attempt takes the next
-model of the cascade, with the failed code and its validation report as feedback; when there is
-no stronger model left, the last one gets a repair attempt with that feedback (free on the
-local tier, and often enough for a small model that missed an import).
+model of the cascade, asked afresh with what failed summarised; when there is no stronger model
+left, the last one gets a repair attempt: its failed code and report, sampled anew (free on
+the local tier, and often enough for a small model that missed an import). How each retry's
+prompt and sampling differ is the flow's and the prompt's (:class:`frugalflow.core.schemas.Retry`).
 
 Which models the cascade may pick from is decided here too (:func:`usable_models`), from the
 budget gate's allowed models and whether each can be used now, taken as data: the router does

@@ -45,7 +45,12 @@ logger = logging.getLogger("frugalflow.retry")
 
 
 def pooled_send(
-    address: ModelAddress, settings: Settings, repo: Path, *, temperature: float
+    address: ModelAddress,
+    settings: Settings,
+    repo: Path,
+    *,
+    temperature: float,
+    seed: int | None = None,
 ) -> tuple[Send, ProviderPool]:
     """The call a step's meter makes, and the pool it goes through.
 
@@ -63,6 +68,7 @@ def pooled_send(
             max_tokens=max_tokens,
             temperature=temperature,
             provider=provider,
+            seed=seed,
         )
 
     return send, pool

@@ -21,9 +21,9 @@ from frugalflow.core.schemas import (
     Candidate,
     CodeRequest,
     GenerationContext,
+    Retry,
     RoutingDecision,
     Tier,
-    ValidationReport,
 )
 from frugalflow.core.settings import Settings
 from frugalflow.generation.prompts import build_messages, generation_fingerprint, importable_names
@@ -34,13 +34,23 @@ from frugalflow.tasks import pooled_send, retry_only_transient, step, too_long_t
 
 def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     """Prefect cache key: the exact model, prompt and sampling settings of the call."""
-    messages = build_messages(
-        parameters["request"],
-        parameters["context"],
-        previous_code=parameters.get("previous_code"),
-        feedback=parameters.get("feedback"),
+    settings: Settings = parameters["settings"]
+    retry: Retry | None = parameters.get("retry")
+    messages = build_messages(parameters["request"], parameters["context"], retry)
+    return generation_fingerprint(
+        parameters["decision"].model,
+        messages,
+        settings,
+        temperature=sampling_temperature(settings, retry),
+        seed=retry.seed if retry else None,
     )
-    return generation_fingerprint(parameters["decision"].model, messages, parameters["settings"])
+
+
+def sampling_temperature(settings: Settings, retry: Retry | None) -> float:
+    """A repair samples at ``retry_temperature``; every other call at ``temperature``."""
+    return (
+        settings.retry_temperature if retry is not None and retry.repair else settings.temperature
+    )
 
 
 def generate_candidate(
@@ -53,10 +63,13 @@ def generate_candidate(
     task_type: str = "code_generation",
     expected_output_tokens: int | None = None,
     flow_run_id: str | None = None,
-    previous_code: str | None = None,
-    feedback: ValidationReport | None = None,
+    retry: Retry | None = None,
 ) -> Candidate:
     """Ask the routed model for code and keep what it wrote in temp storage.
+
+    On a retry the prompt says what failed (:func:`build_messages`); a repair (the same model
+    again) samples at ``retry_temperature`` with the retry's seed, so that it never returns
+    the same sample that failed.
 
     A paid call first reserves its worst-case cost (atomically, across processes); the
     reservation is settled with the priced call, or released if the call fails. Every call
@@ -73,14 +86,18 @@ def generate_candidate(
     """
     address = parse_address(decision.model)
     send, pool = pooled_send(
-        address, settings, Path(request.repo), temperature=settings.temperature
+        address,
+        settings,
+        Path(request.repo),
+        temperature=sampling_temperature(settings, retry),
+        seed=retry.seed if retry else None,
     )
     if address.tier is Tier.API:
         # Cheap for paid providers (a key lookup, cached): a model without a key, or resting,
         # is refused here rather than booked as a failed call.
         pool.refuse_if_unusable(address.provider, address.model)
     meter = Meter(decision.model, Booking(request, "generate", task_type, flow_run_id), settings)
-    messages = build_messages(request, context, previous_code=previous_code, feedback=feedback)
+    messages = build_messages(request, context, retry)
     try:
         metered = meter.call(
             messages,
