@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from frugalflow.flows.codegen import codegen
 from frugalflow.money.deferred import DeferredStore
 from frugalflow.money.ledger import CostLedger
 from tests.support.git import git
+from tests.support.models import ReplyingModel
 from tests.support.money import spend_today
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
@@ -190,11 +192,26 @@ def test_a_bad_request_from_the_api_fails_before_any_model_call(
     assert not ledger_path.exists()  # nothing was called, nothing was booked
 
 
+# The 0.5B's wrong answer to this request under the first prompt form (it lowercased one side
+# only). The plain form no longer leads the 0.5B there, so the first model is this reply, and
+# the stronger model, asked afresh with what failed summarised, is the real 1.5B.
+WRONG_PALINDROME = (
+    '```python\ndef is_palindrome(text):\n    """Tell whether text reads the same backwards."""\n'
+    "    return text.lower() == text[::-1]\n```"
+)
+
+
 @pytest.mark.model
 def test_a_failed_attempt_escalates_to_the_stronger_local_model(
-    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
 ) -> None:
-    small, large = "llamacpp:qwen2.5-coder-0.5b-instruct", "llamacpp:qwen2.5-coder-1.5b-instruct"
+    wrong = ReplyingModel(WRONG_PALINDROME)
+    wrong.name = "ollama"
+    use_providers({"ollama": wrong})
+    small, large = "ollama:wrong-palindrome", "llamacpp:qwen2.5-coder-1.5b-instruct"
     monkeypatch.setenv("FRUGALFLOW_MODELS", json.dumps([small, large]))
     repo = create_example_repo(tmp_path / "textkit")
     request = CodeRequest(
@@ -209,6 +226,7 @@ def test_a_failed_attempt_escalates_to_the_stronger_local_model(
     assert state == "COMPLETED", result.reason
     assert [decision.model for decision in result.routing] == [small, large]
     assert result.routing[1].reason.startswith("escalated: attempt 1 failed validation")
+    assert [t.passed for t in result.tried] == [False, True]
     calls = CostLedger(ledger_path).calls_for_request(result.request_id)
     assert [f"{c.provider}:{c.model}" for c in calls if c.step == "generate"] == [small, large]
     assert result.cost_usd == 0  # both tiers are free

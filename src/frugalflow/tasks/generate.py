@@ -27,7 +27,12 @@ from frugalflow.core.schemas import (
 )
 from frugalflow.core.settings import Settings
 from frugalflow.generation.prompts import build_messages, generation_fingerprint, importable_names
-from frugalflow.generation.replies import add_missing_imports, drop_known_definitions, extract_code
+from frugalflow.generation.replies import (
+    add_missing_imports,
+    drop_known_definitions,
+    expand_star_imports,
+    extract_code,
+)
 from frugalflow.money.metering import Booking, Meter
 from frugalflow.tasks import pooled_send, retry_only_transient, step, too_long_to_wait
 
@@ -119,7 +124,8 @@ def generate_candidate(
     if request.language == "python":
         known = importable_names(context)
         demanded = demanded_names(request.description, request.examples)
-        code = add_missing_imports(drop_known_definitions(code, known, demanded), known)
+        code = drop_known_definitions(expand_star_imports(code), known, demanded)
+        code = add_missing_imports(code, known)
     path = workdir / f"attempt-{decision.attempt}" / "candidate.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(code)
