@@ -14,8 +14,9 @@ from frugalflow.core.schemas import (
     ValidationReport,
 )
 from frugalflow.core.settings import Settings
+from frugalflow.generation.imports import expand_star_imports
 from frugalflow.generation.prompts import build_messages, generation_fingerprint
-from frugalflow.generation.replies import add_missing_imports, expand_star_imports
+from frugalflow.generation.replies import add_missing_imports
 
 FAILED = "def add(a, b):\n    return a - b\n"
 REPORT = ValidationReport(

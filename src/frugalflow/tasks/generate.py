@@ -26,11 +26,11 @@ from frugalflow.core.schemas import (
     Tier,
 )
 from frugalflow.core.settings import Settings
+from frugalflow.generation.imports import expand_star_imports
 from frugalflow.generation.prompts import build_messages, generation_fingerprint, importable_names
 from frugalflow.generation.replies import (
     add_missing_imports,
     drop_known_definitions,
-    expand_star_imports,
     extract_code,
 )
 from frugalflow.money.metering import Booking, Meter
