@@ -362,7 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures = [plain_figures(key, tasks) for key in MODELS]
     for config in configs:
         rows = done_rows(args.out / f"{config.name}.jsonl")
-        figures.append(flow_figures(config.name, (rows[t] for t in tasks if t in rows)))
+        done = [task for task in tasks if task in rows]
+        if done and len(done) < len(tasks):  # a stopped run: the baselines on the same tasks
+            figures += [plain_figures(key, done) for key in config.models]
+        figures.append(flow_figures(config.name, (rows[task] for task in done)))
     print_table(figures)
     return 0
 
