@@ -20,6 +20,24 @@ from tests.support.models import ReplyingModel
 WRONG = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a - b\n```'
 
 
+def add_request(tmp_path: Path, whose: str) -> CodeRequest:
+    """The request, with a prompt of its own per test: the session shares Prefect's result
+    cache, and a wrong answer must not become another test's cached generation."""
+    return CodeRequest(
+        description=f"Add a function add(a, b) that adds two numbers ({whose})",
+        repo=create_example_repo(tmp_path / "textkit"),
+        examples=("assert add(2, 3) == 5",),
+    )
+
+
+def run(request: CodeRequest) -> CodeResult:
+    async def go() -> CodeResult:
+        state = await codegen(request, return_state=True)
+        return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
+
+    return asyncio.run(go())
+
+
 @pytest.mark.prefect
 @pytest.mark.usefixtures("prefect_server")
 def test_the_same_failing_code_again_is_not_validated_again(
@@ -31,19 +49,9 @@ def test_the_same_failing_code_again_is_not_validated_again(
     monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "3")
     model = ReplyingModel(WRONG, input_tokens=60)  # every answer, repairs too, the same
     use_providers({"llamacpp": model})
-    # A prompt of its own: the session shares Prefect's result cache, and this wrong answer must
-    # not become another test's cached generation.
-    request = CodeRequest(
-        description="Add a function add(a, b) that adds two numbers (stubborn model)",
-        repo=create_example_repo(tmp_path / "textkit"),
-        examples=("assert add(2, 3) == 5",),
-    )
+    request = add_request(tmp_path, "stubborn model")
 
-    async def go() -> CodeResult:
-        state = await codegen(request, return_state=True)
-        return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
-
-    result = asyncio.run(go())
+    result = run(request)
 
     assert result.status is RunStatus.FAILED
     assert result.attempts == 3
@@ -87,17 +95,7 @@ def test_a_provider_without_seed_still_gets_its_repairs(
     monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "2")
     model = UnseededModel(WRONG)
     use_providers({"llamacpp": model})
-    request = CodeRequest(
-        description="Add a function add(a, b) that adds two numbers (unseeded model)",
-        repo=create_example_repo(tmp_path / "textkit"),
-        examples=("assert add(2, 3) == 5",),
-    )
-
-    async def go() -> CodeResult:
-        state = await codegen(request, return_state=True)
-        return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
-
-    result = asyncio.run(go())
+    result = run(add_request(tmp_path, "unseeded model"))
 
     assert result.status is RunStatus.FAILED  # the wrong answer, not a TypeError
     assert "TypeError" not in result.reason
