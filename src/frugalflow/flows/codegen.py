@@ -124,38 +124,29 @@ async def _generate_validated(
             candidate = restore_cached(
                 candidate, request, settings, workdir, flow_run_id=run.flow_run_id
             )
-        temperature = sampling_temperature(settings, retry)
-        if candidate.code in reports:
+        repeated = candidate.code in reports
+        if repeated:  # it failed before (a pass would have ended the loop)
             run.validation = reports[candidate.code]
             note = "; it returned code already validated, which failed: not validated again"
             run.routing[-1] = decision.model_copy(update={"reason": decision.reason + note})
-            run.tried.append(
-                AttemptRecord(
-                    attempt=decision.attempt,
-                    model=decision.model,
-                    code=candidate.code,
-                    passed=False,
-                    repeated=True,
-                    temperature=temperature,
-                )
+        else:
+            run.validation = await run.step(
+                validate,
+                candidate.code,
+                request,
+                settings,
+                workdir / f"validate-{attempt}",
+                repo=Path(request.repo),
             )
-            continue
-        run.validation = await run.step(
-            validate,
-            candidate.code,
-            request,
-            settings,
-            workdir / f"validate-{attempt}",
-            repo=Path(request.repo),
-        )
-        reports[candidate.code] = run.validation
+            reports[candidate.code] = run.validation
         run.tried.append(
             AttemptRecord(
                 attempt=decision.attempt,
                 model=decision.model,
-                code=run.validation.code or candidate.code,
+                code=candidate.code if repeated else run.validation.code or candidate.code,
                 passed=run.validation.passed,
-                temperature=temperature,
+                repeated=repeated,
+                temperature=sampling_temperature(settings, retry),
             )
         )
         if run.validation.passed:
