@@ -50,6 +50,11 @@ class Tier(StrEnum):
     API = "api"
 
 
+class AnalysisDepth(StrEnum):
+    SHALLOW = "shallow"
+    DEEP = "deep"
+
+
 class RunStatus(StrEnum):
     COMPLETED = "completed"
     DEFERRED = "deferred"
@@ -174,6 +179,28 @@ class GenerationContext(Frozen):
     token_count: int = 0
 
 
+class TaskSpec(Frozen):
+    """What the router decides by (the seed's TaskSpec): the kind of task, its language and
+    size class, the quality asked for and the files it touches."""
+
+    task_type: TaskType
+    language: str
+    complexity: Complexity
+    quality: QualityMode = QualityMode.BALANCED
+    depth: AnalysisDepth | None = None  # analysis tasks only
+    files: tuple[str, ...] = ()  # repository-relative paths in scope (the target, if any)
+
+
+class RouteOption(Frozen):
+    """A model the router weighed for an attempt: what one attempt on it is expected to cost,
+    and how likely it is to pass validation (its Beta posterior's mean)."""
+
+    model: str
+    expected_cost_usd: Usd
+    success_probability: float = Field(ge=0, le=1)
+    observations: int = Field(default=0, ge=0)  # attempts in its performance history
+
+
 class RoutingDecision(Frozen):
     """Which model an attempt used and why."""
 
@@ -182,6 +209,8 @@ class RoutingDecision(Frozen):
     tier: Tier
     reason: str
     alternatives: tuple[str, ...] = ()
+    rule: str | None = None  # the routing policy's rule that fired
+    options: tuple[RouteOption, ...] = ()  # every model weighed, the chosen one included
 
 
 class Candidate(Frozen):
