@@ -181,3 +181,41 @@ def test_recorded_usage_teaches_the_input_correction_and_the_reply_length(tmp_pa
     assert before.expected_output_tokens == 200  # the fallback for a trivial request
     assert after.expected_output_tokens == 50  # the recorded median
     assert after.input_tokens == pytest.approx(before.input_tokens * 1.5, abs=2)
+
+
+def test_the_estimate_counts_the_prompt_that_will_be_sent_context_included(tmp_path: Path) -> None:
+    """Issue 11: the demo request was estimated at 1,919 input tokens (an allowance for the
+    context) and used 314. In a repository the estimate builds the real prompt instead."""
+    from frugalflow.cli.example_repo import create_example_repo
+    from frugalflow.tasks.context import fetch_context
+
+    repo = create_example_repo(tmp_path / "repo")
+    settings = Settings(home=tmp_path / "home", models=[LOCAL, MINI])
+    request = make_request(
+        repo, description="Add a function is_palindrome(text) to the text utilities"
+    )
+    estimate = estimate_request(request, settings)
+
+    context = fetch_context(request)  # what the generation step will be given
+    assert context.related_path  # the example repository has related code: a bigger prompt
+    prompt = [(m.role, m.content) for m in build_messages(request, context)]
+    assert estimate.candidates[1].input_tokens == count_message_tokens(MINI, prompt).tokens
+    empty = GenerationContext(language="python", file_layout=(), source_dir=".")
+    bare = [(m.role, m.content) for m in build_messages(request, empty)]
+    assert estimate.candidates[1].input_tokens < (
+        count_message_tokens(MINI, bare).tokens + CONTEXT_ALLOWANCE_TOKENS
+    )
+
+
+def test_the_context_is_built_once_per_repository_state(tmp_path: Path) -> None:
+    from frugalflow.cli.example_repo import create_example_repo
+    from frugalflow.tasks.context import fetch_context
+
+    repo = create_example_repo(tmp_path / "repo")
+    request = make_request(repo, description="Add a function is_palindrome(text)")
+    first = fetch_context(request)
+    assert fetch_context(request) is first  # the estimate's work, reused
+    (repo / "src" / "textkit" / "new_module.py").write_text("def shout(text):\n    return text\n")
+    changed = fetch_context(request)
+    assert changed is not first
+    assert any("new_module.py" in path for path in changed.file_layout)

@@ -7,6 +7,7 @@ for every language and needs no index.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -331,3 +332,15 @@ def build_context(
         naming=detect_naming_conventions(repo, files),
         token_count=count_tokens(prompt_part),
     )
+
+
+@functools.lru_cache(maxsize=32)
+def context_for_state(repo: Path, description: str, language: str, state: str) -> GenerationContext:
+    """:func:`build_context`, computed once per repository state in this process.
+
+    The estimate step builds the prompt that will really be sent, context included, and the
+    context fetch step needs the same answer a moment later: ``state`` (a digest of the
+    repository's content, :func:`frugalflow.placement.git.content_digest`) makes the second
+    call free and any change to the tree a new entry.
+    """
+    return build_context(repo, description, language)

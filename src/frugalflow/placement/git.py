@@ -11,6 +11,7 @@ repository) are functions here, so that no other module spawns git.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "IDENTITY",
     "SAFE_CONFIG",
     "GitRunner",
+    "content_digest",
     "content_state",
     "init_with_commit",
     "list_files",
@@ -224,6 +226,11 @@ def content_state(repo: Path) -> bytes:
         runner.attempt_bytes("diff-index", "-p", "--no-color", "HEAD"),
     ]
     return b"".join(out for _, out, _ in parts)
+
+
+def content_digest(repo: Path) -> str:
+    """A hex digest of :func:`content_state`: equal exactly when the content is."""
+    return hashlib.sha256(content_state(repo)).hexdigest()
 
 
 def remove_worktree(repo: Path, worktree: Path) -> None:

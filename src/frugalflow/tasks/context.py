@@ -14,17 +14,12 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 
-from frugalflow.context import build_context
+from frugalflow.context import context_for_state
 from frugalflow.core.schemas import CodeRequest, GenerationContext
-from frugalflow.placement.git import content_state
+from frugalflow.placement.git import content_digest
 from frugalflow.tasks import step
 
 CACHE_VERSION = "context-v2"  # bump when build_context's output or its module path changes
-
-
-def repository_state(repo: Path) -> str:
-    """A digest that changes whenever the repository's content does (see :func:`content_state`)."""
-    return hashlib.sha256(content_state(repo)).hexdigest()
 
 
 def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -34,7 +29,7 @@ def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
         [
             CACHE_VERSION,
             str(Path(request.repo).resolve()),
-            repository_state(Path(request.repo)),
+            content_digest(Path(request.repo)),
             request.description,
             request.language,
             request.target or "",
@@ -44,8 +39,10 @@ def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
 
 
 def fetch_context(request: CodeRequest) -> GenerationContext:
-    """Analyse the target repository for this request (see :func:`build_context`)."""
-    return build_context(Path(request.repo), request.description, request.language)
+    """Analyse the target repository for this request (see :func:`build_context`); free when
+    the estimate step just did it for the same repository state."""
+    repo = Path(request.repo)
+    return context_for_state(repo, request.description, request.language, content_digest(repo))
 
 
 fetch_context_task = step(

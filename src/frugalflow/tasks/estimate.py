@@ -1,10 +1,16 @@
 """Step 1, estimate: what kind of task this is, how big, and what each candidate would cost.
 
-Pure and fast: nothing is read from disk or the network, nothing is spent.
+Fast, and nothing is spent: the prompt is the one the generation step will send, built on the
+repository's real context (computed once per repository state: the context fetch step then gets
+it for free, see :func:`frugalflow.context.context_for_state`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from frugalflow.context import context_for_state
+from frugalflow.core.errors import NotAGitRepositoryError
 from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import (
     CandidateCost,
@@ -19,6 +25,7 @@ from frugalflow.money.estimation import learned_estimate
 from frugalflow.money.ledger import CostLedger
 from frugalflow.money.pricing import PriceCatalog
 from frugalflow.money.tokens import count_tokens
+from frugalflow.placement.git import content_digest
 from frugalflow.routing.classify import classify_task_type, complexity_of
 from frugalflow.tasks import step
 
@@ -31,16 +38,26 @@ EXPECTED_OUTPUT_TOKENS = {
     Complexity.COMPLEX: 2_000,
     Complexity.MASSIVE: 4_000,
 }
-# What the context fetch step will add to the prompt, at most (layout + related module).
+# What the context could add to the prompt, at most (layout + related module): counted only
+# when the target is not a git repository (the request will then be refused before any call).
 CONTEXT_ALLOWANCE_TOKENS = 1_800
+
+
+def _real_context(request: CodeRequest) -> GenerationContext | None:
+    """The context the generation step will use, or None outside a git repository."""
+    repo = Path(request.repo)
+    try:
+        return context_for_state(repo, request.description, request.language, content_digest(repo))
+    except NotAGitRepositoryError:
+        return None
 
 
 def estimate_request(request: CodeRequest, settings: Settings) -> TaskEstimate:
     """Estimate a request's size and its cost on each model of the routing cascade.
 
-    Input tokens are counted on the prompt the generation step will send (exactly for OpenAI
-    models), plus an allowance for the repository context it will add, corrected by what the
-    ledger learned about each provider. The worst case prices the most output a call may
+    Input tokens are counted on the prompt the generation step will send, repository context
+    included (exactly for OpenAI models), corrected by what the ledger learned about each
+    provider. The worst case prices the most output a call may
     produce: what a budget must be able to cover before a paid call starts.
     """
     task_type = request.task_type or classify_task_type(request.description)
@@ -49,10 +66,11 @@ def estimate_request(request: CodeRequest, settings: Settings) -> TaskEstimate:
     )
     complexity = complexity_of(request_tokens)
     fallback_output = min(EXPECTED_OUTPUT_TOKENS[complexity], settings.max_output_tokens)
-    empty_context = GenerationContext(language=request.language, file_layout=(), source_dir=".")
-    messages = [
-        (message.role, message.content) for message in build_messages(request, empty_context)
-    ]
+    context = _real_context(request)
+    allowance = 0 if context is not None else CONTEXT_ALLOWANCE_TOKENS
+    if context is None:
+        context = GenerationContext(language=request.language, file_layout=(), source_dir=".")
+    messages = [(message.role, message.content) for message in build_messages(request, context)]
     catalog = PriceCatalog(settings.prices)
     ledger = CostLedger(settings.ledger_file)
     candidates = []
@@ -65,7 +83,7 @@ def estimate_request(request: CodeRequest, settings: Settings) -> TaskEstimate:
             fallback_output=fallback_output,
             max_output=settings.max_output_tokens,
             catalog=catalog,
-            extra_input_tokens=CONTEXT_ALLOWANCE_TOKENS,
+            extra_input_tokens=allowance,
         )
         candidates.append(
             CandidateCost(
