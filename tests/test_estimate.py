@@ -15,7 +15,11 @@ from frugalflow.generation.prompts import build_messages
 from frugalflow.money.estimation import count_message_tokens
 from frugalflow.money.tokens import count_tokens
 from frugalflow.routing.classify import classify_task_type, complexity_of
-from frugalflow.tasks.estimate import CONTEXT_ALLOWANCE_TOKENS, estimate_request
+from frugalflow.tasks.estimate import (
+    CONTEXT_ALLOWANCE_TOKENS,
+    EXPECTED_OUTPUT_TOKENS,
+    estimate_request,
+)
 
 LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
 MINI = "openai:gpt-4o-mini"
@@ -85,7 +89,7 @@ def test_free_local_candidate_costs_nothing_and_api_candidate_is_priced(tmp_path
     assert estimate.candidates[1].exact_count
     assert estimate.input_tokens >= exact
     assert estimate.complexity is Complexity.TRIVIAL
-    assert estimate.expected_output_tokens == 200
+    assert estimate.expected_output_tokens == EXPECTED_OUTPUT_TOKENS[Complexity.TRIVIAL]
     assert estimate.max_output_tokens == 768
     assert estimate.task_type is TaskType.CODE_GENERATION
     assert estimate.language == "python"
@@ -105,7 +109,7 @@ def test_free_local_candidate_costs_nothing_and_api_candidate_is_priced(tmp_path
             provider_id="openai",
         ).total_price
 
-    assert api.expected_cost_usd == catalog(200)
+    assert api.expected_cost_usd == catalog(EXPECTED_OUTPUT_TOKENS[Complexity.TRIVIAL])
     assert api.worst_case_cost_usd == catalog(768)
 
 
@@ -178,7 +182,9 @@ def test_recorded_usage_teaches_the_input_correction_and_the_reply_length(tmp_pa
 
     after = estimate_request(make_request(tmp_path), settings).candidates[0]
 
-    assert before.expected_output_tokens == 200  # the fallback for a trivial request
+    assert (
+        before.expected_output_tokens == EXPECTED_OUTPUT_TOKENS[Complexity.TRIVIAL]
+    )  # the fallback for a trivial request
     assert after.expected_output_tokens == 50  # the recorded median
     assert after.input_tokens == pytest.approx(before.input_tokens * 1.5, abs=2)
 
