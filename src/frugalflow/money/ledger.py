@@ -107,6 +107,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Why a deferred request left the queue (ran, failed, can never fit, dropped by hand).
         "ALTER TABLE deferred_requests ADD COLUMN outcome VARCHAR",
     ),
+    (
+        # One row per generation attempt and its validation verdict: the performance history
+        # routing learns from (frugalflow.money.outcomes).
+        """CREATE TABLE attempt_outcomes (
+            outcome_id VARCHAR PRIMARY KEY, ts TIMESTAMPTZ NOT NULL, request_id VARCHAR NOT NULL,
+            flow_run_id VARCHAR, project VARCHAR NOT NULL, attempt INTEGER NOT NULL,
+            model VARCHAR NOT NULL, task_type VARCHAR NOT NULL, language VARCHAR NOT NULL,
+            complexity VARCHAR NOT NULL, passed BOOLEAN NOT NULL, repeated BOOLEAN NOT NULL,
+            cost_usd DECIMAL(18, 8) NOT NULL, latency_ms BIGINT NOT NULL, rule VARCHAR,
+            decision_json VARCHAR)""",
+        "CREATE INDEX attempt_outcomes_request ON attempt_outcomes (request_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
