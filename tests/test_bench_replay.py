@@ -345,11 +345,6 @@ def test_a_replay_address_in_the_configuration_is_refused(
             load_settings()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the models setting does not check its addresses at load yet (settings_groups.py): "
-    "a replay: address there is refused only when the flow parses it",
-)
 def test_a_replay_model_in_the_models_setting_is_refused_at_load(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()

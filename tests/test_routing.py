@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from frugalflow.core.errors import RequestError
-from frugalflow.core.schemas import QualityMode, Tier, ValidationIssue, ValidationReport
-from frugalflow.providers.base import Availability
-from frugalflow.routing.cascade import failover_reason, free_model, route_attempt, usable_models
+from frugalflow.core.schemas import Tier, ValidationIssue, ValidationReport
+from frugalflow.routing.cascade import failover_reason, free_model, route_attempt
 
 LOCAL = "llamacpp:qwen2.5-coder-0.5b-instruct"
 MINI = "openai:gpt-4o-mini"
@@ -94,38 +93,23 @@ def test_a_failover_reason_says_why_each_model_was_given_up() -> None:
     assert reason.endswith("; cheapest model the budget allows")
 
 
-USABLE = Availability(usable=True, reason="ready")
-
-
-def test_usable_models_keep_the_allowed_models_that_can_be_used_now_cheapest_first() -> None:
-    availability = {
-        LOCAL: Availability(usable=False, reason="no llama.cpp server"),
-        MINI: USABLE,
-        BIG: USABLE,
-    }
-    assert usable_models(availability, QualityMode.BALANCED) == (MINI, BIG)
-    assert usable_models(availability, QualityMode.ECONOMY) == (MINI, BIG)
-
-
-def test_max_quality_takes_the_strongest_usable_model_only() -> None:
-    availability = {LOCAL: USABLE, MINI: USABLE, BIG: Availability(usable=False, reason="no key")}
-    assert usable_models(availability, QualityMode.MAX) == (MINI,)
-
-
-def test_no_usable_model_says_why_each_cannot_be_used() -> None:
-    availability = {
-        LOCAL: Availability(usable=False, reason="no llama.cpp server"),
-        MINI: Availability(usable=False, reason="OPENAI_API_KEY is not set"),
-    }
-    with pytest.raises(RequestError) as raised:
-        usable_models(availability, QualityMode.BALANCED)
-    assert str(raised.value) == (
-        f"no allowed model can be used now: {LOCAL}: no llama.cpp server; "
-        f"{MINI}: OPENAI_API_KEY is not set"
-    )
-
-
 def test_the_free_model_is_the_first_not_paid_per_call() -> None:
     assert free_model((MINI, LOCAL, BIG)) == LOCAL
     assert free_model((MINI, "claude-code:sonnet")) == "claude-code:sonnet"
     assert free_model((MINI, BIG)) is None
+
+
+def test_on_a_ladder_a_model_tried_before_repairs_and_a_new_one_escalates() -> None:
+    ladder = (LOCAL, MINI, MINI)
+    second = route_attempt(2, ladder, allowed=ladder, previous=FAILED, tried=[LOCAL])
+    assert second.model == MINI
+    assert second.reason.startswith("escalated: attempt 1 failed validation")
+    third = route_attempt(3, ladder, allowed=ladder, previous=FAILED, tried=[LOCAL, MINI])
+    assert third.model == MINI
+    assert third.reason.startswith("repair with validation feedback")
+    assert third.alternatives == (LOCAL,)  # each other model once
+
+
+def test_the_first_attempt_gives_the_plans_reason() -> None:
+    decision = route_attempt(1, (MINI,), allowed=(MINI,), first_reason="rule 'x': because")
+    assert decision.reason == "rule 'x': because"

@@ -2,7 +2,7 @@
 
 Each group of commands lives in its own module: ``generate`` and ``estimate`` in
 :mod:`~frugalflow.cli.generate`, ``ledger`` and ``budget`` in :mod:`~frugalflow.cli.money`,
-``providers`` and ``models pull`` in :mod:`~frugalflow.cli.providers`, ``doctor`` in
+``explain`` in :mod:`~frugalflow.cli.explain`, ``providers`` and ``models pull`` in :mod:`~frugalflow.cli.providers`, ``doctor`` in
 :mod:`~frugalflow.cli.doctor`, ``deferred`` in :mod:`~frugalflow.cli.deferred`; what they share
 (consoles, exit codes, failing with a message) in :mod:`~frugalflow.cli.output`.
 
@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from frugalflow.cli import deferred, doctor, generate, money, providers
+from frugalflow.cli import deferred, doctor, explain, generate, money, providers
 from frugalflow.cli.output import EXIT_DEFERRED, EXIT_FAILED, EXIT_USAGE, console, fail
 from frugalflow.core.errors import FrugalflowError
 
@@ -49,6 +49,7 @@ app.command()(generate.generate)
 app.command()(money.ledger)
 app.command()(money.budget)
 app.command()(generate.estimate)
+app.command()(explain.explain)
 app.command()(providers.providers)
 
 models_app = typer.Typer(help="Local models.", no_args_is_help=True)

@@ -191,9 +191,12 @@ def estimate(
         list[str] | None, typer.Option("--example", "-e", help="An assert the code must pass.")
     ] = None,
 ) -> None:
-    """Show what a request would cost on each candidate model, before anything runs."""
+    """Show how a request is classed, what it would cost on each candidate model, and the
+    models its attempts would use, before anything runs."""
     from frugalflow.core.settings import load_settings
+    from frugalflow.tasks.budget import check_budget
     from frugalflow.tasks.estimate import estimate_request
+    from frugalflow.tasks.route import model_availability, plan_route
 
     try:
         settings = load_settings(repo)
@@ -205,12 +208,21 @@ def estimate(
             examples=tuple(example or ()),
         )
         estimated = estimate_request(request, settings)
+        gate = check_budget(request, estimated, settings)
+        plan = None
+        if gate.admitted:
+            availability = model_availability(gate.allowed_models, settings)
+            plan = plan_route(request, estimated, gate, availability, settings)
     except ValidationError as exc:
         raise fail(f"invalid request: {exc.errors()[0]['msg']}") from None
     except FrugalflowError as exc:
         raise fail(str(exc)) from None
+    spec = estimated.spec
+    depth = f", {spec.depth.value} analysis" if spec and spec.depth else ""
+    files = f"; files: {', '.join(spec.files)}" if spec and spec.files else ""
     console.print(
-        f"{estimated.task_type.value}, {estimated.complexity.value}; at most "
+        f"{estimated.task_type.value}, {estimated.language}, {estimated.complexity.value}"
+        f"{depth}, quality {request.quality.value}{files}; at most "
         f"{estimated.max_output_tokens} output tokens per call"
     )
     table = Table(title="cost per candidate model", title_justify="left")
@@ -228,3 +240,13 @@ def estimate(
         )
     console.print(table)
     console.print("[dim]~ estimated: the vendor's tokenizer is not available offline[/]")
+    if plan is None:
+        console.print(f"route: none now: {escape(gate.reason)}")
+    elif plan.defer_hours is not None:
+        console.print(f"route: deferred {plan.defer_hours:g} h: {escape(plan.reason)}")
+    else:
+        console.print(
+            f"route: {' -> '.join(plan.ladder) or 'nothing affordable'} (rule {plan.rule!r}; "
+            f"expected ${plan.expected_cost_usd:.5f}, at most ${plan.worst_case_cost_usd:.5f}, "
+            f"{plan.success_probability:.0%} likely to pass validation)"
+        )

@@ -120,6 +120,18 @@ class CodeRequest(Frozen):
         return self.project or Path(self.repo).resolve().name
 
 
+class TaskSpec(Frozen):
+    """What the router decides by (the seed's TaskSpec): the kind of task, its language and
+    size class, the quality asked for and the files it touches."""
+
+    task_type: TaskType
+    language: str
+    complexity: Complexity
+    quality: QualityMode = QualityMode.BALANCED
+    depth: AnalysisDepth | None = None  # analysis tasks only
+    files: tuple[str, ...] = ()  # repository-relative paths in scope (the target, if any)
+
+
 class CandidateCost(Frozen):
     """What one model would use and cost for this request."""
 
@@ -142,6 +154,7 @@ class TaskEstimate(Frozen):
     expected_output_tokens: int
     max_output_tokens: int
     candidates: tuple[CandidateCost, ...]
+    spec: TaskSpec | None = None  # the class the router decides by (None: built by hand)
 
 
 class BudgetDecision(Frozen):
@@ -177,18 +190,6 @@ class GenerationContext(Frozen):
     related_source: str | None = None
     naming: NamingConventions = NamingConventions()
     token_count: int = 0
-
-
-class TaskSpec(Frozen):
-    """What the router decides by (the seed's TaskSpec): the kind of task, its language and
-    size class, the quality asked for and the files it touches."""
-
-    task_type: TaskType
-    language: str
-    complexity: Complexity
-    quality: QualityMode = QualityMode.BALANCED
-    depth: AnalysisDepth | None = None  # analysis tasks only
-    files: tuple[str, ...] = ()  # repository-relative paths in scope (the target, if any)
 
 
 class RouteOption(Frozen):

@@ -26,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveFloat,
     SecretStr,
     TypeAdapter,
     ValidationError,
@@ -310,6 +311,9 @@ class ModelsAndRouting(BaseModel):
         routing_learn: within the models a rule admits, order the attempts by the lowest
             expected cost per validated success learned from the ledger; false: the rule's
             order as is. User-level only.
+        routing_priors: a model's prior belief of passing validation, as the two parameters
+            of a Beta distribution, ``{"openai:gpt-4o-mini": [8, 2]}`` (as if it had passed 8
+            of 10 attempts); otherwise its tier's. User-level only.
     """
 
     model_config = ConfigDict(title="Models and routing")
@@ -328,6 +332,17 @@ class ModelsAndRouting(BaseModel):
     routing_rules: list[PolicyRule] = Field(default_factory=list)
     routing_emergency_rules: list[PolicyRule] = Field(default_factory=list)
     routing_learn: bool = True
+    routing_priors: dict[str, tuple[PositiveFloat, PositiveFloat]] = Field(default_factory=dict)
+
+    @field_validator("models")
+    @classmethod
+    def _known_addresses(cls, models: list[str]) -> list[str]:
+        for address in models:
+            try:
+                parse_address(address)
+            except ConfigurationError as exc:
+                raise ValueError(str(exc)) from None
+        return models
 
     @field_validator("routing_rules", "routing_emergency_rules", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import State, flow
@@ -36,7 +37,7 @@ from frugalflow.core.schemas import (
 )
 from frugalflow.core.settings import Settings, load_settings
 from frugalflow.flows.steps import Outcome, Run, StepEvent, listen_to_steps
-from frugalflow.routing.cascade import failover_reason, free_model, route_attempt, usable_models
+from frugalflow.routing.cascade import failover_reason, free_model, route_attempt
 from frugalflow.tasks.budget import budget_gate
 from frugalflow.tasks.cleanup import cleanup
 from frugalflow.tasks.conform import docstring_style, names_to_keep
@@ -48,7 +49,7 @@ from frugalflow.tasks.generate import generate, sampling_temperature
 from frugalflow.tasks.name import name, review_naming
 from frugalflow.tasks.place import place
 from frugalflow.tasks.preflight import never_affordable, refuse_early
-from frugalflow.tasks.route import model_availability
+from frugalflow.tasks.route import RoutePlan, model_availability, plan_route, record_attempt
 from frugalflow.tasks.usage import raise_alerts, request_usage, restore_cached
 from frugalflow.tasks.validate import validate
 from frugalflow.tasks.workdir import open_workdir
@@ -62,13 +63,15 @@ async def _generate_validated(
     run: Run,
     context: GenerationContext,
     estimated: TaskEstimate,
-    allowed: tuple[str, ...],
+    plan: RoutePlan,
     workdir: Path,
 ) -> Candidate | None:
     """Attempts until one validates; None when every attempt failed validation.
 
-    A provider that still fails with a transient error after its retries is skipped and the
-    next model the router allows takes over (failover); that does not use up an attempt.
+    Attempt N uses the N-th rung of the request's ladder (``plan``). A provider that still
+    fails with a transient error after its retries is skipped and the next model of the
+    ladder takes over (failover); that does not use up an attempt. Each validated attempt
+    goes into the ledger's performance history, which the next requests' routing learns from.
 
     After a failed attempt, the next one builds on it (:class:`Retry`): a model tried before
     for this request repairs the failed code, sampling afresh; a model not tried yet (an
@@ -83,10 +86,22 @@ async def _generate_validated(
     # What each candidate already seen got: the same code is never validated twice.
     reports: dict[str, ValidationReport] = {}
     attempt = 0
-    while attempt < settings.max_attempts:
+    allowed = tuple(dict.fromkeys(plan.ladder))
+    while attempt < len(plan.ladder):
         remaining = tuple(model for model in allowed if model not in failed)
-        decision = route_attempt(attempt + 1, settings.models, remaining, run.validation)
-        update: dict[str, object] = {"attempt": len(run.routing) + 1}
+        decision = route_attempt(
+            attempt + 1,
+            plan.ladder,
+            remaining,
+            run.validation,
+            tried=[record.model for record in run.tried],
+            first_reason=plan.reason,
+        )
+        update: dict[str, object] = {
+            "attempt": len(run.routing) + 1,
+            "rule": plan.rule,
+            "options": plan.options,
+        }
         if failed:
             update["reason"] = failover_reason(failed, decision.reason)
         decision = decision.model_copy(update=update)
@@ -120,7 +135,8 @@ async def _generate_validated(
             continue
         attempt += 1
         candidate = generated
-        if run.steps[-1].cached:
+        cached = run.steps[-1].cached
+        if cached:
             candidate = restore_cached(
                 candidate, request, settings, workdir, flow_run_id=run.flow_run_id
             )
@@ -149,6 +165,17 @@ async def _generate_validated(
                 temperature=sampling_temperature(settings, retry),
             )
         )
+        if not cached:  # a cached answer was learned from when it was made
+            record_attempt(
+                request,
+                plan.spec,
+                run.routing[-1],
+                candidate,
+                passed=run.validation.passed,
+                repeated=repeated,
+                settings=settings,
+                flow_run_id=run.flow_run_id,
+            )
         if run.validation.passed:
             return candidate
     return None
@@ -205,9 +232,16 @@ async def run_request(request: CodeRequest, settings: Settings, run: Run) -> Out
             return Outcome(RunStatus.DEFERRED, decision.reason, retry_at=retry_at)
         context = await run.step(fetch_context_task, request)
         availability = model_availability(decision.allowed_models, settings)
-        allowed = usable_models(availability, request.quality)
+        plan = plan_route(request, estimated, decision, availability, settings)
+        if plan.defer_hours is not None:  # the routing policy says: not now
+            later = datetime.now(UTC) + timedelta(hours=plan.defer_hours)
+            retry_at = defer(request, plan.reason, later, settings)
+            return Outcome(RunStatus.DEFERRED, plan.reason, retry_at=retry_at)
+        if not plan.ladder:  # known before any call: say so rather than fail half-way
+            return Outcome(RunStatus.FAILED, f"no attempt can be afforded: {plan.reason}")
+        usable = tuple(model for model, state in availability.items() if state.usable)
         try:
-            candidate = await _generate_validated(run, context, estimated, allowed, workdir)
+            candidate = await _generate_validated(run, context, estimated, plan, workdir)
         except BudgetExceededError as exc:
             if exc.retry_at is None:
                 # Larger than a whole window or the request's own cap: waiting will not help.
@@ -222,7 +256,7 @@ async def run_request(request: CodeRequest, settings: Settings, run: Run) -> Out
                 f"committed. Last problems:\n{feedback}"
             )
             return Outcome(RunStatus.FAILED, reason)
-        code, naming, documentation = await _conform(run, context, allowed, workdir)
+        code, naming, documentation = await _conform(run, context, usable, workdir)
         # Every attempt of this request, for the commit's Frugalflow-Cost trailer.
         spent = request_usage(request.request_id, settings).cost_usd
         placement = await run.step(
@@ -257,6 +291,28 @@ def _summary_markdown(result: CodeResult) -> str:
         "| --- | ---: | --- |",
         *(f"| {s.step} | {s.seconds:.2f} | {'yes' if s.cached else ''} |" for s in result.steps),
     ]
+    if result.routing:  # why each attempt went where it went (``frugalflow explain`` has more)
+        passed = {record.attempt: record.passed for record in result.tried}
+        lines += [
+            "",
+            "| attempt | model | rule | passed | reason |",
+            "| ---: | --- | --- | --- | --- |",
+        ]
+        for decision in result.routing:
+            verdict = {True: "yes", False: "no", None: "not run"}[passed.get(decision.attempt)]
+            reason = decision.reason.replace("|", "\\|").replace("\n", " ")
+            lines.append(
+                f"| {decision.attempt} | {decision.model} | {decision.rule or ''} | {verdict} "
+                f"| {reason} |"
+            )
+        if result.routing[0].options:
+            lines += ["", "| model weighed | expected cost | P(pass) | attempts seen |"]
+            lines.append("| --- | ---: | ---: | ---: |")
+            lines += [
+                f"| {o.model} | ${o.expected_cost_usd:.6f} | {o.success_probability:.0%} "
+                f"| {o.observations} |"
+                for o in result.routing[0].options
+            ]
     return "\n".join(lines)
 
 

@@ -2,8 +2,8 @@
 
 Budgets and reports read it; money is ``Decimal`` (``DECIMAL(18,8)``), timestamps are aware UTC.
 This module owns the file (schema, migrations, locking) and the model-call table; the other
-tables belong to :mod:`frugalflow.money.budget`, :mod:`frugalflow.money.deferred` and :mod:`frugalflow.money.alerts`,
-which use them through :meth:`CostLedger.transaction` and :meth:`CostLedger.query`.
+tables belong to :mod:`frugalflow.money.budget`, :mod:`frugalflow.money.deferred`, :mod:`frugalflow.money.alerts`
+and :mod:`frugalflow.money.outcomes`, which use them through :meth:`CostLedger.transaction` and :meth:`CostLedger.query`.
 
 Locking: DuckDB lets only one process at a time open a database file for writing; a second one
 fails with "Could not set lock on file". Retrying on that error was measured to lose writes, so

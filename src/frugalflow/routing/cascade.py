@@ -1,62 +1,27 @@
-"""Which model an attempt uses: the cheapest allowed one first, a stronger one after a failure.
+"""Which model an attempt uses: the next rung of the request's ladder.
 
-The cascade is the ``models`` setting, cheapest first, filtered by what the budget gate
-allowed. Attempt 1 takes the first model. When validation fails, the next attempt takes the next
-model of the cascade, asked afresh with what failed summarised; when there is no stronger model
-left, the last one gets a repair attempt: its failed code and report, sampled anew (free on
+The ladder is decided before the first attempt (the routing policy's admitted models, ordered
+by :mod:`frugalflow.routing.learning`; see :func:`frugalflow.tasks.route.plan_route`). Attempt
+N takes its N-th rung among the models still allowed (a model that failed over is skipped).
+A rung on a model not tried yet for the request is an escalation, asked afresh with what failed
+summarised; a rung on a model tried before (the ladder repeats its last model when it has
+fewer models than attempts) is a repair: its failed code and report, sampled anew (free on
 the local tier, and often enough for a small model that missed an import). How each retry's
 prompt and sampling differ is the flow's and the prompt's (:class:`frugalflow.core.schemas.Retry`).
 
-Which models the cascade may pick from is decided here too (:func:`usable_models`), from the
-budget gate's allowed models and whether each can be used now, taken as data: the router does
-not ask the providers itself.
+Which models the ladder holds is decided before the first attempt, on data: the budget gate's
+allowed models and whether each can be used now (the router does not ask the providers itself).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
 
 from frugalflow.core.errors import RequestError
 from frugalflow.core.models import parse_address
-from frugalflow.core.schemas import QualityMode, RoutingDecision, Tier, ValidationReport
+from frugalflow.core.schemas import RoutingDecision, Tier, ValidationReport
 
 _CAUSE_CHARS = 300
-
-
-class Usability(Protocol):
-    """Whether a model can be used now, and why not (a provider's ``Availability``)."""
-
-    @property
-    def usable(self) -> bool:
-        """True when the model can be called now."""
-        ...
-
-    @property
-    def reason(self) -> str:
-        """Why it can or cannot be used (what to do about it)."""
-        ...
-
-
-def usable_models(availability: Mapping[str, Usability], quality: QualityMode) -> tuple[str, ...]:
-    """The models the attempts may use: those allowed that can be used now, cheapest first.
-
-    Args:
-        availability: each model the budget gate allowed, cheapest first, with whether it
-            can be used now (key, server, CLI, breakers).
-        quality: the request's quality mode; ``max`` keeps only the strongest usable model,
-            for every attempt.
-
-    Raises:
-        RequestError: no allowed model can be used now; the message gives each one's reason.
-    """
-    allowed = tuple(model for model, state in availability.items() if state.usable)
-    if quality is QualityMode.MAX:
-        allowed = allowed[-1:]  # the strongest model the budget allows, for every attempt
-    if not allowed:
-        reasons = "; ".join(f"{model}: {state.reason}" for model, state in availability.items())
-        raise RequestError(f"no allowed model can be used now: {reasons}")
-    return allowed
 
 
 def free_model(models: Sequence[str]) -> str | None:
@@ -72,14 +37,23 @@ def route_attempt(
     cascade: Sequence[str],
     allowed: Sequence[str],
     previous: ValidationReport | None = None,
+    *,
+    tried: Sequence[str] = (),
+    first_reason: str = "cheapest model the budget allows",
 ) -> RoutingDecision:
     """Choose the model for ``attempt`` (1-based).
 
     Args:
         attempt: the attempt number.
-        cascade: every configured model, cheapest first.
-        allowed: the models the budget gate admitted.
+        cascade: the models of the attempts in order (the request's ladder, where a model may
+            repeat for a repair; or every configured model, cheapest first).
+        allowed: the models that may still be used (the budget gate's, less those that
+            failed over).
         previous: the failed validation of the previous attempt, if any.
+        tried: the models of the attempts made so far: choosing one of them again is a
+            repair, another one an escalation. When not given, an attempt past the end of
+            the cascade is the repair.
+        first_reason: the reason of attempt 1 (why the ladder starts where it does).
 
     Raises:
         RequestError: no model of the cascade is allowed.
@@ -92,19 +66,20 @@ def route_attempt(
     index = min(attempt - 1, len(usable) - 1)
     model = usable[index]
     if previous is None:
-        reason = "cheapest model the budget allows"
+        reason = first_reason
     else:
         first = previous.issues[0].message if previous.issues else "validation failed"
-        if index == attempt - 1:
-            reason = f"escalated: attempt {attempt - 1} failed validation ({first})"
+        repair = model in tried if tried else index != attempt - 1
+        if repair:
+            reason = f"repair with validation feedback, no other model left on the ladder ({first})"
         else:
-            reason = f"repair with validation feedback, no stronger model allowed ({first})"
+            reason = f"escalated: attempt {attempt - 1} failed validation ({first})"
     return RoutingDecision(
         attempt=attempt,
         model=model,
         tier=parse_address(model).tier,
         reason=reason,
-        alternatives=tuple(other for other in usable if other != model),
+        alternatives=tuple(other for other in dict.fromkeys(usable) if other != model),
     )
 
 

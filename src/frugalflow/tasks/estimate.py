@@ -26,7 +26,7 @@ from frugalflow.money.ledger import CostLedger
 from frugalflow.money.pricing import PriceCatalog
 from frugalflow.money.tokens import count_tokens
 from frugalflow.placement.git import content_digest
-from frugalflow.routing.classify import classify_task_type, complexity_of
+from frugalflow.routing.classify import task_spec
 from frugalflow.tasks import step
 
 # Until the ledger has history for a model and task type, a reply is assumed to be about this
@@ -61,11 +61,18 @@ def estimate_request(request: CodeRequest, settings: Settings) -> TaskEstimate:
     provider. The worst case prices the most output a call may
     produce: what a budget must be able to cover before a paid call starts.
     """
-    task_type = request.task_type or classify_task_type(request.description)
     request_tokens = count_tokens(request.description) + sum(
         count_tokens(example) for example in request.examples
     )
-    complexity = complexity_of(request_tokens)
+    spec = task_spec(
+        request.description,
+        language=request.language,
+        quality=request.quality,
+        target=request.target,
+        tokens=request_tokens,
+        task_type=request.task_type,
+    )
+    task_type, complexity = spec.task_type, spec.complexity
     fallback_output = min(EXPECTED_OUTPUT_TOKENS[complexity], settings.max_output_tokens)
     context = _real_context(request)
     allowance = 0 if context is not None else CONTEXT_ALLOWANCE_TOKENS
@@ -105,6 +112,7 @@ def estimate_request(request: CodeRequest, settings: Settings) -> TaskEstimate:
         expected_output_tokens=max((c.expected_output_tokens for c in candidates), default=0),
         max_output_tokens=settings.max_output_tokens,
         candidates=tuple(candidates),
+        spec=spec,
     )
 
 

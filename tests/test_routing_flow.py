@@ -1,0 +1,134 @@
+"""The router in the real flow (a real Prefect server, ledger and git repository): the plan's
+rule and options on every decision, outcomes in the ledger, ``frugalflow explain``, the run's
+artifact, and a deferral the routing policy asks for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from frugalflow.cli.app import app
+from frugalflow.cli.example_repo import create_example_repo
+from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
+from frugalflow.flows.codegen import _summary_markdown, codegen
+from frugalflow.money.deferred import DeferredStore
+from frugalflow.money.ledger import CostLedger
+from frugalflow.money.outcomes import outcomes_for_request
+from tests.support.models import ReplyingModel
+
+RIGHT = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a + b\n```'
+WRONG = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a - b\n```'
+
+
+def add_request(tmp_path: Path, whose: str) -> CodeRequest:
+    """A prompt of its own per test: the session shares Prefect's result cache."""
+    return CodeRequest(
+        description=f"Add a function add(a, b) that adds two numbers ({whose})",
+        repo=create_example_repo(tmp_path / "textkit"),
+        examples=("assert add(2, 3) == 5",),
+    )
+
+
+def run(request: CodeRequest) -> CodeResult:
+    async def go() -> CodeResult:
+        state = await codegen(request, return_state=True)
+        return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
+
+    return asyncio.run(go())
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_every_attempt_is_explained_and_learned_from(
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "2")
+    model = ReplyingModel(WRONG)
+    use_providers({"llamacpp": model})
+    request = add_request(tmp_path, "explained")
+
+    result = run(request)
+
+    assert result.status is RunStatus.FAILED
+    assert [d.rule for d in result.routing] == ["trivial-or-simple"] * 2
+    first, second = result.routing
+    assert "rule 'trivial-or-simple'" in first.reason
+    assert second.reason.startswith("repair with validation feedback")
+    [option] = first.options
+    assert option.model == first.model
+    assert option.success_probability == pytest.approx(0.5)  # the local prior: nothing seen yet
+
+    # Both attempts are in the performance history, with the decisions.
+    stored = outcomes_for_request(CostLedger(ledger_path), request.request_id)
+    assert [(o.attempt, o.passed, o.repeated) for o in stored] == [
+        (1, False, False),
+        (2, False, True),
+    ]
+    assert [o.decision for o in stored] == list(result.routing)
+
+    shown = CliRunner().invoke(app, ["explain", request.request_id, "--repo", str(request.repo)])
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.output.split())  # as wide as the terminal: lines wrap anywhere
+    assert "attempt 1" in text and "attempt 2" in text
+    assert "rule: trivial-or-simple" in text
+    assert "validation failed" in text
+    assert "50%" in text  # the option's chance of passing
+    assert "repeated code already validated" in text
+
+    artifact = _summary_markdown(result)
+    assert "| 1 | llamacpp:" in artifact and "trivial-or-simple" in artifact
+    assert "| model weighed | expected cost | P(pass) | attempts seen |" in artifact
+
+    # The next request's plan has learned from these two failures.
+    model.reply = RIGHT
+    again = run(add_request(tmp_path / "next", "explained, the next request"))
+    assert again.status is RunStatus.COMPLETED
+    [seen] = again.routing[0].options
+    assert seen.observations == 2
+    assert seen.success_probability == pytest.approx(1 / 4)  # Beta(1, 1) after two failures
+
+
+def test_explain_of_an_unknown_request_says_what_to_check(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    shown = CliRunner().invoke(app, ["explain", "nosuchrequest"])
+    assert shown.exit_code == 2
+    text = " ".join(shown.output.split())
+    assert "no routing decision is recorded for request 'nosuchrequest'" in text
+    assert "frugalflow ledger" in text
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_a_policy_that_defers_keeps_the_request_for_later(
+    tmp_path: Path,
+    ledger_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    use_providers: Callable[..., None],
+) -> None:
+    rules = [{"name": "subscription-or-wait", "use": ["subscription", "defer"], "defer_hours": 2}]
+    monkeypatch.setenv("FRUGALFLOW_ROUTING_RULES", json.dumps(rules))
+    model = ReplyingModel(RIGHT)
+    use_providers({"llamacpp": model})
+    request = add_request(tmp_path, "deferred by the policy")
+    before = datetime.now(UTC)
+
+    result = run(request)
+
+    assert result.status is RunStatus.DEFERRED
+    assert "'subscription-or-wait'" in result.reason
+    assert model.calls == 0  # nothing was generated, nothing spent
+    assert result.retry_at is not None
+    assert before + timedelta(hours=2) <= result.retry_at <= datetime.now(UTC) + timedelta(hours=2)
+    [waiting] = DeferredStore(CostLedger(ledger_path)).pending()
+    assert waiting.request.request_id == request.request_id
+    assert "subscription-or-wait" in waiting.reason
