@@ -134,9 +134,11 @@ def _padded(
     while len(rungs) < slots and worst + last.worst_case_cost_usd <= budget:
         rungs.append(last)
         worst += last.worst_case_cost_usd
-    if len(rungs) == len(ladder.models):
+    repairs = len(rungs) - len(ladder.models)
+    if not repairs:
         return ladder
-    return ladder_from(rungs, reason=ladder.reason, alternatives=ladder.alternatives)
+    reason = f"{ladder.reason}; then {repairs} repair(s) on {last.model}"
+    return ladder_from(rungs, reason=reason, alternatives=ladder.alternatives)
 
 
 def plan_route(
