@@ -5,20 +5,36 @@ package), and a command line that checks the scorer against the recordings::
 
     .venv/bin/python bench/mbpp.py --rescore 0.5b 1.5b   # re-score the recorded code
     .venv/bin/python bench/mbpp.py --canonical           # score the 378 canonical solutions
+    .venv/bin/python bench/mbpp.py --canonical --problems HumanEvalPlus.jsonl.gz  # any file
 
 The library: :func:`load_problems`, :func:`load_recorded`, ``BENCH_TASKS`` (the 89 recorded
 task ids, in task-id order), :func:`score` (a :class:`Score`), :func:`expected_outputs` and
-:func:`check_output`. Only ``bench/data`` is read. It is one module of over 400 lines because
-``bench/`` keeps one file per benchmark, and its subprocesses run this very file.
+:func:`check_output`. Only ``bench/data`` is read, unless :func:`load_problems` is given a
+``path``. It is one module of over 400 lines because ``bench/`` keeps one file per benchmark,
+and its subprocesses run this very file.
 
-Scoring, as the recordings' ``settings.scoring`` describes it and EvalPlus does for MBPP+:
+Problem files: the bundled ``bench/data/MbppPlus.jsonl.gz`` by default, or any EvalPlus-format
+file (JSON lines, gzipped or not), each record MBPP+'s or HumanEval+'s (by its id, ``Mbpp/N``
+or ``HumanEval/N``; any other id by whether its prompt defines the entry point). A problem's
+``description`` and ``example`` are the request a user would type: for MBPP+ the prompt's
+docstring and its ``assert`` line(s) (the record's ``assertion`` field only when the prompt
+has none: in EvalPlus's MBPP+ it holds the base tests, 3 or more asserts, which stay hidden);
+for HumanEval+ the prompt itself and its docstring's ``>>>`` examples as ``assert`` lines
+(:func:`doctest_asserts`). HumanEval+'s canonical solution is a body: the code run is the
+prompt followed by it, as in EvalPlus; candidates are whole modules for both.
+
+Scoring, as the recordings' ``settings.scoring`` describes it and EvalPlus does for MBPP+
+(and, where said, for HumanEval+):
 
 * Inputs are deserialized as EvalPlus does (``mbpp_deserialize_inputs``: the tuples, sets and
-  complex numbers that JSON lost). An empty ``plus_input`` (Mbpp/793) means the base inputs.
+  complex numbers that JSON lost), for ``Mbpp/N`` ids only: EvalPlus's ``get_human_eval_plus``
+  uses HumanEval+'s inputs as JSON gives them, and so does this module. An empty
+  ``plus_input`` (Mbpp/793) means the base inputs.
 * The oracle is the canonical solution, run once per problem in a subprocess of its own (4 GiB,
   as EvalPlus) on every input; its outputs and CPU times are cached in memory and, given
-  ``cache_dir``, on disk.
-* Three stages, each one subprocess for all its inputs. *visible*: the prompt's ``assert``
+  ``cache_dir``, on disk (keyed by the problem's data and format; MBPP+ keys are as they
+  were, so their caches stay valid).
+* Three stages, each one subprocess for all its inputs. *visible*: the example's ``assert``
   line(s), run in the candidate's namespace (``math`` available: some prompts assert with
   ``math.isclose``). *base*: stops at the first failing input. *plus*: only if base passed, so
   ``plus`` means base and plus inputs all pass. Code that fails to load fails all three.
@@ -31,10 +47,12 @@ Scoring, as the recordings' ``settings.scoring`` describes it and EvalPlus does 
   value is ``canonical output is not None``, which a bool answer must equal and any other
   answer matches as ``answer is not None`` (EvalPlus's code; comparing ``out is not None``
   with ``exp is not None`` differs only for bool answers); EvalPlus's four other oracles too
-  (Mbpp/164, 295, 558, 581; none is among the 89). Then, if the problem has an atol or the
-  expected value is a float or a list/tuple of floats (atol 0 then becomes 1e-6 for the rest of
-  the stage: an EvalPlus quirk, kept), the same type, the same length and
-  ``numpy.allclose(rtol=1e-07)`` (numpy is in the venv; a plain rule stands in without it).
+  (Mbpp/164, 295, 558, 581; none is among the 89). These apply to MBPP+ problems only;
+  HumanEval+ has EvalPlus's one, ``find_zero`` (HumanEval/32): the polynomial at the answer
+  within the atol of 0. Then, if the problem has an atol or the expected value is a float or
+  a list/tuple of floats (atol 0 then becomes 1e-6 for the rest of the stage: an EvalPlus
+  quirk, kept), the same type, the same length and ``numpy.allclose(rtol=1e-07)`` (numpy is
+  in the venv; a plain rule stands in without it).
 
 Isolation, against accidents rather than attacks (the candidate runs as the calling user, and
 can reach the network):
@@ -64,20 +82,31 @@ looser (5 s, 16 x). The one timeout, Mbpp/781 for both models (counting the divi
 one, and plus input 12 is 987654321), needs about 30 s of CPU against its 1 s. ``--canonical``:
 378/378 pass. Runtime: 27 s for the first model (canonical runs included), 16 s for the second
 (33 s for both with ``--jobs 2``); ``--canonical`` about 190 s.
+
+HumanEval's ``>>>`` examples, checked on the 164 original HumanEval prompts (not bundled;
+HumanEval+ builds on the same problems): 76 have ``>>>`` lines, which give 181 ``assert``
+lines (one example left out, HumanEval/116's ``f(x) [0, 1, ...]`` typo); the canonical
+solutions pass all but 3, which the docstrings themselves get wrong (HumanEval/47's median of
+8.0 written 15.0, and two of HumanEval/116's). The other 88 prompts give their examples in
+prose (``f(x) ==> y``, ``f(x) == y`` after "For example:", ``➞``) and so have no visible
+example here.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import copy
 import dataclasses
 import gzip
 import hashlib
+import io
 import json
 import math
 import os
 import pickle
+import re
 import reprlib
 import resource
 import shutil
@@ -87,7 +116,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+import tokenize
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -138,13 +168,23 @@ MBPP_OUTPUT_NOT_NONE_TASKS = frozenset({"check_str", "text_match_three", "text_s
 # --------------------------------------------------------------------------------------------
 
 
+MBPP = "mbpp"  # a Problem's ``dataset``: an MBPP+ record ...
+HUMANEVAL = "humaneval"  # ... or a HumanEval+ record (EvalPlus's own dataset names)
+DATASETS = (MBPP, HUMANEVAL)
+
+
 @dataclasses.dataclass(frozen=True)
 class Problem:
-    """One MBPP+ problem, with its inputs deserialized as EvalPlus does (tuples, sets, complex).
+    """One EvalPlus problem (MBPP+ or HumanEval+), its inputs deserialized as EvalPlus does.
 
-    ``description`` and ``example`` are derived from ``prompt``: the docstring's text without
-    its ``assert`` line(s), and those line(s) joined by newlines. ``cache_key`` is a digest of
-    everything the expected outputs depend on.
+    ``description`` and ``example`` are what a user would type as the request's description
+    and its ``--example``: for MBPP+ (``dataset`` ``"mbpp"``), derived from ``prompt``: the
+    docstring's text without its ``assert`` line(s), and those line(s) joined by newlines (the
+    record's ``assertion`` field only when the prompt has no ``assert`` line: in the EvalPlus
+    files it holds the base tests, which stay hidden). For HumanEval+ (``"humaneval"``): the
+    prompt itself (signature and docstring: the task is "complete this function"), and its
+    docstring's ``>>>`` examples as ``assert`` lines (:func:`doctest_asserts`). ``cache_key``
+    is a digest of everything the expected outputs depend on.
     """
 
     task_id: str
@@ -154,16 +194,30 @@ class Problem:
     base_input: list[Any] = dataclasses.field(repr=False, hash=False)
     plus_input: list[Any] = dataclasses.field(repr=False, hash=False)
     atol: float
+    dataset: str = MBPP
+    assertion: str = dataclasses.field(default="", repr=False)  # MBPP+'s field, if any
     description: str = dataclasses.field(init=False)
     example: str = dataclasses.field(init=False)
     cache_key: str = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        """Derive ``description``, ``example`` and ``cache_key``."""
-        description, example = split_prompt(self.prompt)
+        """Derive ``description``, ``example`` and ``cache_key``.
+
+        Raises:
+            ValueError: an unknown ``dataset``.
+        """
+        if self.dataset == HUMANEVAL:
+            description, example = self.prompt.strip(), "\n".join(doctest_asserts(self.prompt))
+        elif self.dataset == MBPP:
+            description, example = split_prompt(self.prompt)
+            if not example:
+                lines = self.assertion.splitlines()
+                example = "\n".join(line.strip() for line in lines if line.strip())
+        else:
+            raise ValueError(f"{self.task_id}: unknown dataset {self.dataset!r} (not {DATASETS})")
         object.__setattr__(self, "description", description)
         object.__setattr__(self, "example", example)
-        material = (
+        material: tuple[Any, ...] = (
             SCORER_VERSION,
             sys.version_info[:2],
             self.task_id,
@@ -173,8 +227,17 @@ class Problem:
             self.base_input,
             self.plus_input,
         )
+        if self.dataset != MBPP:  # MBPP+ keys stay as they were, and so do their caches
+            material += (self.dataset, self.prompt)  # the canonical code includes the prompt
         digest = hashlib.sha256(pickle.dumps(material, protocol=4)).hexdigest()
         object.__setattr__(self, "cache_key", digest)
+
+    @property
+    def canonical_code(self) -> str:
+        """The canonical solution as a module: HumanEval+'s is a body to append to the prompt."""
+        if self.dataset == HUMANEVAL:
+            return self.prompt + self.canonical_solution
+        return self.canonical_solution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +281,130 @@ def split_prompt(prompt: str) -> tuple[str, str]:
     return "\n".join(text).strip(), "\n".join(line.strip() for line in asserts)
 
 
+_PS1 = re.compile(r"^\s*>>>(?: (.*)|$)")  # a doctest example's first line ...
+_PS2 = re.compile(r"^\s*\.\.\.(?: (.*)|$)")  # ... and its continuation lines
+# Expressions that bind more loosely than ``==``: parenthesized in an ``assert a == b``.
+_LOOSE = (ast.Compare, ast.BoolOp, ast.IfExp, ast.Lambda, ast.NamedExpr, ast.Tuple, ast.Starred)
+
+
+def doctest_asserts(prompt: str) -> list[str]:
+    """Turn the ``>>>`` examples of a HumanEval+ prompt's docstring into ``assert`` lines.
+
+    Each example ``>>> CALL`` (with its ``...`` continuation lines, comments dropped) and its
+    expected output (the lines after it, up to a blank line, the next ``>>>`` or the end of
+    the docstring) becomes ``assert CALL == OUTPUT`` on one line, operands parenthesized
+    where ``==`` would bind them otherwise. An output that is not a Python literal (printed
+    text, a traceback, ``<object at ...>``) cannot be compared with ``==``: that example is
+    left out. Without an output line, a comparison (HumanEval's ``>>> f(x) == y``) becomes
+    ``assert CALL``, a call ``assert CALL is None`` (what doctest means by no
+    output), and a statement (``>>> x = [1, 2]``) stays as it is, for the examples after it.
+
+    Args:
+        prompt: the prompt: the function's signature and docstring.
+
+    Returns:
+        The ``assert`` lines (and setup statements), in the docstring's order.
+    """
+    lines = prompt.splitlines()
+    asserts: list[str] = []
+    index = 0
+    while index < len(lines):
+        first = _PS1.match(lines[index])
+        index += 1
+        if first is None:
+            continue
+        source = [first.group(1) or ""]
+        while index < len(lines) and (more := _PS2.match(lines[index])) is not None:
+            source.append(more.group(1) or "")
+            index += 1
+        ended = source[-1].rstrip().endswith(('"""', "'''"))  # the docstring ends here
+        if ended:
+            source[-1] = source[-1].rstrip()[:-3]
+        want: list[str] = []
+        while (
+            not ended
+            and index < len(lines)
+            and lines[index].strip()
+            and not _PS1.match(lines[index])
+        ):
+            text = lines[index].strip()
+            index += 1
+            closing = text.endswith(('"""', "'''"))
+            if closing:
+                text = text[:-3].rstrip()
+            if text:
+                want.append(text)
+            if closing:
+                break
+        statement = _doctest_assert(source, want)
+        if statement:
+            asserts.append(statement)
+    return asserts
+
+
+def _without_comments(lines: list[str]) -> str | None:
+    """The source lines with their comments dropped, joined into one line (None: no source)."""
+    text = "\n".join(lines)
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text + "\n").readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    rows = text.split("\n")
+    for token in reversed(tokens):
+        if token.type == tokenize.COMMENT:
+            row, col = token.start
+            rows[row - 1] = rows[row - 1][:col]
+    joined = " ".join(row.strip() for row in rows if row.strip())
+    return joined or None
+
+
+def _loose(node: ast.expr) -> bool:
+    return isinstance(node, _LOOSE) or (
+        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+    )
+
+
+def _doctest_assert(source_lines: list[str], want: list[str]) -> str | None:
+    source = _without_comments(source_lines)
+    if source is None:
+        return None
+    try:
+        call = ast.parse(source, mode="eval").body
+    except SyntaxError:  # a statement: setup for the examples after it, if it expects nothing
+        return source if not want and _compiles(source) else None
+    operand = f"({source})" if _loose(call) else source
+    if not want:  # HumanEval's ">>> f(x) == y" lines are checks; doctest's no output is None
+        if isinstance(call, ast.Compare):
+            statement = f"assert {source}"
+        elif isinstance(call, ast.Call):
+            statement = f"assert {operand} is None"
+        else:  # such as HumanEval/116's typo "f(x) [0, 1]": a subscript, not a check
+            return None
+        return statement if _compiles(statement) else None
+    expected = None
+    for text in dict.fromkeys((" ".join(want), *want[:1])):  # all output lines, or the first
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        node = ast.parse(text, mode="eval").body
+        enclosed = isinstance(node, ast.Tuple) and repr(value) == text
+        expected = f"({text})" if _loose(node) and not enclosed else text
+        break
+    if expected is None:  # printed text, a traceback: not a literal
+        return None
+    statement = f"assert {operand} == {expected}"
+    return statement if _compiles(statement) else None
+
+
+def _compiles(source: str) -> bool:
+    try:
+        compile(source, "<doctest>", "exec")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
 def task_number(task_id: str) -> int:
     """The number in a task id such as ``Mbpp/2``, for sorting in task-id order."""
     return int(task_id.rsplit("/", 1)[-1])
@@ -248,8 +435,11 @@ def deserialize_inputs(task_id: str, inputs: list[Any]) -> list[Any]:
         inputs: the argument lists as read from the JSON file.
 
     Returns:
-        The argument lists with tuples, sets and complex numbers where the problem wants them.
+        The argument lists with tuples, sets and complex numbers where the problem wants them;
+        ``inputs`` itself for any id but ``Mbpp/N`` (HumanEval+'s are used as JSON gives them).
     """
+    if not task_id.startswith("Mbpp/"):
+        return inputs
     n = task_number(task_id)
     if n in _EVERY_ARG_TUPLE:
         return [[tuple(arg) for arg in inp] for inp in inputs]
@@ -286,48 +476,110 @@ def deserialize_inputs(task_id: str, inputs: list[Any]) -> list[Any]:
     return inputs
 
 
-@cache
-def _all_problems() -> dict[str, Problem]:
+def _task_order(task_id: str) -> tuple[str, int, str]:
+    prefix, _, number = task_id.rpartition("/")
+    return (prefix, int(number), "") if number.isdigit() else (prefix, -1, number)
+
+
+def record_dataset(record: Mapping[str, Any]) -> str:
+    """Which EvalPlus dataset a problem record is in: :data:`MBPP` or :data:`HUMANEVAL`.
+
+    By its id (``Mbpp/N``, ``HumanEval/N``); for any other id, by its shape: a prompt that
+    defines the entry point is HumanEval+'s (a signature and docstring to complete), one that
+    does not is MBPP+'s (a docstring only).
+
+    Args:
+        record: the problem as read from the JSON line.
+
+    Returns:
+        The dataset's name.
+    """
+    task_id = str(record.get("task_id", ""))
+    if task_id.startswith("Mbpp/"):
+        return MBPP
+    if task_id.startswith("HumanEval/"):
+        return HUMANEVAL
+    defines = re.search(
+        rf"^\s*def\s+{re.escape(str(record.get('entry_point', '')))}\s*\(",
+        str(record.get("prompt", "")),
+        re.MULTILINE,
+    )
+    return HUMANEVAL if defines else MBPP
+
+
+def _inputs(raw: Any) -> list[Any]:
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    return list(raw or [])  # Mbpp/793 has {} as plus_input: EvalPlus then reuses base
+
+
+def _read_problems(path: Path) -> dict[str, Problem]:
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
     problems: dict[str, Problem] = {}
-    with gzip.open(PROBLEMS_FILE, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
+    for number, line in enumerate(data.decode("utf-8").split("\n"), start=1):  # as JSON lines
+        if not line.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
             raw = json.loads(line)
             task_id = raw["task_id"]
-            base = raw["base_input"]
-            plus = raw["plus_input"] or []  # Mbpp/793 has {}: EvalPlus then reuses base
-            if isinstance(base, str):
-                base = json.loads(base)
-            if isinstance(plus, str):
-                plus = json.loads(plus)
+            if task_id in problems:
+                raise ValueError(f"{task_id} is there twice")
             problems[task_id] = Problem(
                 task_id=task_id,
                 prompt=raw["prompt"],
                 entry_point=raw["entry_point"],
                 canonical_solution=raw["canonical_solution"],
-                base_input=deserialize_inputs(task_id, list(base)),
-                plus_input=deserialize_inputs(task_id, list(plus)),
+                base_input=deserialize_inputs(task_id, _inputs(raw["base_input"])),
+                plus_input=deserialize_inputs(task_id, _inputs(raw.get("plus_input"))),
                 atol=float(raw.get("atol") or 0),
+                dataset=record_dataset(raw),
+                assertion=raw.get("assertion") or "",
             )
+        except KeyError as exc:
+            raise ValueError(f"{where}: no {exc.args[0]!r} field") from None
+        except (TypeError, ValueError) as exc:  # JSON errors are ValueErrors too
+            raise ValueError(f"{where}: {exc}") from None
     return problems
 
 
-def load_problems(task_ids: Sequence[str] | None = None) -> dict[str, Problem]:
-    """The MBPP+ problems of ``bench/data``, by task id.
+@cache
+def _problems_of(path: Path, mtime_ns: int, size: int) -> dict[str, Problem]:
+    return _read_problems(path)
+
+
+def load_problems(
+    task_ids: Sequence[str] | None = None, *, path: str | Path | None = None
+) -> dict[str, Problem]:
+    """The problems of an EvalPlus problem file, by task id: MBPP+'s of ``bench/data`` by default.
+
+    The file is JSON lines (gzipped or not) in EvalPlus's format, MBPP+ or HumanEval+ (told
+    apart per record: :func:`record_dataset`), such as ``MbppPlus.jsonl.gz`` or
+    ``HumanEvalPlus.jsonl.gz``. It is read once per state of the file.
 
     Args:
-        task_ids: the ids wanted, in the order wanted; None for all 378, in task-id order.
+        task_ids: the ids wanted, in the order wanted; None for all (378 by default), in
+            task-id order.
+        path: the problem file; None for ``bench/data/MbppPlus.jsonl.gz``.
 
     Returns:
         A new dict of task id to problem.
 
     Raises:
-        KeyError: a requested id is not an MBPP+ problem.
+        KeyError: a requested id is not in the file.
+        ValueError: a record of the file is not an EvalPlus problem (the message names it).
+        OSError: the file cannot be read.
     """
-    problems = _all_problems()
+    file = Path(PROBLEMS_FILE if path is None else path).resolve()
+    stat = file.stat()
+    problems = _problems_of(file, stat.st_mtime_ns, stat.st_size)
     if task_ids is None:
-        task_ids = sorted(problems, key=task_number)
+        task_ids = sorted(problems, key=_task_order)
+    missing = [task_id for task_id in task_ids if task_id not in problems]
+    if missing:
+        raise KeyError(f"not in {file.name}: {', '.join(missing)}")
     return {task_id: problems[task_id] for task_id in task_ids}
 
 
@@ -440,19 +692,35 @@ def _digit_distance_oracle(num1: int, num2: int) -> int:
     )
 
 
-def check_output(entry_point: str, out: Any, exp: Any, args: Sequence[Any], atol: float) -> float:
-    """Compare one output with the expected one, exactly as EvalPlus's MBPP+ loop does.
+def _poly_oracle(xs: Sequence[float], x: float) -> float:
+    """EvalPlus's ``_poly`` for HumanEval/32 (``find_zero``): the polynomial ``xs`` at ``x``."""
+    return sum(coeff * math.pow(x, i) for i, coeff in enumerate(xs))
+
+
+def check_output(
+    entry_point: str,
+    out: Any,
+    exp: Any,
+    args: Sequence[Any],
+    atol: float,
+    dataset: str = MBPP,
+) -> float:
+    """Compare one output with the expected one, exactly as EvalPlus's loop does.
 
     Exact equality, EvalPlus's special oracles, then ``np.allclose`` (rtol 1e-07) when the
     problem has an atol or the expected value is a float (or a list/tuple of floats), in which
-    case an atol of 0 becomes 1e-6 *for the rest of the stage*, as in EvalPlus.
+    case an atol of 0 becomes 1e-6 *for the rest of the stage*, as in EvalPlus. The special
+    oracles are EvalPlus's for the problem's dataset: MBPP+'s (by entry point) only for MBPP+
+    problems; for HumanEval+, ``find_zero`` (HumanEval/32) passes when the polynomial at the
+    answer is within the atol of 0, and only then, whatever the expected root.
 
     Args:
         entry_point: the function's name (selects the special oracles).
         out: what the candidate returned.
         exp: the canonical solution's output (for the not-None tasks: ``output is not None``).
-        args: the arguments the candidate was called with (two oracles recompute from them).
+        args: the arguments the candidate was called with (three oracles recompute from them).
         atol: the stage's current absolute tolerance.
+        dataset: the problem's dataset, :data:`MBPP` or :data:`HUMANEVAL`.
 
     Returns:
         The atol to use for the next input of the stage.
@@ -462,6 +730,12 @@ def check_output(entry_point: str, out: Any, exp: Any, args: Sequence[Any], atol
         Exception: whatever comparing raises (for instance ``set(out)`` on a non-iterable),
             which counts as a mismatch too.
     """
+    if dataset == HUMANEVAL:
+        if entry_point == "find_zero":
+            if not abs(_poly_oracle(*args, out)) <= atol:
+                raise OutputMismatch
+            return atol  # EvalPlus moves on at once: no float rule, the atol unchanged
+        return _compare(out, exp, out == exp, atol)
     exact = out == exp
     if entry_point == "are_equivalent":  # Mbpp/164: any answer passes (EvalPlus)
         exact = exact or True
@@ -475,6 +749,10 @@ def check_output(entry_point: str, out: Any, exp: Any, args: Sequence[Any], atol
         exact = set(out) == set(exp)
     elif entry_point in MBPP_OUTPUT_NOT_NONE_TASKS:
         exact = out == exp if isinstance(out, bool) else exp == (out is not None)
+    return _compare(out, exp, exact, atol)
+
+
+def _compare(out: Any, exp: Any, exact: Any, atol: float) -> float:
     if atol == 0 and _is_floats(exp):
         atol = FLOAT_ATOL
     if not exact and atol != 0:
@@ -692,6 +970,7 @@ def _stage_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> N
             emit({"i": index, "ok": True})
         return
     atol: float = job["atol"]
+    dataset: str = job.get("dataset", MBPP)  # a parent loaded before formats sends none
     expected: list[Any] = job["expected"]
     if atol != 0 or any(_is_floats(exp) for exp in expected):
         _numpy()  # imported here, not on an input's clock
@@ -702,7 +981,7 @@ def _stage_job(job: dict[str, Any], emit: Callable[[dict[str, Any]], None]) -> N
             with _CpuLimit(limits[index]):
                 out = fn(*args)
                 try:
-                    atol = check_output(entry_point, out, expected[index], args, atol)
+                    atol = check_output(entry_point, out, expected[index], args, atol, dataset)
                 except OutputMismatch:
                     error = f"wrong output {_short_repr(out)}"
         except BaseException as exc:
@@ -809,7 +1088,7 @@ class Expected:
     plus: list[Any] = dataclasses.field(repr=False)  # on plus_input (base_input if it is empty)
     plus_time: list[float] = dataclasses.field(repr=False)
     visible_time: float
-    visible_error: str  # the canonical solution failing its own prompt's assert (none does)
+    visible_error: str  # the canonical failing its own example (no MBPP+ one does)
     peak_memory: int = 0  # the canonical subprocess's peak RSS, in bytes
 
 
@@ -869,12 +1148,12 @@ def _compute_expected(problem: Problem) -> Expected:
         "mode": "canonical",
         "memory": CANONICAL_MEMORY_LIMIT,
         "cpu_total": CANONICAL_WALL,
-        "code": problem.canonical_solution,
+        "code": problem.canonical_code,
         "entry_point": problem.entry_point,
         "asserts": problem.example.splitlines(),
         "base": problem.base_input,
         "plus": _plus_inputs(problem),
-        "not_none": problem.entry_point in MBPP_OUTPUT_NOT_NONE_TASKS,
+        "not_none": problem.dataset == MBPP and problem.entry_point in MBPP_OUTPUT_NOT_NONE_TASKS,
         "limit": CANONICAL_TIME_LIMIT,
     }
     run = _run_worker(job, CANONICAL_WALL)
@@ -941,6 +1220,7 @@ def _run_stage(
         "expected": expected,
         "limits": limits,
         "atol": problem.atol,
+        "dataset": problem.dataset,
         "load_limit": LOAD_TIME_LIMIT,
     }
     run = _run_worker(job, _stage_wall(limits))
@@ -1088,11 +1368,13 @@ def _rescore(model_key: str, task_ids: Sequence[str], workers: int, cache_dir: s
     return 1 if disagreements["plus"] else 0
 
 
-def _canonical(task_ids: Sequence[str], workers: int, cache_dir: str | None) -> int:
-    problems = load_problems(task_ids)
+def _canonical(
+    task_ids: Sequence[str], workers: int, cache_dir: str | None, path: str | None = None
+) -> int:
+    problems = load_problems(task_ids, path=path)
     start = time.monotonic()
     scores = _score_all(
-        [(problems[t], problems[t].canonical_solution) for t in task_ids], workers, cache_dir
+        [(problems[t], problems[t].canonical_code) for t in task_ids], workers, cache_dir
     )
     elapsed = time.monotonic() - start
     failed = [(t, s) for t, s in zip(task_ids, scores, strict=True) if not (s.visible and s.plus)]
@@ -1105,11 +1387,11 @@ def _canonical(task_ids: Sequence[str], workers: int, cache_dir: str | None) -> 
     return 1 if failed else 0
 
 
-def _task_ids(spec: str) -> list[str]:
+def _task_ids(spec: str, path: str | None = None) -> list[str]:
     if spec == "bench":
         return list(BENCH_TASKS)
     if spec == "all":
-        return list(load_problems())
+        return list(load_problems(path=path))
     return [part if "/" in part else f"Mbpp/{part}" for part in spec.split(",") if part]
 
 
@@ -1131,18 +1413,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="'bench' (the recorded 89, the default for --rescore), 'all' (the default for "
         "--canonical) or comma-separated ids such as Mbpp/2,11",
     )
+    parser.add_argument(
+        "--problems",
+        help="an EvalPlus problem file (MBPP+ or HumanEval+ JSON lines, gzipped or not) for "
+        "--canonical; default: bench/data/MbppPlus.jsonl.gz",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="tasks scored at once (default 1)")
     parser.add_argument("--cache-dir", help="keep the canonical outputs here across runs")
     args = parser.parse_args(argv)
     if not args.rescore and not args.canonical:
         parser.error("give --rescore MODEL and/or --canonical")
+    if args.problems and args.rescore:
+        parser.error("--problems goes with --canonical: the recordings are of MBPP+ problems")
     status = 0
     for model_key in args.rescore or []:
         ids = _task_ids(args.tasks or "bench")
         status = max(status, _rescore(model_key, ids, args.jobs, args.cache_dir))
     if args.canonical:
-        ids = _task_ids(args.tasks or "all")
-        status = max(status, _canonical(ids, args.jobs, args.cache_dir))
+        ids = _task_ids(args.tasks or "all", args.problems)
+        status = max(status, _canonical(ids, args.jobs, args.cache_dir, args.problems))
     return status
 
 
