@@ -351,11 +351,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table", action="store_true", help="print the table, run nothing")
     args = parser.parse_args(argv)
     problems = mbpp.load_problems(path=args.problems) if args.problems else mbpp.load_problems()
-    outcomes = replay.Outcomes.load(
-        args.outcomes, answers=args.answers, problems=problems, cache_dir=args.out / "cache"
-    )
-    tasks = [task for task in (args.tasks or outcomes.tasks) if task in problems]
+    recorded = replay._read_json(args.outcomes)["models"]
+    in_outcomes = set().union(*(set(tasks) for tasks in recorded.values()))
+    tasks = [task for task in (args.tasks or problems) if task in problems and task in in_outcomes]
+    unknown = sorted(set(args.tasks or ()) - set(tasks))
+    if unknown:
+        raise SystemExit(f"not both in the problems and the outcomes: {', '.join(unknown)}")
     tasks = tasks[: args.limit] if args.limit else tasks
+    # Only the tasks run: the outcomes' wrong answers (mutants) are found for these alone.
+    outcomes = replay.Outcomes.load(
+        args.outcomes,
+        answers=args.answers,
+        problems={task: problems[task] for task in tasks},
+        cache_dir=args.out / "cache",
+    )
     seeds = list(range(1, args.seeds + 1))
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.table:
