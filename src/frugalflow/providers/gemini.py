@@ -126,7 +126,7 @@ class GeminiProvider:
         from google.genai import types
 
         system = "\n\n".join(m.content for m in messages if m.role == "system")
-        contents: list[types.Content | types.ContentDict] = [
+        contents: list[types.Content] = [
             types.Content(
                 role="user" if m.role == "user" else "model",
                 parts=[types.Part(text=m.content)],
