@@ -4,38 +4,18 @@ repair on the same model asks for another sample."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from frugalflow.cli.example_repo import create_example_repo
-from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
-from frugalflow.flows.codegen import codegen
+from frugalflow.core.schemas import RunStatus
 from frugalflow.money.ledger import CostLedger
 from frugalflow.providers import ChatMessage, Completion
+from tests.support.flows import add_request, run
 from tests.support.models import ReplyingModel
 
 WRONG = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a - b\n```'
-
-
-def add_request(tmp_path: Path, whose: str) -> CodeRequest:
-    """The request, with a prompt of its own per test: the session shares Prefect's result
-    cache, and a wrong answer must not become another test's cached generation."""
-    return CodeRequest(
-        description=f"Add a function add(a, b) that adds two numbers ({whose})",
-        repo=create_example_repo(tmp_path / "textkit"),
-        examples=("assert add(2, 3) == 5",),
-    )
-
-
-def run(request: CodeRequest) -> CodeResult:
-    async def go() -> CodeResult:
-        state = await codegen(request, return_state=True)
-        return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
-
-    return asyncio.run(go())
 
 
 @pytest.mark.prefect

@@ -58,6 +58,21 @@ def plan(
     return plan_route(request, estimated, gate, usable, settings)
 
 
+def local_candidate(tmp_path: Path, *, seconds: float) -> Candidate:
+    """What attempt 1 on the local model generated."""
+    return Candidate(
+        attempt=1,
+        model=LOCAL,
+        code="def add(a, b):\n    return a - b\n",
+        reply="",
+        path=tmp_path / "x.py",
+        input_tokens=100,
+        output_tokens=20,
+        cost_usd=Decimal(0),
+        seconds=seconds,
+    )
+
+
 def history(tmp_path: Path, model: str, *, passed: int, failed: int) -> None:
     """Earlier requests' outcomes of ``model`` on the class of ``request_in``'s request."""
     ledger = CostLedger(tmp_path / "home" / "ledger.duckdb")
@@ -195,17 +210,7 @@ def test_an_attempt_is_recorded_with_its_decision_and_learned_from(tmp_path: Pat
         rule=planned.rule,
         options=planned.options,
     )
-    candidate = Candidate(
-        attempt=1,
-        model=LOCAL,
-        code="def add(a, b):\n    return a - b\n",
-        reply="",
-        path=tmp_path / "x.py",
-        input_tokens=100,
-        output_tokens=20,
-        cost_usd=Decimal(0),
-        seconds=1.25,
-    )
+    candidate = local_candidate(tmp_path, seconds=1.25)
     record_attempt(
         request,
         planned.spec,
@@ -239,17 +244,7 @@ def test_an_outcome_the_ledger_cannot_take_is_dropped_not_raised(
     settings = Settings(home=home, models=[LOCAL])
     request = request_in(tmp_path)
     decision = RoutingDecision(attempt=1, model=LOCAL, tier=Tier.LOCAL, reason="r")
-    candidate = Candidate(
-        attempt=1,
-        model=LOCAL,
-        code="x = 1\n",
-        reply="",
-        path=tmp_path / "x.py",
-        input_tokens=1,
-        output_tokens=1,
-        cost_usd=Decimal(0),
-        seconds=0.1,
-    )
+    candidate = local_candidate(tmp_path, seconds=0.1)
     spec = TaskSpec(
         task_type=TaskType.CODE_GENERATION, language="python", complexity=Complexity.TRIVIAL
     )

@@ -4,7 +4,6 @@ artifact, and a deferral the routing policy asks for."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,33 +13,16 @@ import pytest
 from typer.testing import CliRunner
 
 from frugalflow.cli.app import app
-from frugalflow.cli.example_repo import create_example_repo
-from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
-from frugalflow.flows.codegen import _summary_markdown, codegen
+from frugalflow.core.schemas import RunStatus
+from frugalflow.flows.codegen import _summary_markdown
 from frugalflow.money.deferred import DeferredStore
 from frugalflow.money.ledger import CostLedger
 from frugalflow.money.outcomes import outcomes_for_request
+from tests.support.flows import add_request, run
 from tests.support.models import ReplyingModel
 
 RIGHT = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a + b\n```'
 WRONG = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a - b\n```'
-
-
-def add_request(tmp_path: Path, whose: str) -> CodeRequest:
-    """A prompt of its own per test: the session shares Prefect's result cache."""
-    return CodeRequest(
-        description=f"Add a function add(a, b) that adds two numbers ({whose})",
-        repo=create_example_repo(tmp_path / "textkit"),
-        examples=("assert add(2, 3) == 5",),
-    )
-
-
-def run(request: CodeRequest) -> CodeResult:
-    async def go() -> CodeResult:
-        state = await codegen(request, return_state=True)
-        return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
-
-    return asyncio.run(go())
 
 
 @pytest.mark.prefect
