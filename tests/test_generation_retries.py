@@ -326,6 +326,11 @@ def test_a_model_refused_by_a_resting_provider_is_not_booked_as_a_call(
         "FRUGALFLOW_MODELS",
         '["openai:gpt-4o-mini", "openai:gpt-4o", "llamacpp:qwen2.5-coder-0.5b-instruct"]',
     )
+    # The paid models first, in this order: a policy that says so, and no learned reordering.
+    monkeypatch.setenv(
+        "FRUGALFLOW_ROUTING_RULES", '[{"name": "paid-first", "use": ["api", "local"]}]'
+    )
+    monkeypatch.setenv("FRUGALFLOW_ROUTING_LEARN", "false")
     monkeypatch.setenv("FRUGALFLOW_PROVIDER_RETRIES", "0")
     monkeypatch.setenv("FRUGALFLOW_CIRCUIT_BREAKER_FAILURES", "1")
     down = error(503, "The server is overloaded", "server_error", None)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.core.errors import FrugalflowError
+from frugalflow.core.errors import ConfigurationError, FrugalflowError
 from frugalflow.core.schemas import (
     CandidateCost,
     CodeRequest,
@@ -22,7 +22,7 @@ from frugalflow.core.schemas import (
     TaskType,
     Tier,
 )
-from frugalflow.core.settings import Settings
+from frugalflow.core.settings import Settings, load_settings
 from frugalflow.validation.preflight import check_examples, check_request, why_never_affordable
 from tests.support.git import git
 
@@ -158,10 +158,12 @@ def test_examples_on_a_machine_without_a_sandbox_are_refused_before_any_money(
         sandbox.unavailable_reason.cache_clear()
 
 
-def test_an_unknown_model_is_refused(repo: Path) -> None:
-    request = CodeRequest(description=DESCRIPTION, repo=repo)
-    with pytest.raises(FrugalflowError, match="unknown provider 'nope'"):
-        check_request(request, Settings(models=["nope:model"]))
+def test_an_unknown_model_is_refused_when_the_settings_load(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_MODELS", '["nope:model"]')
+    with pytest.raises(ConfigurationError, match="unknown provider 'nope'"):
+        load_settings(repo)
 
 
 def test_a_paid_model_without_a_price_is_refused(repo: Path) -> None:

@@ -260,3 +260,9 @@ def test_an_outcome_the_ledger_cannot_take_is_dropped_not_raised(
             flow_run_id=None,
         )
     assert "attempt 1's outcome was not recorded" in caplog.text
+
+
+def test_the_models_left_off_the_ladder_are_kept_for_failover(tmp_path: Path) -> None:
+    planned = plan(tmp_path, [LOCAL, MINI, BIG], max_attempts=1)
+    assert planned.ladder == (LOCAL,)
+    assert planned.reserve == (MINI, BIG)

@@ -70,7 +70,7 @@ async def _generate_validated(
 
     Attempt N uses the N-th rung of the request's ladder (``plan``). A provider that still
     fails with a transient error after its retries is skipped and the next model of the
-    ladder takes over (failover); that does not use up an attempt. Each validated attempt
+    ladder, then of the plan's reserve, takes over (failover); that does not use up an attempt. Each validated attempt
     goes into the ledger's performance history, which the next requests' routing learns from.
 
     After a failed attempt, the next one builds on it (:class:`Retry`): a model tried before
@@ -86,12 +86,14 @@ async def _generate_validated(
     # What each candidate already seen got: the same code is never validated twice.
     reports: dict[str, ValidationReport] = {}
     attempt = 0
-    allowed = tuple(dict.fromkeys(plan.ladder))
+    # A model that cannot be called hands over to the next one, the reserve's after the ladder's.
+    cascade = plan.ladder + plan.reserve
+    allowed = tuple(dict.fromkeys(cascade))
     while attempt < len(plan.ladder):
         remaining = tuple(model for model in allowed if model not in failed)
         decision = route_attempt(
             attempt + 1,
-            plan.ladder,
+            cascade,
             remaining,
             run.validation,
             tried=[record.model for record in run.tried],

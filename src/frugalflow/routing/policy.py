@@ -27,7 +27,7 @@ list, so a rule that should escalate to a paid model after a local one fails lis
 
 The policy decides on data (the available models and their expected cost per attempt, the
 money left): it calls no provider and reads no ledger. The rules' schema and their checks at
-load time are :class:`frugalflow.core.settings_groups.PolicyRule`'s (settings must be able to
+load time are :class:`frugalflow.core.policy_rules.PolicyRule`'s (settings must be able to
 refuse a bad policy, and core may not import routing).
 """
 
@@ -40,6 +40,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from frugalflow.core.errors import RequestError
 from frugalflow.core.models import parse_address
+from frugalflow.core.policy_rules import (
+    BEST_VALUE,
+    CHEAPEST_API,
+    DEFER,
+    SPECIAL_SELECTORS,
+    PolicyRule,
+    duplicate_rule_names,
+)
 from frugalflow.core.schemas import (
     AnalysisDepth,
     Complexity,
@@ -48,15 +56,7 @@ from frugalflow.core.schemas import (
     TaskType,
     Tier,
 )
-from frugalflow.core.settings_groups import (
-    BEST_VALUE,
-    CHEAPEST_API,
-    DEFER,
-    SPECIAL_SELECTORS,
-    ModelsAndRouting,
-    PolicyRule,
-    duplicate_rule_names,
-)
+from frugalflow.core.settings_groups import ModelsAndRouting
 
 __all__ = [
     "BEST_VALUE",

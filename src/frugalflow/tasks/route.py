@@ -78,6 +78,8 @@ class RoutePlan:
         worst_case_cost_usd: the most it can cost (every attempt, each at its worst case).
         success_probability: the chance that some attempt passes validation.
         defer_hours: the policy defers the request for this long; None otherwise.
+        reserve: the other models the rule admits, in its order: they take over when a
+            ladder model cannot be called (failover), never for an escalation.
     """
 
     spec: TaskSpec
@@ -89,6 +91,7 @@ class RoutePlan:
     worst_case_cost_usd: Decimal = Decimal(0)
     success_probability: float = 0.0
     defer_hours: float | None = None
+    reserve: tuple[str, ...] = ()
 
 
 def _beliefs(
@@ -221,6 +224,7 @@ def plan_route(
         expected_cost_usd=ladder.expected_cost_usd,
         worst_case_cost_usd=ladder.worst_case_cost_usd,
         success_probability=ladder.success_probability,
+        reserve=tuple(model for model in choice.models if model not in ladder.models),
     )
 
 
