@@ -216,6 +216,26 @@ def test_estimate_prices_each_candidate_before_anything_runs(
     assert not ledger_path.exists()  # an estimate spends nothing and records nothing
 
 
+def test_estimate_shows_the_class_and_the_planned_ladder(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")  # usable; nothing is sent
+    monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "2")
+    result = runner.invoke(
+        app, ["estimate", "Add a function f() returning 1", "-m", "openai:gpt-4o-mini"]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "code_generation, python, trivial, quality balanced" in text
+    assert (
+        "route: llamacpp:qwen2.5-coder-0.5b-instruct -> openai:gpt-4o-mini "
+        "(rule 'trivial-or-simple';" in text
+    )
+    assert "likely to pass validation" in text
+    assert "sk-test" not in result.output
+    assert not ledger_path.exists()
+
+
 def test_estimate_refuses_a_paid_model_without_a_price(tmp_path: Path, ledger_path: Path) -> None:
     result = runner.invoke(app, ["estimate", "Add f", "-m", "openai:no-such-model-anywhere"])
     assert result.exit_code == EXIT_USAGE
