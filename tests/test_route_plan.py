@@ -266,3 +266,22 @@ def test_the_models_left_off_the_ladder_are_kept_for_failover(tmp_path: Path) ->
     planned = plan(tmp_path, [LOCAL, MINI, BIG], max_attempts=1)
     assert planned.ladder == (LOCAL,)
     assert planned.reserve == (MINI, BIG)
+
+
+def test_the_rules_order_stops_where_the_money_does(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    roomy = plan(tmp_path / "a", [MINI, BIG], max_attempts=3, routing_learn=False)
+    assert roomy.ladder == (MINI, BIG, BIG)
+    money = (roomy.worst_case_cost_usd * 2 / 3).quantize(Decimal("1e-8"))  # not for all three
+    tight = plan(
+        tmp_path / "b",
+        [MINI, BIG],
+        max_attempts=3,
+        routing_learn=False,
+        daily_budget_usd=money,
+        emergency_threshold_usd=0,
+    )
+    assert tight.worst_case_cost_usd <= money
+    assert tight.ladder[0] == MINI
+    assert len(tight.ladder) < 3

@@ -19,13 +19,12 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from frugalflow.core.errors import LedgerError, RequestError
+from frugalflow.core.errors import LedgerError
 from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import (
     BudgetDecision,
     Candidate,
     CodeRequest,
-    QualityMode,
     RouteOption,
     RoutingDecision,
     TaskEstimate,
@@ -36,15 +35,8 @@ from frugalflow.money.ledger import CostLedger
 from frugalflow.money.outcomes import AttemptOutcome, PerformanceRow, performance, record_outcome
 from frugalflow.providers import Availability, get_provider
 from frugalflow.providers.pool import get_pool
-from frugalflow.routing.learning import (
-    Belief,
-    Ladder,
-    LadderOption,
-    best_ladder,
-    ladder_from,
-    posterior,
-    prior_for,
-)
+from frugalflow.routing.ladders import choose_ladder, usable_models
+from frugalflow.routing.learning import Belief, LadderOption, posterior, prior_for
 from frugalflow.routing.policy import evaluate, policy_from_settings
 
 logger = logging.getLogger("frugalflow.route")
@@ -124,26 +116,6 @@ def _beliefs(
     return beliefs
 
 
-def _padded(
-    ladder: Ladder, options: dict[str, LadderOption], slots: int, budget: Decimal
-) -> Ladder:
-    """``ladder`` with its last model repeated (repairs) up to ``slots`` attempts, as far as
-    the budget allows: fewer models than attempts leaves the last one to try again."""
-    if not ladder.models or len(ladder.models) >= slots:
-        return ladder
-    last = options[ladder.models[-1]]
-    rungs = [options[model] for model in ladder.models]
-    worst = ladder.worst_case_cost_usd
-    while len(rungs) < slots and worst + last.worst_case_cost_usd <= budget:
-        rungs.append(last)
-        worst += last.worst_case_cost_usd
-    repairs = len(rungs) - len(ladder.models)
-    if not repairs:
-        return ladder
-    reason = f"{ladder.reason}; then {repairs} repair(s) on {last.model}"
-    return ladder_from(rungs, reason=reason, alternatives=ladder.alternatives)
-
-
 def plan_route(
     request: CodeRequest,
     estimated: TaskEstimate,
@@ -169,10 +141,7 @@ def plan_route(
         complexity=estimated.complexity,
         quality=request.quality,
     )
-    usable = [model for model, state in availability.items() if state.usable]
-    if not usable:
-        reasons = "; ".join(f"{model}: {state.reason}" for model, state in availability.items())
-        raise RequestError(f"no allowed model can be used now: {reasons}")
+    usable = usable_models(availability)
     costs = {c.model: c for c in estimated.candidates if c.model in usable}
     choice = evaluate(
         policy_from_settings(settings),
@@ -197,23 +166,14 @@ def plan_route(
     money = budget.remaining_usd
     if request.budget_cap_usd is not None:
         money = min(money, request.budget_cap_usd)
-    slots = settings.max_attempts
-    if settings.routing_learn:
-        ladder = best_ladder(
-            list(options.values()), slots=slots, budget_usd=money, quality=request.quality
-        )
-        how = "learned"
-    else:
-        # The rule's order as is, as far as the money goes.
-        rungs: list[LadderOption] = []
-        for option in options.values():
-            spent = sum((rung.worst_case_cost_usd for rung in rungs), Decimal(0))
-            if len(rungs) < slots and spent + option.worst_case_cost_usd <= money:
-                rungs.append(option)
-        ladder = ladder_from(rungs, reason="the rule's order (routing_learn is off)")
-        how = "static"
-    if request.quality is not QualityMode.MAX:
-        ladder = _padded(ladder, options, slots, money)
+    ladder = choose_ladder(
+        list(options.values()),
+        slots=settings.max_attempts,
+        budget_usd=money,
+        quality=request.quality,
+        learn=settings.routing_learn,
+    )
+    how = "learned" if settings.routing_learn else "static"
     reason = f"{choice.reason}; {how} ladder: {ladder.reason}"
     return RoutePlan(
         spec=spec,
