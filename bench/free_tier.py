@@ -116,13 +116,10 @@ def hidden(problem: mbpp.Problem, code: str) -> dict[str, Any]:
     return {"visible": score.visible, "base": score.base, "plus": score.plus}
 
 
-def run_task(problem: mbpp.Problem, scratch: Path) -> dict[str, Any]:
-    """Run one problem through the codegen flow and score what it produced."""
-    from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus
+def run_flow(request: Any) -> tuple[Any, float]:
+    """Run the codegen flow on ``request``: its CodeResult, and the seconds the run took."""
+    from frugalflow.core.schemas import CodeResult
     from frugalflow.flows.codegen import codegen
-
-    repo = make_repository(Path(tempfile.mkdtemp(prefix="task-", dir=scratch)))
-    request = CodeRequest(description=problem.description, repo=repo, examples=(problem.example,))
 
     async def go() -> CodeResult:
         state = await codegen(request, return_state=True)
@@ -132,7 +129,17 @@ def run_task(problem: mbpp.Problem, scratch: Path) -> dict[str, Any]:
 
     started = time.perf_counter()
     result = asyncio.run(go())
-    seconds = time.perf_counter() - started
+    return result, time.perf_counter() - started
+
+
+def run_task(problem: mbpp.Problem, scratch: Path) -> dict[str, Any]:
+    """Run one problem through the codegen flow and score what it produced."""
+    from frugalflow.core.schemas import CodeRequest, RunStatus
+
+    repo = make_repository(Path(tempfile.mkdtemp(prefix="task-", dir=scratch)))
+    request = CodeRequest(description=problem.description, repo=repo, examples=(problem.example,))
+
+    result, seconds = run_flow(request)
     row: dict[str, Any] = {
         "task_id": problem.task_id,
         "status": result.status.value,

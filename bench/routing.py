@@ -40,13 +40,11 @@ keeps one JSON line per task, strategy and seed (a stopped run resumes), and the
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -100,22 +98,13 @@ STRATEGIES = {
 def run_task(problem: Any, scratch: Path, verdicts: dict[tuple[str, str], Any]) -> dict[str, Any]:
     """Run one problem through the codegen flow and score what it committed."""
     from frugalflow.core.models import parse_address
-    from frugalflow.core.schemas import CodeRequest, CodeResult, RunStatus, Tier
-    from frugalflow.flows.codegen import codegen
+    from frugalflow.core.schemas import CodeRequest, RunStatus, Tier
 
     repo = free_tier.make_repository(Path(tempfile.mkdtemp(prefix="task-", dir=scratch)))
     examples = (problem.example,) if problem.example else ()  # HumanEval: some have none
     request = CodeRequest(description=problem.description, repo=repo, examples=examples)
 
-    async def go() -> CodeResult:
-        state = await codegen(request, return_state=True)
-        result = await state.aresult(raise_on_failure=False)
-        assert isinstance(result, CodeResult), result
-        return result
-
-    started = time.perf_counter()
-    result = asyncio.run(go())
-    seconds = time.perf_counter() - started
+    result, seconds = free_tier.run_flow(request)
     score = None
     final_model = None
     if result.status is RunStatus.COMPLETED and result.commit:

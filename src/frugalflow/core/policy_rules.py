@@ -139,6 +139,16 @@ def duplicate_rule_names(rules: Sequence[PolicyRule]) -> list[str]:
     return repeated
 
 
+def refuse_duplicate_names(rules: Sequence[PolicyRule]) -> None:
+    """Raise ValueError naming the rules that share a name: each must have its own."""
+    repeated = duplicate_rule_names(rules)
+    if repeated:
+        raise ValueError(
+            f"more than one rule is named {', '.join(map(repr, repeated))}; "
+            "give each rule its own name"
+        )
+
+
 _RULE = TypeAdapter(PolicyRule)
 
 
@@ -165,10 +175,5 @@ def parse_rules(tables: Sequence[Any]) -> list[PolicyRule]:
                 for error in exc.errors()
             )
             raise ValueError(f"{label}: {problems}") from None
-    repeated = duplicate_rule_names(rules)
-    if repeated:
-        raise ValueError(
-            f"more than one rule is named {', '.join(map(repr, repeated))}; "
-            "give each rule its own name"
-        )
+    refuse_duplicate_names(rules)
     return rules

@@ -46,7 +46,7 @@ from frugalflow.core.policy_rules import (
     DEFER,
     SPECIAL_SELECTORS,
     PolicyRule,
-    duplicate_rule_names,
+    refuse_duplicate_names,
 )
 from frugalflow.core.schemas import (
     AnalysisDepth,
@@ -90,12 +90,7 @@ class RoutingPolicy(BaseModel):
     @field_validator("rules", "emergency_rules")
     @classmethod
     def _unique_names(cls, rules: tuple[PolicyRule, ...]) -> tuple[PolicyRule, ...]:
-        repeated = duplicate_rule_names(rules)
-        if repeated:
-            raise ValueError(
-                f"more than one rule is named {', '.join(map(repr, repeated))}; "
-                "give each rule its own name"
-            )
+        refuse_duplicate_names(rules)
         return rules
 
 
