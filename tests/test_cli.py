@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import importlib
+import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -347,3 +348,44 @@ def test_doctor_refuses_a_repository_it_cannot_check(tmp_path: Path, ledger_path
     result = runner.invoke(app, ["doctor", "--repo", str(tmp_path)])
     assert result.exit_code == 1
     assert "not a git repository" in result.output
+
+
+def test_version_and_short_help() -> None:
+    from importlib.metadata import version
+
+    shown = runner.invoke(app, ["--version"])
+    assert shown.exit_code == 0
+    assert shown.output.strip() == f"frugalflow {version('frugalflow')}"
+    helped = runner.invoke(app, ["estimate", "-h"])
+    assert helped.exit_code == 0
+    assert "Usage:" in helped.output
+
+
+def test_piped_tables_keep_every_value_whole(tmp_path: Path, ledger_path: Path) -> None:
+    result = runner.invoke(
+        app, ["estimate", "Add a function f() returning 1", "-m", "openai:gpt-4o-mini"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    row = next(line for line in result.output.splitlines() if "openai:gpt-4o-mini" in line)
+    assert re.search(r"\$0\.\d{5}\s+│\s+\$0\.\d{5}", row)  # expected and worst case, whole
+
+
+def test_a_narrow_terminal_folds_values_instead_of_cutting_them() -> None:
+    import io
+
+    from rich.console import Console
+
+    from frugalflow.cli.output import WholeTable
+
+    table = WholeTable(title="model calls")
+    for column in ("model", "tier", "cost"):
+        table.add_column(column)
+    table.add_row("llamacpp:qwen2.5-coder-0.5b-instruct", "local", "$0.00012345")
+    out = io.StringIO()
+    Console(file=out, width=30).print(table)
+    text = out.getvalue()
+    assert "…" not in text
+    rows = [line.split("│")[1:-1] for line in text.splitlines() if line.startswith("│")]
+    columns = ["".join(row[index].strip() for row in rows) for index in range(3)]
+    assert columns == ["llamacpp:qwen2.5-coder-0.5b-instruct", "local", "$0.00012345"]

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from frugalflow.cli.output import (
     EXIT_DEFERRED,
     EXIT_FAILED,
     ConfigRepo,
+    WholeTable,
     console,
     crashed,
     fail,
@@ -44,7 +44,7 @@ def deferred_list(ctx: typer.Context, repo: ConfigRepo = None) -> None:
     if not waiting:
         console.print("no deferred requests are waiting")
         return
-    table = Table(title=f"{len(waiting)} deferred request(s)", title_justify="left")
+    table = WholeTable(title=f"{len(waiting)} deferred request(s)", title_justify="left")
     for column in ("id", "description", "project", "reason", "retry at", "worst case"):
         table.add_column(
             column, overflow="fold", justify="right" if column == "worst case" else "left"

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from frugalflow.cli.output import ConfigRepo, console, fail
+from frugalflow.cli.output import ConfigRepo, WholeTable, console, fail
 from frugalflow.core.errors import FrugalflowError
 
 
@@ -52,7 +51,7 @@ def explain(
         console.print(f"  rule: {escape(decision.rule or 'none')}")
         console.print(f"  reason: {escape(decision.reason)}")
         if decision.options:
-            table = Table(title_justify="left", box=None, padding=(0, 2))
+            table = WholeTable(title_justify="left", box=None, padding=(0, 2))
             for column in ("model", "expected cost", "P(pass)", "history"):
                 table.add_column(column, justify="left" if column == "model" else "right")
             for option in decision.options:

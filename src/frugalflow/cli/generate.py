@@ -15,12 +15,12 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.status import Status
-from rich.table import Table
 
 from frugalflow.cli.output import (
     EXIT_DEFERRED,
     EXIT_FAILED,
     ConfigRepo,
+    WholeTable,
     check_or_exit,
     console,
     crashed,
@@ -59,13 +59,13 @@ class StepProgress:
 
 def result_tables(result: CodeResult, calls: list[ModelCall]) -> None:
     """The time per step, and each model call with its tokens and cost, then the total."""
-    steps = Table(title="time per step", title_justify="left")
+    steps = WholeTable(title="time per step", title_justify="left")
     steps.add_column("step")
     steps.add_column("seconds", justify="right")
     for timing in result.steps:
         steps.add_row(timing.step + (" (cached)" if timing.cached else ""), f"{timing.seconds:.2f}")
     console.print(steps)
-    cost = Table(title="model calls", title_justify="left")
+    cost = WholeTable(title="model calls", title_justify="left")
     cost.add_column("model", no_wrap=True)
     for column in ("tier", "in", "out", "cost", "ok"):
         cost.add_column(column, justify="right" if column in ("in", "out", "cost") else "left")
@@ -225,7 +225,7 @@ def estimate(
         f"{depth}, quality {request.quality.value}{files}; at most "
         f"{estimated.max_output_tokens} output tokens per call"
     )
-    table = Table(title="cost per candidate model", title_justify="left")
+    table = WholeTable(title="cost per candidate model", title_justify="left")
     table.add_column("model", no_wrap=True)
     for column in ("tier", "input tok", "expected out", "expected", "worst case"):
         table.add_column(column, justify="left" if column == "tier" else "right")

@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from frugalflow.cli.output import ConfigRepo, console, fail
+from frugalflow.cli.output import ConfigRepo, WholeTable, console, fail
 from frugalflow.core.errors import FrugalflowError
 
 
@@ -31,7 +30,7 @@ def ledger(
         today = cost_ledger.spend_between(start, end)
     except FrugalflowError as exc:
         raise fail(str(exc)) from None
-    table = Table(
+    table = WholeTable(
         title=f"last {len(calls)} model calls ({settings.ledger_file})", title_justify="left"
     )
     for column in ("time", "request", "project", "step", "model", "in", "out", "cost", "ok"):
@@ -74,7 +73,7 @@ def budget(
         waiting = DeferredStore(cost_ledger).pending()
     except FrugalflowError as exc:
         raise fail(str(exc)) from None
-    table = Table(title=f"budget ({settings.timezone})", title_justify="left")
+    table = WholeTable(title=f"budget ({settings.timezone})", title_justify="left")
     for column in ("window", "limit", "spent", "reserved", "remaining", "used", "resets"):
         table.add_column(column, justify="left" if column in ("window", "resets") else "right")
     for window in windows:

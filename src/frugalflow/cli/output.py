@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from frugalflow.core.errors import FrugalflowError
 from frugalflow.core.schemas import CodeRequest
@@ -33,8 +34,30 @@ ConfigRepo = Annotated[
     Path | None, typer.Option("--repo", help="Read this repository's frugalflow.toml too.")
 ]
 
-console = Console()
-errors = Console(stderr=True)
+PIPED_WIDTH = 200  # piped or captured output keeps every value whole on its line
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console as wide as the terminal, or :data:`PIPED_WIDTH` when the output is not one
+    (rich would otherwise assume 80 columns and cut the values the tables exist to show)."""
+    made = Console(stderr=stderr)
+    if not made.is_terminal and "COLUMNS" not in os.environ:
+        made = Console(stderr=stderr, width=PIPED_WIDTH)
+    return made
+
+
+console = _console()
+errors = _console(stderr=True)
+
+
+class WholeTable(Table):
+    """A table whose cells fold onto more lines when the terminal is narrow, instead of
+    ending in "…": a model name or a price is never shown cut."""
+
+    def add_column(self, *args: Any, **kwargs: Any) -> None:
+        """As :meth:`rich.table.Table.add_column`, folding by default."""
+        kwargs.setdefault("overflow", "fold")
+        super().add_column(*args, **kwargs)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:

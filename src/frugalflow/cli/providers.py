@@ -4,9 +4,15 @@ getting the local ones."""
 from __future__ import annotations
 
 from rich.markup import escape
-from rich.table import Table
 
-from frugalflow.cli.output import EXIT_FAILED, ConfigRepo, console, fail, settings_or_exit
+from frugalflow.cli.output import (
+    EXIT_FAILED,
+    ConfigRepo,
+    WholeTable,
+    console,
+    fail,
+    settings_or_exit,
+)
 from frugalflow.core.errors import FrugalflowError
 
 
@@ -18,7 +24,7 @@ def providers(
     from frugalflow.providers import get_provider
 
     settings = settings_or_exit(repo)
-    table = Table(title="providers", title_justify="left")
+    table = WholeTable(title="providers", title_justify="left")
     for column in ("provider", "tier", "usable", "in cascade", "why"):
         table.add_column(column, overflow="fold")
     for name, tier in PROVIDER_TIERS.items():
