@@ -452,3 +452,39 @@ def test_a_setting_of_every_group_keeps_its_flat_key_and_variable(
     write_user_config(tmp_path, f"{key} = {value if value.isdigit() else repr(value)}\n")
     assert getattr(load_settings(), key) == from_environment
     assert str(from_environment) == value
+
+
+def test_a_misspelt_key_in_a_file_gets_did_you_mean(tmp_path: Path) -> None:
+    user = user_config_file()
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text("daily_budjet_usd = 5\n")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert "daily_budjet_usd is not a frugalflow setting (did you mean 'daily_budget_usd'?)" in (
+        str(raised.value)
+    )
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    user.unlink()
+    (repo / "frugalflow.toml").write_text("max_atempts = 3\n")
+    with pytest.raises(ConfigurationError, match=r"did you mean 'max_attempts'\?"):
+        load_settings(repo)
+
+
+def test_a_misspelt_variable_gets_did_you_mean_and_others_are_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FRUGALFLOW_VENV", ".venv")  # ./dev's own variable: not a near miss
+    assert load_settings().daily_budget_usd == Decimal("20")
+    monkeypatch.setenv("FRUGALFLOW_DAILY_BUDJET_USD", "3")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert "did you mean FRUGALFLOW_DAILY_BUDGET_USD?" in str(raised.value)
+
+
+def test_a_toml_syntax_error_names_its_file() -> None:
+    user = user_config_file()
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text("daily_budget_usd = [\n")
+    with pytest.raises(ConfigurationError, match=f"cannot read {re.escape(str(user))}"):
+        load_settings()

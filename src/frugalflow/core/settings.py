@@ -21,7 +21,10 @@ within the user's :class:`RepositoryLimits`.
 from __future__ import annotations
 
 import contextvars
+import difflib
+import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,12 +151,46 @@ def _check_the_declarations() -> None:
 _check_the_declarations()
 
 
-def _read_repository_file(path: Path) -> dict[str, Any]:
-    """The settings a repository's file sets, once it is known to set only allowed keys."""
+def _did_you_mean(key: str) -> str:
+    """`` (did you mean 'daily_budget_usd'?)`` for a misspelt setting, or nothing."""
+    close = difflib.get_close_matches(key, Settings.model_fields, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _misspelt_variables(environ: Mapping[str, str]) -> list[str]:
+    """``FRUGALFLOW_*`` variables that name no setting but nearly name one, with the fix.
+
+    Other unknown ``FRUGALFLOW_*`` variables (``FRUGALFLOW_VENV`` of ``./dev``) are left alone:
+    only a near miss is surely a setting someone meant to set.
+    """
+    found = []
+    for name in environ:
+        if not name.startswith("FRUGALFLOW_"):
+            continue
+        key = name.removeprefix("FRUGALFLOW_").lower()
+        if key in Settings.model_fields:
+            continue
+        close = difflib.get_close_matches(key, Settings.model_fields, n=1, cutoff=0.75)
+        if close:
+            found.append(f"{name} is not a setting (did you mean FRUGALFLOW_{close[0].upper()}?)")
+    return sorted(found)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """A config file's values; a file that cannot be read or parsed is named in the error."""
     try:
-        values = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+
+
+def _read_repository_file(path: Path) -> dict[str, Any]:
+    """The settings a repository's file sets, once it is known to set only allowed keys."""
+    values = _read_toml(path)
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        shown = "; ".join(f"{key!r}{_did_you_mean(key)}" for key in unknown)
+        raise ConfigurationError(f"{path} sets what is not a frugalflow setting: {shown}")
     refused = sorted(set(values) - REPOSITORY_SETTINGS)
     if refused:
         raise ConfigurationError(
@@ -200,15 +237,26 @@ def _check_repository_bounds(path: Path, values: dict[str, Any], limits: Reposit
     )
 
 
+def _problem(error: Any) -> str:
+    """One pydantic error as a line of the message; an unknown key with its likely fix."""
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:
+        return f"{where} is not a frugalflow setting{_did_you_mean(str(error['loc'][0]))}"
+    return f"{where}: {error['msg']}"
+
+
 def _build_settings(files: list[Path], overrides: dict[str, Any]) -> Settings:
-    token = _toml_files.set(tuple(path for path in files if path.is_file()))
+    existing = tuple(path for path in files if path.is_file())
+    for path in existing:
+        _read_toml(path)  # a syntax error names its file
+    misspelt = _misspelt_variables(os.environ)
+    if misspelt:
+        raise ConfigurationError(f"{'; '.join(misspelt)}. Rename or unset it.")
+    token = _toml_files.set(existing)
     try:
         return Settings(**{key: value for key, value in overrides.items() if value is not None})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        )
+        problems = "; ".join(_problem(error) for error in exc.errors())
         sources = ", ".join(str(path) for path in _toml_files.get()) or "no config file"
         raise ConfigurationError(
             f"invalid frugalflow settings ({problems}). Check FRUGALFLOW_* variables and {sources}."
