@@ -4,6 +4,7 @@ artifact, and a deferral the routing policy asks for."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from frugalflow.cli.app import app
 from frugalflow.core.schemas import RunStatus
-from frugalflow.flows.codegen import _summary_markdown
+from frugalflow.flows.codegen import _summary_markdown, run_name
 from frugalflow.money.deferred import DeferredStore
 from frugalflow.money.ledger import CostLedger
 from frugalflow.money.outcomes import outcomes_for_request
@@ -114,3 +115,32 @@ def test_a_policy_that_defers_keeps_the_request_for_later(
     [waiting] = DeferredStore(CostLedger(ledger_path)).pending()
     assert waiting.request.request_id == request.request_id
     assert "subscription-or-wait" in waiting.reason
+
+
+def test_a_run_is_named_after_its_request() -> None:
+    assert (
+        run_name("Add a function count_words(text) that returns the number of words", "ab12")
+        == "add-a-function-count-words-text-ab12"
+    )
+    assert run_name("???", "ab12") == "codegen-ab12"
+    long = run_name("x" * 100, "ab12")
+    assert len(long) <= 48 + 5 and long.endswith("-ab12")
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_the_prefect_run_carries_the_name(
+    tmp_path: Path, ledger_path: Path, use_providers: Callable[..., None]
+) -> None:
+    from prefect import get_client
+
+    use_providers({"llamacpp": ReplyingModel(RIGHT)})
+    request = add_request(tmp_path, "named run")
+    result = run(request)
+    assert result.flow_run_id is not None
+
+    async def name() -> str:
+        async with get_client() as client:
+            return (await client.read_flow_run(result.flow_run_id)).name  # type: ignore[arg-type]
+
+    assert asyncio.run(name()) == run_name(request.description, request.request_id)

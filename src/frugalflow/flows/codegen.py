@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -318,7 +319,33 @@ def _summary_markdown(result: CodeResult) -> str:
     return "\n".join(lines)
 
 
-@flow(name="codegen", flow_run_name="codegen-{request.request_id}", validate_parameters=True)
+_SLUG_WORDS = 6
+_SLUG_CHARS = 48
+
+
+def run_name(description: str, request_id: str) -> str:
+    """A flow run's name: the request's first words as a slug, then its id
+    (``add-a-function-count-words-text-3f1c9a2b7e01``), so that the UI's run list says what
+    each run was for."""
+    words = re.findall(r"[a-z0-9]+", description.lower())[:_SLUG_WORDS]
+    slug = "-".join(words)[:_SLUG_CHARS].strip("-") or "codegen"
+    return f"{slug}-{request_id}"
+
+
+def _flow_run_name() -> str:
+    """The name of the run being created, from its ``request`` parameter (a CodeRequest, or
+    its JSON as the API and the UI send it)."""
+    request = flow_run.parameters.get("request")
+    if isinstance(request, CodeRequest):
+        return run_name(request.description, request.request_id)
+    if isinstance(request, dict) and isinstance(request.get("description"), str):
+        # No id yet (the request gets one when it is validated): the run's own, shortened.
+        ident = request.get("request_id") or str(flow_run.id or "")[:8] or "run"
+        return run_name(request["description"], str(ident))
+    return "codegen"
+
+
+@flow(name="codegen", flow_run_name=_flow_run_name, validate_parameters=True)
 async def codegen(request: CodeRequest) -> State[CodeResult]:
     """Turn a code request into validated code committed on a work branch.
 
