@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import importlib
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -389,3 +390,23 @@ def test_a_narrow_terminal_folds_values_instead_of_cutting_them() -> None:
     rows = [line.split("│")[1:-1] for line in text.splitlines() if line.startswith("│")]
     columns = ["".join(row[index].strip() for row in rows) for index in range(3)]
     assert columns == ["llamacpp:qwen2.5-coder-0.5b-instruct", "local", "$0.00012345"]
+
+
+def test_ledger_and_budget_speak_json(ledger_path: Path) -> None:
+    spend_today(ledger_path, "1.25")
+    ledger = runner.invoke(app, ["ledger", "--json"])
+    assert ledger.exit_code == 0, ledger.output
+    shown = json.loads(ledger.output)
+    assert shown["spent_today_usd"] == "1.25000000"
+    [call] = shown["calls"]
+    assert (call["model"], call["tier"], call["actual_cost_usd"]) == (
+        "gpt-4o-mini",
+        "api",
+        "1.25000000",
+    )
+    budget = runner.invoke(app, ["budget", "--json"])
+    assert budget.exit_code == 0, budget.output
+    daily = json.loads(budget.output)["windows"][0]
+    assert daily["key"].startswith("daily:")
+    assert Decimal(daily["remaining_usd"]) == Decimal(daily["limit_usd"]) - Decimal("1.25")
+    assert json.loads(budget.output)["deferred_waiting"] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
@@ -12,10 +13,27 @@ from rich.markup import escape
 from frugalflow.cli.output import ConfigRepo, WholeTable, console, fail
 from frugalflow.core.errors import FrugalflowError
 
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def _plain(value: object) -> str:
+    """JSON for what json cannot write: money as an exact decimal string, times in ISO 8601."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def print_json(value: object) -> None:
+    """``value`` as indented JSON on stdout (see :func:`_plain`)."""
+    print(json.dumps(value, indent=2, default=_plain))
+
 
 def ledger(
     limit: Annotated[int, typer.Option(help="How many recent model calls to show.")] = 20,
     repo: ConfigRepo = None,
+    as_json: AsJson = False,
 ) -> None:
     """Show recent model calls and today's spend."""
     from frugalflow.core.settings import load_settings
@@ -30,6 +48,17 @@ def ledger(
         today = cost_ledger.spend_between(start, end)
     except FrugalflowError as exc:
         raise fail(str(exc)) from None
+    if as_json:
+        print_json(
+            {
+                "ledger": str(settings.ledger_file),
+                "timezone": settings.timezone,
+                "spent_today_usd": today,
+                "daily_budget_usd": settings.daily_budget_usd,
+                "calls": [call.model_dump() for call in calls],
+            }
+        )
+        return
     table = WholeTable(
         title=f"last {len(calls)} model calls ({settings.ledger_file})", title_justify="left"
     )
@@ -58,6 +87,7 @@ def budget(
         str | None, typer.Option(help="Also show this project's own window, if it has one.")
     ] = None,
     repo: ConfigRepo = None,
+    as_json: AsJson = False,
 ) -> None:
     """Show spend, reservations and what is left in each budget window, and waiting requests."""
     from frugalflow.core.settings import load_settings
@@ -73,6 +103,31 @@ def budget(
         waiting = DeferredStore(cost_ledger).pending()
     except FrugalflowError as exc:
         raise fail(str(exc)) from None
+    fees = subscription_cost_per_day(
+        settings.subscriptions_usd_per_month, datetime.now().astimezone().date()
+    )
+    emergency = windows_in_emergency(windows, settings)
+    if as_json:
+        print_json(
+            {
+                "timezone": settings.timezone,
+                "windows": [
+                    {**window.model_dump(), "remaining_usd": window.remaining_usd}
+                    for window in windows
+                ],
+                "emergency": emergency,
+                "subscriptions_usd_per_day": fees,
+                "deferred_waiting": [
+                    {
+                        "request_id": deferred.request.request_id,
+                        "retry_at": deferred.retry_at.isoformat(),
+                        "reason": deferred.reason,
+                    }
+                    for deferred in waiting
+                ],
+            }
+        )
+        return
     table = WholeTable(title=f"budget ({settings.timezone})", title_justify="left")
     for column in ("window", "limit", "spent", "reserved", "remaining", "used", "resets"):
         table.add_column(column, justify="left" if column in ("window", "resets") else "right")
@@ -88,12 +143,9 @@ def budget(
             window.end.astimezone().strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
-    fees = subscription_cost_per_day(
-        settings.subscriptions_usd_per_month, datetime.now().astimezone().date()
-    )
     for provider, per_day in fees.items():
         console.print(f"subscription {provider}: ${per_day:.2f} per day (amortised, not budgeted)")
-    if windows_in_emergency(windows, settings):
+    if emergency:
         console.print("[bold yellow]emergency mode:[/] only free tiers are used until a reset")
     console.print(f"deferred requests waiting: {len(waiting)}")
     for deferred in waiting[:10]:
