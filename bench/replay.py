@@ -461,7 +461,8 @@ def mutants(source: str) -> Iterator[tuple[str, str]]:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A JSON file's value, gzip-compressed or not (by its ``.gz`` suffix)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
         return json.load(handle)
@@ -567,7 +568,7 @@ class Outcomes:
         Raises:
             ValueError: the outcome file has no model, or no task in common with ``problems``.
         """
-        data = _read_json(Path(path))
+        data = read_json(Path(path))
         raw_models: dict[str, dict[str, Any]] = data["models"]
         if not raw_models:
             raise ValueError(f"{path} lists no model")
@@ -610,7 +611,7 @@ class Outcomes:
         wrong: dict[str, list[WrongAnswer]] = {task_id: [] for task_id in chosen}
         for answer_path in answers:
             answer_path = Path(answer_path)
-            results = _read_json(answer_path)["results"]
+            results = read_json(answer_path)["results"]
             for task_id in chosen:
                 row = results.get(task_id)
                 if row is None or row.get("plus", True) or not (row.get("code") or "").strip():

@@ -134,11 +134,6 @@ def results_path(out: Path, strategy: str, seed: int) -> Path:
     return out / f"{strategy}-seed{seed}.jsonl"
 
 
-def done_rows(path: Path) -> dict[str, dict[str, Any]]:
-    """The rows a previous (perhaps stopped) run wrote."""
-    return free_tier.done_rows(path)
-
-
 def run_strategy(
     strategy: Strategy,
     seed: int,
@@ -150,7 +145,7 @@ def run_strategy(
 ) -> None:
     """Every task not done yet for (strategy, seed), in task order, on one fresh ledger."""
     path = results_path(out, strategy.name, seed)
-    done = done_rows(path)
+    done = free_tier.done_rows(path)
     todo = [task for task in tasks if task not in done]
     if not todo:
         return
@@ -306,7 +301,7 @@ def plot(runs: dict[str, list[Figures]], path: Path) -> bool:
 def report(strategies: Sequence[str], seeds: Sequence[int], tasks: Sequence[str], out: Path) -> str:
     """The table and the learning curve of what is recorded, over the tasks every run has."""
     rows = {
-        (name, seed): done_rows(results_path(out, name, seed))
+        (name, seed): free_tier.done_rows(results_path(out, name, seed))
         for name in strategies
         for seed in seeds
     }
@@ -340,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table", action="store_true", help="print the table, run nothing")
     args = parser.parse_args(argv)
     problems = mbpp.load_problems(path=args.problems) if args.problems else mbpp.load_problems()
-    recorded = replay._read_json(args.outcomes)["models"]
+    recorded = replay.read_json(args.outcomes)["models"]
     in_outcomes = set().union(*(set(tasks) for tasks in recorded.values()))
     tasks = [task for task in (args.tasks or problems) if task in problems and task in in_outcomes]
     unknown = sorted(set(args.tasks or ()) - set(tasks))

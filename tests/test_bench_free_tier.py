@@ -3,26 +3,11 @@ false accept, a retry that changed or fixed the code (the rows are what run_task
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from tests.support.bench import load_bench
 
-
-def _load() -> ModuleType:
-    sys.path.insert(0, str(BENCH))  # free_tier imports mbpp from its own directory
-    spec = importlib.util.spec_from_file_location("bench_free_tier", BENCH / "free_tier.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-free_tier = _load()
+free_tier = load_bench("free_tier", "bench_free_tier")
 
 
 def attempt(code: str, passed: bool, plus: bool, repeated: bool = False) -> dict[str, Any]:

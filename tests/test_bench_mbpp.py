@@ -8,30 +8,18 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import json
 import pickle
 import re
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH_MBPP = Path(__file__).resolve().parent.parent / "bench" / "mbpp.py"
+from tests.support.bench import load_bench
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_mbpp", BENCH_MBPP)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-mbpp = _load()
+mbpp = load_bench("mbpp", "bench_mbpp")
 
 SHARED = "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n"
 

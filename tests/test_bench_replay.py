@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import ast
 import gzip
-import importlib.util
 import json
 import math
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -28,21 +26,12 @@ from frugalflow.money.estimation import count_input_tokens, count_message_tokens
 from frugalflow.money.pricing import PriceCatalog
 from frugalflow.providers import ChatMessage, Provider, get_provider
 from frugalflow.providers.pool import get_pool, takes_seed
+from tests.support.bench import BENCH, load_bench
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-replay = _load("replay")
+replay = load_bench("replay", "replay")
 mbpp = sys.modules["mbpp"]  # the copy replay.py scores with
 
 # Real wrong answers recorded (9, 11, 141, 170, 137); 604 has none, so its wrong answers are

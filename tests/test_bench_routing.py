@@ -3,32 +3,18 @@ replay provider (two tasks, two strategies, one seed), scored on hidden inputs."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "bench"
+from tests.support.bench import BENCH, load_bench
 
-
-def _load() -> ModuleType:
-    sys.path.insert(0, str(BENCH))  # routing imports free_tier, mbpp, replay from there
-    spec = importlib.util.spec_from_file_location("bench_routing", BENCH / "routing.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-routing = _load()
+routing = load_bench("routing", "bench_routing")
 
 
 def row(
