@@ -70,7 +70,7 @@ def one_error_line(output: str) -> str:
         ({}, ["--target", "src/textkit/x.txt"], "does not end in .py"),
         ({}, ["--example", "count_words"], "checks nothing"),
         ({}, ["--example", "assert f("], "is not valid Python"),
-        ({}, ["--repo-suffix", "/src"], "--repo"),
+        ({}, ["--repo-suffix", "/src"], "as the repository"),
         ({}, ["--repo-suffix", "/.git"], "git's own data"),
     ],
 )

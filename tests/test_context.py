@@ -79,7 +79,7 @@ def test_not_a_repository_says_how_to_fix_it(tmp_path: Path) -> None:
     with pytest.raises(NotAGitRepositoryError, match="git init") as caught:
         list_repository_files(plain)
 
-    assert "--repo" in str(caught.value)
+    assert "give the path" in str(caught.value)
 
 
 def test_source_dir_of_a_src_layout_is_the_package() -> None:

@@ -56,7 +56,7 @@ def test_a_good_request_passes(repo: Path) -> None:
 
 def test_a_missing_path_is_refused(tmp_path: Path) -> None:
     message = refused(tmp_path / "nope")
-    assert "does not exist" in message and "--repo" in message
+    assert "does not exist" in message and "give the path" in message
 
 
 def test_a_directory_outside_any_repository_is_refused(tmp_path: Path) -> None:
@@ -78,8 +78,8 @@ def test_a_bare_repository_is_refused(tmp_path: Path) -> None:
 
 def test_a_subdirectory_is_refused_with_the_top_level_suggested(repo: Path) -> None:
     message = refused(repo / "src", target="pkg/count.py")
-    assert f"--repo {repo.resolve()}" in message
-    assert "--target src/pkg/count.py" in message  # where the target was meant to go
+    assert f"give {repo.resolve()} as the repository" in message
+    assert "src/pkg/count.py as the target file" in message  # where the target was meant to go
 
 
 def test_the_git_directory_itself_is_refused(repo: Path) -> None:

@@ -3,9 +3,12 @@
 The public API is what this module exports; everything else is internal and may change::
 
     import asyncio
+    from pathlib import Path
     import frugalflow
 
-    request = frugalflow.CodeRequest(description="Add a function slugify(text)", repo=".")
+    request = frugalflow.CodeRequest(
+        description="Add a function slugify(text)", repo=Path(".").resolve()
+    )
     state = asyncio.run(frugalflow.codegen(request, return_state=True))
     result = state.result(raise_on_failure=False)  # a CodeResult, whatever the outcome
 

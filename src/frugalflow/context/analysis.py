@@ -93,7 +93,7 @@ def list_repository_files(repo: Path) -> list[str]:
     repo = Path(repo)
     if not repo.is_dir():
         raise NotAGitRepositoryError(
-            f"{repo} is not a directory; pass the repository's path with --repo"
+            f"{repo} is not a directory; give the path of the repository's top directory"
         )
     # A path appears once per stage while a merge is unresolved, hence the set. A name that is
     # not UTF-8 (Linux names are bytes) cannot go into a prompt, a JSON result or a Prefect

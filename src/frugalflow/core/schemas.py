@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 Usd = Annotated[Decimal, Field(max_digits=18, decimal_places=8)]
 
@@ -66,12 +66,44 @@ def new_request_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def _blank_to_none(value: object) -> object:
+    """An empty form field means "not given" (the Prefect UI sends ``""`` for a cleared box)."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# Optional fields as the Prefect UI's form shows them: a plain box (left empty for the default),
+# not a "string or null" choice. Python callers still pass None.
+OptionalText = Annotated[
+    str | None, BeforeValidator(_blank_to_none), WithJsonSchema({"type": "string"})
+]
+OptionalTaskType = Annotated[
+    TaskType | None,
+    BeforeValidator(_blank_to_none),
+    WithJsonSchema({"type": "string", "enum": [kind.value for kind in TaskType]}),
+]
+OptionalUsd = Annotated[
+    Usd | None, BeforeValidator(_blank_to_none), WithJsonSchema({"type": "number", "minimum": 0})
+]
+
+
+def _request_id(value: object) -> object:
+    return (
+        new_request_id()
+        if value is None or (isinstance(value, str) and not value.strip())
+        else value
+    )
+
+
 class CodeRequest(Frozen):
     """One plain-language code request against one git repository.
 
+    The fields' titles and descriptions are what the Prefect UI's run form shows (the model's
+    own description there is the short one in ``model_config``).
+
     Attributes:
         description: what the code should do, in the user's words.
-        repo: path of the target git repository.
+        repo: absolute path of the target git repository (``~`` is expanded). A relative path
+            is refused: a request may run later (deferred) or on a worker, in another directory.
         target: file to place the code in, relative to the repository; chosen from the
             repository's structure when not given.
         language: language of the code to write.
@@ -89,19 +121,104 @@ class CodeRequest(Frozen):
         request_id: unique id; also names the work branch ``frugalflow/<request_id>``.
     """
 
-    description: str = Field(min_length=3, max_length=20_000)
-    repo: Path
-    target: str | None = None
-    language: str = "python"
-    task_type: TaskType | None = None
-    quality: QualityMode = QualityMode.BALANCED
-    project: str | None = None
-    budget_cap_usd: Usd | None = Field(default=None, ge=0)
-    examples: tuple[str, ...] = ()
-    allow_dangerous: bool = False
-    on_name_clash: Literal["stop", "beside"] = "stop"
-    merge: bool = False
-    request_id: str = Field(default_factory=new_request_id, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        title="Code request",
+        json_schema_extra={
+            "description": "What to write, and in which repository. Only the repository and "
+            "the description are needed; every other field has a default."
+        },
+    )
+
+    repo: Path = Field(
+        title="Repository",
+        description="Absolute path of the git repository to add the code to, on the machine "
+        "the worker runs on (for example /home/me/projects/textkit; ~ is expanded).",
+    )
+    description: str = Field(
+        min_length=3,
+        max_length=20_000,
+        title="What the code should do",
+        description='In plain words, e.g. "Add a function slugify(text) that turns a title '
+        'into a URL slug".',
+    )
+    examples: tuple[str, ...] = Field(
+        default=(),
+        title="Examples the code must pass",
+        description="Python assert statements, one per item, e.g. "
+        'assert slugify("Hello World") == "hello-world". Checked against the code before '
+        "it is committed; a failing one sends the request to a stronger model.",
+    )
+    target: OptionalText = Field(
+        default=None,
+        title="Target file",
+        description="File to put the code in, relative to the repository (e.g. "
+        "src/textkit/slug.py). Leave empty to let frugalflow choose from the project's layout.",
+    )
+    language: str = Field(
+        default="python", title="Language", description="Language of the code to write."
+    )
+    task_type: OptionalTaskType = Field(
+        default=None,
+        title="Kind of task",
+        description="Leave empty to infer it from the description.",
+    )
+    quality: QualityMode = Field(
+        default=QualityMode.BALANCED,
+        title="Quality",
+        description="economy: free models only where they can do it; balanced: pay when the "
+        "task needs it; max: the strongest affordable model first.",
+    )
+    project: OptionalText = Field(
+        default=None,
+        title="Project",
+        description="Name the cost is booked under. Leave empty for the repository's "
+        "directory name.",
+    )
+    budget_cap_usd: OptionalUsd = Field(
+        default=None,
+        ge=0,
+        title="Budget cap (USD)",
+        description="The most this one request may spend. Leave empty for no cap beyond the "
+        "daily and monthly budgets.",
+    )
+    allow_dangerous: bool = Field(
+        default=False,
+        title="Allow dangerous code",
+        description="Commit code that validation flags as dangerous (shell calls with input, "
+        "deleting files, eval of input, secrets in code) instead of refusing it.",
+    )
+    on_name_clash: Literal["stop", "beside"] = Field(
+        default="stop",
+        title="If the name exists",
+        description="When the target file already defines the generated name: stop with a "
+        "message, or put the code beside it in a new module.",
+    )
+    merge: bool = Field(
+        default=False,
+        title="Merge into the checked-out branch",
+        description="After the commit on the work branch, fast-forward the checked-out branch "
+        "to it when that is safe (clean tree, no merge in progress).",
+    )
+    request_id: Annotated[str, BeforeValidator(_request_id)] = Field(
+        default_factory=new_request_id,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        title="Request id",
+        description="Leave empty for a new one. It names the work branch frugalflow/<id>.",
+    )
+
+    @field_validator("repo")
+    @classmethod
+    def _absolute_repo(cls, value: Path) -> Path:
+        expanded = value.expanduser()
+        if not expanded.is_absolute():
+            raise ValueError(
+                f"the repository path {str(value)!r} is relative; give its absolute path (for "
+                "example /home/me/projects/textkit). A request can run later or on a worker, in "
+                "another directory, where a relative path would name another folder."
+            )
+        return expanded
 
     @field_validator("description")
     @classmethod

@@ -204,7 +204,7 @@ def list_files(repo: Path) -> list[bytes]:
         detail = err.encode("utf-8", "surrogateescape").decode("utf-8", "replace").strip()
         raise NotAGitRepositoryError(
             f"{repo} is not a git repository ({detail or 'git ls-files failed'}); "
-            "run `git init` there first or pass the right --repo"
+            "run `git init` there first, or give the path of an existing repository"
         )
     return [name for name in out.split(b"\0") if name]
 
@@ -268,9 +268,9 @@ def _open(path: Path) -> git.Repo:
         repo = git.Repo(path, search_parent_directories=True)
     except GIT_ERRORS as exc:
         if isinstance(exc, git.NoSuchPathError) or not path.exists():
-            what = "does not exist; pass the path of your project's git repository with --repo"
+            what = "does not exist; give the path of your project's git repository"
         elif not path.is_dir():
-            what = "is a file; pass the directory of your project's git repository with --repo"
+            what = "is a file; give the directory of your project's git repository"
         else:
             what = (
                 "is not a git repository; run `git init && git add -A && git commit -m initial` "
@@ -289,7 +289,7 @@ def _open(path: Path) -> git.Repo:
         # the code somewhere else than the user wrote.
         problem = (
             f"is inside the repository {Path(repo.working_tree_dir).resolve()}, not its top "
-            f"directory; pass --repo {Path(repo.working_tree_dir).resolve()}"
+            f"directory; give {Path(repo.working_tree_dir).resolve()} as the repository"
         )
     elif not repo.head.is_valid():
         problem = "has no commits yet; make an initial commit first (`git commit`)"

@@ -54,7 +54,7 @@ def check_request(request: CodeRequest, settings: Settings) -> None:
         PlacementError: git cannot be used on the repository.
     """
     repo = Path(request.repo)
-    _check_encodable(os.fspath(repo), "--repo")
+    _check_encodable(os.fspath(repo), "the repository path")
     repository = _open_repository(repo, request.target)
     try:
         if request.target is not None:
@@ -71,11 +71,11 @@ def _open_repository(repo: Path, target: str | None) -> WorkRepository:
     top = repository_top(repo) if repo.is_dir() else None
     if top is not None and top != repo.resolve():
         inside = repo.resolve().relative_to(top).as_posix()
-        meant = f" and --target {inside}/{target}" if target else ""
+        meant = f", and {inside}/{target} as the target file" if target else ""
         raise NotAGitRepositoryError(
-            f"{repo} is a subdirectory of the repository {top}; pass --repo {top}{meant}. "
+            f"{repo} is a subdirectory of the repository {top}; give {top} as the repository{meant}. "
             "frugalflow works from a repository's top directory, where its frugalflow.toml is "
-            "and to which --target is relative."
+            "and to which the target file is relative."
         )
     return WorkRepository(repo)
 
