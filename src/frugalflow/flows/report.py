@@ -1,0 +1,93 @@
+"""The cost-report flow: where the money went, published where people look.
+
+Scheduled nightly by prefect.yaml's ``nightly-cost-report`` deployment, and safe to run by hand
+(from the UI: period and date). It computes the report (:mod:`frugalflow.money.report`), writes
+the HTML page and the markdown under ``<home>/reports``, and publishes three artifacts with
+stable keys, so that the UI's Artifacts page keeps their history:
+
+- ``cost-report-<period>``: markdown, the tables and the chart (embedded as a data URI);
+- ``cost-report-<period>-table``: the breakdowns as a table;
+- ``cost-report-<period>-chart``: the chart alone, an image artifact (a data URI too).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date as Date
+from typing import Annotated, Literal
+
+from prefect import flow
+from prefect.artifacts import (
+    create_image_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from frugalflow.tasks.report import (
+    CHART_ALT,
+    CostReportRun,
+    build_report,
+    report_date,
+    settings,
+)
+
+logger = logging.getLogger("frugalflow.report")
+
+
+def artifact_key(period: str) -> str:
+    """The markdown artifact's key; the table's and the chart's add ``-table`` and ``-chart``."""
+    return f"cost-report-{period}"
+
+
+@flow(name="cost-report")
+def cost_report(
+    period: Annotated[
+        Literal["day", "week", "month"],
+        Field(
+            title="Period",
+            description="A day, the seven days, or the month to date, ending on the date.",
+        ),
+    ] = "day",
+    date: Annotated[
+        Date | None,
+        Field(
+            title="Last day",
+            description=(
+                "The period's last day, in the budget timezone. Empty: the day before the "
+                "run's scheduled start (the nightly run reports the day that just ended)."
+            ),
+        ),
+    ] = None,
+) -> CostReportRun:
+    """Compute the cost report, write its files, and publish it as artifacts.
+
+    Args:
+        period: ``day``, ``week`` (seven days) or ``month`` (month to date).
+        date: the period's last local day; the day before the scheduled start when None.
+
+    Returns:
+        The report and the paths of its HTML and markdown files.
+    """
+    current = settings()
+    reference = report_date(date, flow_run.scheduled_start_time, current.timezone)
+    timed = build_report(current, period, reference)
+    report, rendered = timed.value
+    key = artifact_key(period)
+    what = f"cost report, {period} ending {reference.isoformat()}"
+    create_markdown_artifact(key=key, markdown=rendered.markdown, description=what)
+    create_table_artifact(key=f"{key}-table", table=rendered.rows, description=f"{what}: spend")
+    create_image_artifact(
+        image_url=rendered.chart_uri, key=f"{key}-chart", description=f"{what}: {CHART_ALT}"
+    )
+    logger.info(
+        "%s: %s spent over %d call(s); written to %s",
+        what,
+        report.total_usd,
+        report.calls,
+        rendered.html_path,
+    )
+    return CostReportRun(
+        report=report, html_path=rendered.html_path, markdown_path=rendered.markdown_path
+    )
