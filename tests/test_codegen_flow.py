@@ -135,7 +135,7 @@ def test_a_request_the_budget_cannot_pay_is_deferred_without_calling_a_model(
 
     state, result = run_flow(CodeRequest(description=SLUGIFY, repo=repo))
 
-    assert state == "COMPLETED"
+    assert state == "CANCELLED"  # named "Deferred": terminal, and not a green success
     assert result.status is RunStatus.DEFERRED
     assert result.retry_at is not None
     assert "deferred" in result.reason

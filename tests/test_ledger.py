@@ -333,13 +333,17 @@ def test_a_schema_1_ledger_is_migrated_and_old_rows_read_back_with_none(
 
     [old] = ledger.recent()
 
-    assert ledger.schema_version() == SCHEMA_VERSION == 4
+    assert ledger.schema_version() == SCHEMA_VERSION == 5
     assert old.call_id == "old"
     assert old.actual_cost_usd == Decimal("0.5")
     assert (old.task_type, old.estimated_input_tokens, old.estimated_output_tokens) == (None,) * 3
     assert old.reservation_id is None
     tables = {row[0] for row in ledger.query("SELECT table_name FROM duckdb_tables()")}
     assert {"model_calls", "reservations", "deferred_requests", "alerts"} <= tables
+    columns = ledger.query(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'deferred_requests'"
+    )
+    assert ("flow_run_id",) in columns  # schema 5: the run that deferred a request
     ledger.record(call(call_id="new", task_type="analysis", reservation_id="res-1"))
     assert {c.call_id: c.reservation_id for c in ledger.recent()} == {"old": None, "new": "res-1"}
 

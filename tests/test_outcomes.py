@@ -258,7 +258,7 @@ def test_a_schema_3_ledger_is_migrated_and_keeps_its_calls(ledger: CostLedger) -
 
     assert performance(ledger) == []  # a read upgrades it first
 
-    assert ledger.schema_version() == SCHEMA_VERSION == 4
+    assert ledger.schema_version() == SCHEMA_VERSION == 5
     assert ledger.recent() == [old]
     assert record_outcome(ledger, outcome())
     assert [row.attempts for row in performance(ledger)] == [1]

@@ -342,7 +342,8 @@ def test_an_echoed_key_reaches_no_output_of_a_flow_run(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
             )
         messages = [log.message for log in logs]
-        bodies = [str(artifact.data) for artifact in artifacts]
+        # The run's summary (markdown) and the persisted result's record ("result").
+        bodies = [(artifact.type, str(artifact.data)) for artifact in artifacts]
         state_message = flow_run.state.message if flow_run.state else ""
         return result, messages, bodies, state_message or ""
 
@@ -357,8 +358,9 @@ def test_an_echoed_key_reaches_no_output_of_a_flow_run(
     assert any("BadRequestError" in message for message in messages), messages
     assert any("Traceback" in message for message in messages), messages
     assert_clean("\n".join(messages))
-    assert artifacts and all("rejected the request" in body for body in artifacts)
-    assert_clean("\n".join(artifacts))
+    summaries = [body for kind, body in artifacts if kind == "markdown"]
+    assert summaries and all("rejected the request" in body for body in summaries)
+    assert_clean("\n".join(body for _, body in artifacts))
     [call] = CostLedger(ledger_path).calls_for_request(request.request_id)
     assert call.error is not None and "BadRequestError" in call.error
     assert_clean(call.error)

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 from frugalflow.cli.app import app
 from frugalflow.core.schemas import RunStatus
-from frugalflow.flows.codegen import _summary_markdown, run_name
+from frugalflow.flows.codegen import run_name
 from frugalflow.money.deferred import DeferredStore
 from frugalflow.money.ledger import CostLedger
 from frugalflow.money.outcomes import outcomes_for_request
-from tests.support.flows import add_request, run
+from tests.support.flows import add_request, artifact_key, latest_artifact, run
 from tests.support.models import ReplyingModel
 
 RIGHT = '```python\ndef add(a, b):\n    """Add two numbers."""\n    return a + b\n```'
@@ -67,7 +67,7 @@ def test_every_attempt_is_explained_and_learned_from(
     assert "50%" in text  # the option's chance of passing
     assert "repeated code already validated" in text
 
-    artifact = _summary_markdown(result)
+    artifact = latest_artifact(artifact_key(request))  # as the run's page shows it
     assert "| 1 | llamacpp:" in artifact and "trivial-or-simple" in artifact
     assert "| model weighed | expected cost | P(pass) | attempts seen |" in artifact
 

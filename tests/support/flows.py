@@ -29,3 +29,27 @@ def run(request: CodeRequest) -> CodeResult:
         return await state.aresult(raise_on_failure=False)  # type: ignore[no-any-return]
 
     return asyncio.run(go())
+
+
+def latest_artifact(key: str) -> str:
+    """The data of the newest artifact with ``key``, read back through the Prefect API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async def read() -> str:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                sort=ArtifactSort.CREATED_DESC,
+                limit=1,
+            )
+        assert found, f"no artifact has key {key!r}"
+        return str(found[0].data)
+
+    return asyncio.run(read())
+
+
+def artifact_key(request: CodeRequest) -> str:
+    """The key of a codegen run's summary artifact."""
+    return f"codegen-{request.request_id.lower().replace('_', '-')}"

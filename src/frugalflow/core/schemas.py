@@ -2,6 +2,10 @@
 
 They are pydantic models so that a request can arrive as JSON (Prefect UI, API, CLI) and a
 result can be stored and shown. Values are frozen: a step makes a new one, never edits one.
+
+Why one module of over 400 lines: these are the types every layer shares (core/ is the bottom
+layer), and the request's form for the Prefect UI (titles, descriptions, plain optional
+fields) is part of its type. Split by step, each module would import most of the others.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 from prefect import State, flow
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed
+from prefect.states import Cancelled, Completed, Failed
 
 from frugalflow.core.bugreport import write_bug_report
 from frugalflow.core.errors import BudgetExceededError, FrugalflowError, ProviderError
@@ -43,14 +43,15 @@ from frugalflow.tasks.budget import budget_gate
 from frugalflow.tasks.cleanup import cleanup
 from frugalflow.tasks.conform import docstring_style, names_to_keep
 from frugalflow.tasks.context import fetch_context_task
-from frugalflow.tasks.defer import defer
+from frugalflow.tasks.defer import defer, first_run_of
 from frugalflow.tasks.document import booked_completer, document, review_documentation
 from frugalflow.tasks.estimate import estimate
 from frugalflow.tasks.generate import generate, sampling_temperature
 from frugalflow.tasks.name import name, review_naming
 from frugalflow.tasks.place import place
-from frugalflow.tasks.preflight import never_affordable, refuse_early
+from frugalflow.tasks.preflight import check_repository, never_affordable, refuse_early
 from frugalflow.tasks.route import RoutePlan, model_availability, plan_route, record_attempt
+from frugalflow.tasks.summary import run_summary, state_message
 from frugalflow.tasks.usage import raise_alerts, request_usage, restore_cached
 from frugalflow.tasks.validate import validate
 from frugalflow.tasks.workdir import open_workdir
@@ -283,42 +284,6 @@ async def run_request(request: CodeRequest, settings: Settings, run: Run) -> Out
         await run.step(cleanup, workdir, request.repo)
 
 
-def _summary_markdown(result: CodeResult) -> str:
-    lines = [
-        f"**{result.status.value}**: {result.reason}",
-        "",
-        f"cost ${result.cost_usd:.6f}, {result.input_tokens} input / {result.output_tokens} "
-        f"output tokens, {result.attempts} attempt(s)",
-        "",
-        "| step | seconds | cached |",
-        "| --- | ---: | --- |",
-        *(f"| {s.step} | {s.seconds:.2f} | {'yes' if s.cached else ''} |" for s in result.steps),
-    ]
-    if result.routing:  # why each attempt went where it went (``frugalflow explain`` has more)
-        passed = {record.attempt: record.passed for record in result.tried}
-        lines += [
-            "",
-            "| attempt | model | rule | passed | reason |",
-            "| ---: | --- | --- | --- | --- |",
-        ]
-        for decision in result.routing:
-            verdict = {True: "yes", False: "no", None: "not run"}[passed.get(decision.attempt)]
-            reason = decision.reason.replace("|", "\\|").replace("\n", " ")
-            lines.append(
-                f"| {decision.attempt} | {decision.model} | {decision.rule or ''} | {verdict} "
-                f"| {reason} |"
-            )
-        if result.routing[0].options:
-            lines += ["", "| model weighed | expected cost | P(pass) | attempts seen |"]
-            lines.append("| --- | ---: | ---: | ---: |")
-            lines += [
-                f"| {o.model} | ${o.expected_cost_usd:.6f} | {o.success_probability:.0%} "
-                f"| {o.observations} |"
-                for o in result.routing[0].options
-            ]
-    return "\n".join(lines)
-
-
 _SLUG_WORDS = 6
 _SLUG_CHARS = 48
 
@@ -345,7 +310,11 @@ def _flow_run_name() -> str:
     return "codegen"
 
 
-@flow(name="codegen", flow_run_name=_flow_run_name, validate_parameters=True)
+# The result is persisted (in Prefect's result storage, PREFECT_LOCAL_STORAGE_PATH by default)
+# so that a caller of ``run_deployment`` can read the CodeResult of a run made by a worker. Not
+# as JSON: the flow's serializer is its tasks' too, and JSON gives their cached results back
+# as dicts.
+@flow(name="codegen", flow_run_name=_flow_run_name, validate_parameters=True, persist_result=True)
 async def codegen(request: CodeRequest) -> State[CodeResult]:
     """Turn a code request into validated code committed on a work branch.
 
@@ -353,10 +322,14 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
         request: what to write, and where.
 
     Returns:
-        A Completed state (named "Deferred" when the budget cannot pay now) or a Failed one;
-        either way its result is the CodeResult.
+        A Completed state (code committed), a Failed one (with the reason), or, when the budget
+        cannot pay for it now, a Cancelled-type state named "Deferred" whose message gives the
+        retry time and the reason (Prefect colours states by type: a deferred run must not look
+        like a success, and it is terminal, so that ``run_deployment`` returns). In every case
+        its result is the CodeResult: read it with ``state.result(raise_on_failure=False)``.
     """
     try:
+        check_repository(request.repo)  # first: the form's first field, the likeliest mistake
         settings = load_settings(request.repo)
     except FrugalflowError as exc:  # nothing ran and nothing was spent; say what to fix
         refused = CodeResult(
@@ -384,13 +357,20 @@ async def codegen(request: CodeRequest) -> State[CodeResult]:
     # The reason is shown, stored, and put in the artifact: redacted once, here.
     result = run.result(dataclasses.replace(outcome, reason=redact(outcome.reason)))
     raise_alerts(settings, request.project_name)
+    first_run = first_run_of(request.request_id, settings)
     await acreate_markdown_artifact(
         key=f"codegen-{request.request_id.lower().replace('_', '-')}",
-        markdown=_summary_markdown(result),
-        description="frugalflow request summary",
+        markdown=run_summary(
+            result,
+            settings,
+            request.project_name,
+            first_run_id=first_run if first_run != run.flow_run_id else None,
+        ),
+        description="frugalflow request: model calls, routing, budget left, where the code went",
     )
+    message = state_message(result, settings)
     if result.status is RunStatus.FAILED:
-        return Failed(message=result.reason[:500], data=result)
+        return Failed(message=message[:500], data=result)
     if result.status is RunStatus.DEFERRED:
-        return Completed(message=result.reason, data=result, name="Deferred")
-    return Completed(message=result.reason, data=result)
+        return Cancelled(message=message[:500], data=result, name="Deferred")
+    return Completed(message=message[:500], data=result)

@@ -14,10 +14,18 @@ from __future__ import annotations
 import logging
 
 from prefect import flow
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.runtime import flow_run
 
 from frugalflow.core.schemas import CodeResult
 from frugalflow.flows.codegen import codegen
-from frugalflow.tasks.defer import deferred_store, finish_rerun, requests_to_rerun
+from frugalflow.tasks.defer import (
+    deferred_store,
+    due_moment,
+    finish_rerun,
+    requests_to_rerun,
+    rerun_summary,
+)
 
 logger = logging.getLogger("frugalflow.deferred")
 
@@ -28,6 +36,11 @@ async def rerun_deferred(
 ) -> list[CodeResult]:
     """Run the deferred requests whose retry time has come, or the ones named, now.
 
+    "Due" is judged at the run's scheduled time when the worker started it early (see
+    :func:`~frugalflow.tasks.defer.due_moment`), so the run scheduled at a budget reset takes
+    the requests waiting for it. What it did (due, re-run and how each ended, still waiting and
+    until when) is logged and published as the run's markdown artifact.
+
     Args:
         limit: the most requests to run in one go (oldest first).
         deferred_ids: run these pending requests (deferred or request ids) whether due or not,
@@ -37,15 +50,23 @@ async def rerun_deferred(
         The result of each request that was run.
     """
     store = deferred_store()
-    todo = requests_to_rerun(store, deferred_ids)
+    moment = due_moment(flow_run.scheduled_start_time)
+    todo = requests_to_rerun(store, deferred_ids, now=moment)
     results: list[CodeResult] = []
+    crashed: list[str] = []
     for deferred in todo[:limit]:
         state = await codegen(deferred.request, return_state=True)
         result = await state.aresult(raise_on_failure=False)
         if not isinstance(result, CodeResult):
             # Left pending: the next run of this flow tries it again.
             logger.error("deferred request %s crashed: %s", deferred.request.request_id, result)
+            crashed.append(deferred.request.request_id)
             continue
         results.append(result)
         finish_rerun(store, deferred, result)
+    summary = rerun_summary(store, len(todo), results, crashed, moment)
+    logger.info("%s", summary.splitlines()[0])
+    await acreate_markdown_artifact(
+        key="rerun-deferred", markdown=summary, description="deferred requests re-run"
+    )
     return results

@@ -23,7 +23,7 @@ DeferredState = Literal["pending", "resubmitted", "done"]
 
 _COLUMNS = (
     "deferred_id, request_json, reason, deferred_at, retry_at, state, attempts, "
-    "last_flow_run_id, outcome"
+    "last_flow_run_id, outcome, flow_run_id"
 )
 
 
@@ -40,6 +40,8 @@ class DeferredRequest(BaseModel):
         attempts: how many times it was resubmitted.
         last_flow_run_id: the flow run that last took it, if any.
         outcome: why it left the queue (``done`` rows), e.g. ``failed: ...``, ``dropped: ...``.
+        flow_run_id: the flow run that deferred it (None for rows from before schema 5, and
+            outside Prefect).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -53,6 +55,7 @@ class DeferredRequest(BaseModel):
     attempts: int
     last_flow_run_id: str | None = None
     outcome: str | None = None
+    flow_run_id: str | None = None
 
     @field_validator("deferred_at", "retry_at")
     @classmethod
@@ -70,13 +73,21 @@ class DeferredStore:
     def __init__(self, ledger: CostLedger) -> None:
         self.ledger = ledger
 
-    def add(self, request: CodeRequest, *, reason: str, retry_at: datetime) -> str:
+    def add(
+        self,
+        request: CodeRequest,
+        *,
+        reason: str,
+        retry_at: datetime,
+        flow_run_id: str | None = None,
+    ) -> str:
         """Store a request to run again at ``retry_at``.
 
         Args:
             request: the request, stored as JSON.
             reason: why it cannot run now.
             retry_at: the earliest time to run it again; timezone-aware.
+            flow_run_id: the flow run that deferred it, if any.
 
         Returns:
             The new row's ``deferred_id``.
@@ -90,7 +101,8 @@ class DeferredStore:
         deferred_id = uuid.uuid4().hex
         with self.ledger.transaction() as con:
             con.execute(
-                "INSERT INTO deferred_requests VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, NULL)",
+                "INSERT INTO deferred_requests VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, NULL, ?)",
                 [
                     deferred_id,
                     request.request_id,
@@ -99,6 +111,7 @@ class DeferredStore:
                     reason,
                     datetime.now(UTC),
                     retry_at.astimezone(UTC),
+                    flow_run_id,
                 ],
             )
         return deferred_id
@@ -196,6 +209,7 @@ class DeferredStore:
                 attempts=row[6],
                 last_flow_run_id=row[7],
                 outcome=row[8],
+                flow_run_id=row[9],
             )
             for row in rows
         ]

@@ -119,6 +119,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             decision_json VARCHAR)""",
         "CREATE INDEX attempt_outcomes_request ON attempt_outcomes (request_id)",
     ),
+    (
+        # The flow run that deferred a request, so that its re-run can link to it.
+        "ALTER TABLE deferred_requests ADD COLUMN flow_run_id VARCHAR",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -7,9 +7,21 @@ that waiting will pay for from one that no budget window ever could.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from frugalflow.core.schemas import CodeRequest, TaskEstimate
 from frugalflow.core.settings import Settings
 from frugalflow.validation import preflight
+
+
+def check_repository(repo: Path) -> None:
+    """Refuse a repository path that is not a usable git repository's top directory.
+
+    Raises:
+        NotAGitRepositoryError: it does not exist, is not a git repository, has no commits...;
+            the message says what to give instead.
+    """
+    preflight.check_repository(repo)
 
 
 def refuse_early(request: CodeRequest, settings: Settings) -> None:

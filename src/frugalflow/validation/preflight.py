@@ -32,7 +32,13 @@ from frugalflow.placement.safepaths import INSIDE
 from frugalflow.placement.targets import EXTENSIONS
 from frugalflow.validation import sandbox
 
-__all__ = ["check_examples", "check_request", "check_sandbox", "why_never_affordable"]
+__all__ = [
+    "check_examples",
+    "check_repository",
+    "check_request",
+    "check_sandbox",
+    "why_never_affordable",
+]
 
 
 def check_request(request: CodeRequest, settings: Settings) -> None:
@@ -65,6 +71,18 @@ def check_request(request: CodeRequest, settings: Settings) -> None:
     check_sandbox(request)
     check_models(settings)
     check_some_model_usable(settings)
+
+
+def check_repository(repo: Path) -> None:
+    """Refuse a repository path that is not a usable git repository's top directory (the
+    repository part of :func:`check_request`, for callers that check it first).
+
+    Raises:
+        NotAGitRepositoryError: the repository is not usable; the message says what to pass.
+        RequestError: its path is not valid UTF-8.
+    """
+    _check_encodable(os.fspath(repo), "the repository path")
+    _open_repository(Path(repo), None).close()
 
 
 def _open_repository(repo: Path, target: str | None) -> WorkRepository:
