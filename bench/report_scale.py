@@ -158,15 +158,13 @@ def pandas_figures(calls: Any, outcomes: Any, start: Any, end: Any) -> dict[str,
     per_request = o.groupby("request_id").agg(
         validated=("passed", "any"), models=("model", "nunique"), failed_cost=("failed_cost", "sum")
     )
-    spend = c[c.request_id.isin(per_request.index)].groupby("request_id").cost.sum()
-    per_request = per_request.join(spend.rename("spend"), how="left").fillna({"spend": 0})
     validated = int(per_request.validated.sum())
     first_pass = o[o.passed].sort_values("attempt").drop_duplicates("request_id")
     local = int(first_pass.model.str.startswith(("llamacpp:", "ollama:")).sum())
     figures |= {
         "requests": len(per_request),
         "validated": validated,
-        "attempted": int(per_request.spend.sum()),
+        "cost_per_validated": (Decimal(figures["total"]) / validated).quantize(Decimal(1)),
         "escalated": int((per_request.models > 1).sum()),
         "failed_attempts_cost": int(per_request.failed_cost.sum()),
         "validated_local": local,
@@ -195,7 +193,7 @@ def report_figures(report: CostReport) -> dict[str, Any]:
     figures |= {
         "requests": report.requests,
         "validated": report.validated,
-        "attempted": units(report.attempted_usd),
+        "cost_per_validated": units(report.cost_per_validated_usd or Decimal(0)),
         "escalated": report.escalated,
         "failed_attempts_cost": units(report.failed_attempts_usd),
         "validated_local": report.validated_local,

@@ -12,16 +12,17 @@ belongs to that local day, whatever its UTC date.
 
 What the figures mean, where it is not obvious:
 
-- *cost per validated task*: every call of the requests that made a generation attempt in the
-  period (failed attempts, escalations, documentation calls included), divided by how many of
-  those requests had an attempt that passed validation.
+- *cost per validated task*: everything the period's calls cost (failed attempts, escalations,
+  failed calls, documentation included), divided by how many requests had an attempt in the
+  period that passed validation: what one validated task cost, all waste included.
 - *local share*: of the validated requests, those whose first passing attempt ran on a local
   model.
 - *escalation*: a request whose attempts used more than one model (a repair on the same model
   is not one).
 - *money saved by cache hits*: a cache hit is booked at $0 with no tokens (the answer was an
   earlier run's), so what it saved is estimated as the mean cost of that model's successful,
-  uncached calls of the same step over the whole ledger; a model with no such call saved $0.
+  uncached calls of the same step in the period, or over the whole ledger when the period has
+  none; a model with no such call at all saved $0.
 - *estimate error*: per request, the estimated against the actual cost of its uncached calls
   that had an estimate; the median absolute percentage error over requests that cost money.
 - *forecast*: month-to-date spend divided by the days elapsed, times the days of the month (a
@@ -30,8 +31,8 @@ What the figures mean, where it is not obvious:
   :data:`EXPENSIVE_PER_SUCCESS_USD` per successful attempt on a task type, with the models that
   solved that task type for less, and the saving had they solved the same number; a local share
   under :data:`LOCAL_SHARE_FLOOR` of validated tasks, with the saving of reaching
-  :data:`LOCAL_SHARE_TARGET` at the period's mean cost of a locally and a non-locally validated
-  task.
+  :data:`LOCAL_SHARE_TARGET` at the period's mean attempt cost (all of a request's attempts) of
+  a locally and of a non-locally validated task.
 
 A ledger that does not exist, or one without the ``attempt_outcomes`` table (schema 4), gives a
 report with what it can say and a note for what it cannot; it never raises for missing data.
@@ -192,8 +193,7 @@ class CostReport(Frozen):
         trend: cost per local day and tier, every day of the period.
         requests: requests that made a generation attempt.
         validated: of those, the ones an attempt of which passed validation.
-        attempted_usd: what every call of those requests cost.
-        cost_per_validated_usd: ``attempted_usd / validated``; None with nothing validated.
+        cost_per_validated_usd: ``total_usd / validated``; None with nothing validated.
         validated_local: validated requests whose first passing attempt was local.
         local_share: ``validated_local / validated``; None with nothing validated.
         escalated: requests whose attempts used more than one model.
@@ -235,7 +235,6 @@ class CostReport(Frozen):
     trend: tuple[DayCost, ...] = ()
     requests: int = 0
     validated: int = 0
-    attempted_usd: Decimal = Decimal(0)
     cost_per_validated_usd: Decimal | None = None
     validated_local: int = 0
     local_share: float | None = None
@@ -347,11 +346,10 @@ def cost_report(
     window = [start, end]
     fields: dict[str, Any] = {}
     fields |= _calls_figures(ledger, settings, days, window)
-    fields |= _cache_figures(ledger, window)
-    fields |= _estimate_figures(ledger, window)
     fields |= _forecast(ledger, settings, reference, end)
+    fields |= _estimate_figures(ledger, window)
     if "attempt_outcomes" in tables:
-        outcome_fields, recommendations = _outcome_figures(ledger, window)
+        outcome_fields, recommendations = _outcome_figures(ledger, window, fields["total_usd"])
         fields |= outcome_fields
     else:
         recommendations = []
@@ -373,42 +371,55 @@ def _tables(ledger: CostLedger) -> set[str]:
 
 
 _KEYS = {"provider": 1, "model": 2, "tier": 3, "task_type": 4, "project": 5, "step": 6}
-# Every figure of the period's calls in one scan: the breakdowns, the trend, the totals.
+# Every figure of the period's calls in one scan. The calls are first summed per combination
+# of the dimensions and UTC quarter-hour (a few thousand rows for millions of calls), then the
+# grouping sets (the breakdowns, the trend, the totals) are taken over those sums; the local
+# day of a quarter-hour is that of its start, exact for every zone whose offset is a multiple
+# of 15 minutes (all of today's).
 _CALLS_SQL = """
-WITH c AS (
+WITH fine AS (
+    SELECT provider, model, tier, task_type, project, step,
+        epoch_us(ts) // 900000000 AS quarter, success, cache_hit,
+        sum(actual_cost_usd) AS cost, count(*) AS n,
+        sum(input_tokens) AS tin, sum(output_tokens) AS tout
+    FROM model_calls WHERE ts >= ? AND ts < ?
+    GROUP BY provider, model, tier, task_type, project, step, quarter, success, cache_hit),
+c AS (
     SELECT provider, provider || ':' || model AS model, tier,
         coalesce(task_type, 'unknown') AS task_type, project, step,
-        CAST(timezone(?, ts) AS DATE) AS day, actual_cost_usd AS cost,
-        input_tokens, output_tokens, success
-    FROM model_calls WHERE ts >= ? AND ts < ?)
-SELECT GROUPING_ID(provider, model, tier, task_type, project, step, day) AS gid,
+        CAST(timezone(?, to_timestamp(quarter * 900)) AS DATE) AS day,
+        cost, n, tin, tout, success, cache_hit
+    FROM fine)
+SELECT GROUPING_ID(provider, model, tier, task_type, project, step, day, success, cache_hit),
     provider, model, tier, task_type, project, step, day,
-    sum(cost), count(*), sum(input_tokens), sum(output_tokens),
-    count(*) FILTER (WHERE NOT success), sum(cost) FILTER (WHERE NOT success)
+    sum(cost), sum(n), sum(tin), sum(tout),
+    sum(n) FILTER (WHERE NOT success), sum(cost) FILTER (WHERE NOT success), success, cache_hit
 FROM c
 GROUP BY GROUPING SETS ((provider), (model), (tier), (task_type), (project), (step),
-    (day, tier), (day, project), ())
+    (day, tier), (day, project), (model, step, success, cache_hit), ())
 """
 
 
 def _gid(*kept: str) -> int:
     """The GROUPING_ID of a grouping set keeping ``kept`` (a bit set per column left out)."""
-    order = (*DIMENSIONS, "day")
+    order = (*DIMENSIONS, "day", "success", "cache_hit")
     return sum(1 << (len(order) - 1 - i) for i, name in enumerate(order) if name not in kept)
 
 
 def _calls_figures(
     ledger: CostLedger, settings: Settings, days: Sequence[date], window: list[datetime]
 ) -> dict[str, Any]:
-    rows = ledger.query(_CALLS_SQL, [settings.timezone, *window])
+    rows = ledger.query(_CALLS_SQL, [*window, settings.timezone])
     by_dimension: dict[str, list[BreakdownRow]] = {name: [] for name in DIMENSIONS}
     day_tier: dict[tuple[date, str], Decimal] = {}
     day_project: dict[tuple[date, str], Decimal] = {}
     totals: dict[str, Any] = {"calls": 0}
     singles = {_gid(name): name for name in DIMENSIONS}
+    hits: dict[tuple[str, str], int] = {}
+    paid: dict[tuple[str, str], tuple[Decimal, int]] = {}
     for row in rows:
         gid, day = int(row[0]), row[7]
-        cost, calls, tokens_in, tokens_out, failed, failed_cost = row[8:14]
+        cost, calls, tokens_in, tokens_out, failed, failed_cost, success, cache_hit = row[8:16]
         if gid in singles:
             name = singles[gid]
             by_dimension[name].append(
@@ -424,6 +435,11 @@ def _calls_figures(
             day_tier[(day, str(row[3]))] = _money(cost)
         elif gid == _gid("project", "day"):
             day_project[(day, str(row[5]))] = _money(cost)
+        elif gid == _gid("model", "step", "success", "cache_hit"):
+            if cache_hit:
+                hits[(row[2], row[6])] = hits.get((row[2], row[6]), 0) + int(calls)
+            elif success:
+                paid[(row[2], row[6])] = (_money(cost), int(calls))
         elif gid == _gid():
             totals = {
                 "total_usd": _money(cost),
@@ -446,6 +462,7 @@ def _calls_figures(
 
     return {
         **totals,
+        **_cache_figures(ledger, hits, paid),
         "breakdown": breakdown,
         "trend": _trend(days, day_tier),
         "windows": _windows(settings, days, day_totals, day_project, spent),
@@ -514,36 +531,47 @@ def _windows(
     return tuple(found)
 
 
-_CACHE_SQL = """
-WITH hits AS (
-    SELECT provider, model, step, count(*) AS n FROM model_calls
-    WHERE ts >= ? AND ts < ? AND cache_hit GROUP BY provider, model, step),
-paid AS (
-    SELECT provider, model, step, sum(actual_cost_usd) AS cost, count(*) AS n
-    FROM model_calls
-    WHERE success AND NOT cache_hit AND (provider, model, step) IN (SELECT provider, model, step FROM hits)
-    GROUP BY provider, model, step)
-SELECT hits.n, paid.cost, paid.n FROM hits LEFT JOIN paid USING (provider, model, step)
+# The mean cost of a model's successful uncached calls of a step, over the whole ledger.
+_PAID_SQL = """
+SELECT provider || ':' || model, step, sum(actual_cost_usd), count(*) FROM model_calls
+WHERE success AND NOT cache_hit AND list_contains(?, provider || ':' || model || '|' || step)
+GROUP BY ALL
 """
 
 
-def _cache_figures(ledger: CostLedger, window: list[datetime]) -> dict[str, Any]:
-    hits, saved = 0, Decimal(0)
-    for count, cost, paid in ledger.query(_CACHE_SQL, window):
-        hits += int(count)
-        if paid:
-            saved += Decimal(cost) * int(count) / int(paid)
-    return {"cache_hits": hits, "cache_saved_usd": _money(saved)}
+def _cache_figures(
+    ledger: CostLedger,
+    hits: dict[tuple[str, str], int],
+    paid: dict[tuple[str, str], tuple[Decimal, int]],
+) -> dict[str, Any]:
+    """Cache hits and the money they saved (see the module docstring).
+
+    Args:
+        ledger: the ledger, for the models that had no paid call in the period.
+        hits: cache hits per (model, step) in the period.
+        paid: cost and count of successful uncached calls per (model, step) in the period.
+    """
+    unpriced = [f"{model}|{step}" for model, step in hits if (model, step) not in paid]
+    if unpriced:
+        for model, step, cost, count in ledger.query(_PAID_SQL, [unpriced]):
+            paid[(model, step)] = (_money(cost), int(count))
+    saved = Decimal(0)
+    for key, count in hits.items():
+        cost, calls = paid.get(key, (Decimal(0), 0))
+        if calls:
+            saved += cost * count / calls
+    return {"cache_hits": sum(hits.values()), "cache_saved_usd": _money(saved)}
 
 
 _ESTIMATE_SQL = """
 WITH r AS (
-    SELECT request_id, sum(estimated_cost_usd) AS est, sum(actual_cost_usd) AS act
+    SELECT request_id, CAST(sum(estimated_cost_usd) AS DOUBLE) AS est,
+        CAST(sum(actual_cost_usd) AS DOUBLE) AS act
     FROM model_calls
     WHERE ts >= ? AND ts < ? AND NOT cache_hit AND estimated_input_tokens IS NOT NULL
     GROUP BY request_id)
 SELECT median(abs(est - act) / act * 100), avg((est - act) / act * 100), count(*)
-FROM (SELECT CAST(est AS DOUBLE) AS est, CAST(act AS DOUBLE) AS act FROM r WHERE act > 0)
+FROM r WHERE act > 0
 """
 
 
@@ -581,42 +609,29 @@ def _forecast(
     first = local_day_window(reference.replace(day=1), settings.timezone)[0]
     to_date = ledger.spend_between(first, end)
     length = calendar.monthrange(reference.year, reference.month)[1]
-    forecast = _money(to_date / reference.day * length)
+    # A forecast to the cent: more digits would claim a precision it does not have.
+    forecast = (to_date / reference.day * length).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
     return {
         "month_to_date_usd": _money(to_date),
         "forecast_month_usd": forecast,
-        "forecast_with_subscriptions_usd": forecast + _monthly_fees(settings),
+        "forecast_with_subscriptions_usd": (forecast + _monthly_fees(settings)).quantize(
+            Decimal("0.01"), ROUND_HALF_EVEN
+        ),
     }
 
 
-def _tier_values() -> str:
-    """The provider tiers as a SQL VALUES list (providers registered at run time included)."""
-    quoted = (
-        "('{}', '{}')".format(name.replace("'", "''"), str(tier).replace("'", "''"))
-        for name, tier in PROVIDER_TIERS.items()
-    )
-    return ", ".join(quoted)
-
-
-def _outcomes_sql() -> str:
-    return f"""
-WITH o AS (SELECT * FROM attempt_outcomes WHERE ts >= ? AND ts < ?),
-tiers(provider, tier) AS (VALUES {_tier_values()}),
-req AS (
-    SELECT request_id, bool_or(passed) AS validated, count(DISTINCT model) > 1 AS escalated,
+# Per request from its attempts, then per provider of the first passing attempt (NULL: the
+# request did not validate).
+_OUTCOMES_SQL = """
+WITH r AS (
+    SELECT request_id, bool_or(passed) AS validated, min(model) <> max(model) AS escalated,
         arg_min(model, attempt) FILTER (WHERE passed) AS solver,
-        count(*) FILTER (WHERE NOT passed) AS failed, sum(cost_usd) FILTER (WHERE NOT passed) AS failed_cost
-    FROM o GROUP BY request_id),
-spend AS (
-    SELECT request_id, sum(actual_cost_usd) AS cost FROM model_calls
-    WHERE ts >= ? AND ts < ? AND request_id IN (SELECT request_id FROM req)
-    GROUP BY request_id)
-SELECT CASE WHEN NOT validated THEN 'none' ELSE coalesce(tiers.tier, 'unknown') END AS solved_by,
-    count(*), count(*) FILTER (WHERE escalated), sum(failed), sum(failed_cost),
-    sum(coalesce(spend.cost, 0))
-FROM req LEFT JOIN spend USING (request_id)
-    LEFT JOIN tiers ON tiers.provider = split_part(req.solver, ':', 1)
-GROUP BY solved_by
+        count(*) FILTER (WHERE NOT passed) AS failed,
+        sum(cost_usd) FILTER (WHERE NOT passed) AS failed_cost, sum(cost_usd) AS cost
+    FROM attempt_outcomes WHERE ts >= ? AND ts < ? GROUP BY request_id)
+SELECT CASE WHEN validated THEN split_part(solver, ':', 1) END AS solver_provider,
+    count(*), count(*) FILTER (WHERE escalated), sum(failed), sum(failed_cost), sum(cost)
+FROM r GROUP BY solver_provider
 """
 
 
@@ -627,28 +642,28 @@ FROM attempt_outcomes WHERE ts >= ? AND ts < ? GROUP BY model, task_type
 
 
 def _outcome_figures(
-    ledger: CostLedger, window: list[datetime]
+    ledger: CostLedger, window: list[datetime], spent: Decimal
 ) -> tuple[dict[str, Any], list[Recommendation]]:
-    rows = ledger.query(_outcomes_sql(), [*window, *window])
+    """Validation, escalation and failed-attempt figures, and the recommendations."""
     requests = escalated = failed = 0
-    failed_usd = attempted = Decimal(0)
+    failed_usd = Decimal(0)
     solved: dict[str, tuple[int, Decimal]] = {}
-    for solved_by, count, escalations, fails, fail_cost, cost in rows:
+    for provider, count, escalations, fails, fail_cost, cost in ledger.query(_OUTCOMES_SQL, window):
         requests += int(count)
         escalated += int(escalations)
         failed += int(fails or 0)
         failed_usd += _money(fail_cost)
-        attempted += _money(cost)
-        if solved_by != "none":
-            solved[str(solved_by)] = (int(count), _money(cost))
+        if provider is not None:  # validated: by the tier of the first passing model
+            tier = str(PROVIDER_TIERS.get(str(provider), "unknown"))
+            before = solved.get(tier, (0, Decimal(0)))
+            solved[tier] = (before[0] + int(count), before[1] + _money(cost))
     validated = sum(count for count, _ in solved.values())
     local, local_cost = solved.get("local", (0, Decimal(0)))
     share = local / validated if validated else None
     fields = {
         "requests": requests,
         "validated": validated,
-        "attempted_usd": attempted,
-        "cost_per_validated_usd": _money(attempted / validated) if validated else None,
+        "cost_per_validated_usd": _money(spent / validated) if validated else None,
         "validated_local": local,
         "local_share": share,
         "escalated": escalated,
