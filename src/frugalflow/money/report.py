@@ -443,7 +443,7 @@ def _calls_figures(
         elif gid == _gid():
             totals = {
                 "total_usd": _money(cost),
-                "calls": int(calls),
+                "calls": int(calls or 0),
                 "input_tokens": int(tokens_in or 0),
                 "output_tokens": int(tokens_out or 0),
                 "failed_calls": int(failed or 0),
