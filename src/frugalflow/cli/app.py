@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from frugalflow.cli import deferred, doctor, explain, generate, money, providers
+from frugalflow.cli import deferred, doctor, explain, generate, money, providers, report
 from frugalflow.cli.output import EXIT_DEFERRED, EXIT_FAILED, EXIT_USAGE, console, fail
 from frugalflow.core.errors import FrugalflowError
 
@@ -69,6 +69,7 @@ def example_repo(
 app.command()(generate.generate)
 app.command()(money.ledger)
 app.command()(money.budget)
+app.command()(report.report)
 app.command()(generate.estimate)
 app.command()(explain.explain)
 app.command()(providers.providers)
