@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date as Date
-from typing import Annotated, Literal
+from typing import Literal
 
 from prefect import flow
 from prefect.artifacts import (
@@ -23,7 +23,6 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.runtime import flow_run
-from pydantic import Field
 
 from frugalflow.tasks.report import (
     CHART_ALT,
@@ -43,29 +42,15 @@ def artifact_key(period: str) -> str:
 
 @flow(name="cost-report")
 def cost_report(
-    period: Annotated[
-        Literal["day", "week", "month"],
-        Field(
-            title="Period",
-            description="A day, the seven days, or the month to date, ending on the date.",
-        ),
-    ] = "day",
-    date: Annotated[
-        Date | None,
-        Field(
-            title="Last day",
-            description=(
-                "The period's last day, in the budget timezone. Empty: the day before the "
-                "run's scheduled start (the nightly run reports the day that just ended)."
-            ),
-        ),
-    ] = None,
+    period: Literal["day", "week", "month"] = "day",
+    date: Date | None = None,
 ) -> CostReportRun:
     """Compute the cost report, write its files, and publish it as artifacts.
 
     Args:
-        period: ``day``, ``week`` (seven days) or ``month`` (month to date).
-        date: the period's last local day; the day before the scheduled start when None.
+        period: day, week (the seven days ending on the date) or month (the month to date).
+        date: the period's last day, in the budget timezone. Empty: the day before the run's
+            scheduled start (the nightly run reports the day that just ended).
 
     Returns:
         The report and the paths of its HTML and markdown files.
