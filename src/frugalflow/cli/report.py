@@ -50,8 +50,8 @@ def report(
         Path | None,
         typer.Option(
             "--html",
-            help="Also write the HTML page (with its chart) here; a directory gets the "
-            "report's own file name, beside its markdown.",
+            help="Also write the HTML page (with its chart) and its markdown: to this .html "
+            "file, or into this directory under the report's own name.",
         ),
     ] = None,
     repo: ConfigRepo = None,
@@ -97,7 +97,9 @@ def _write_html(made: CostReport, target: Path) -> tuple[Path, Path]:
         write_atomically,
     )
 
-    page = target / f"{report_name(made)}.html" if target.is_dir() else target
+    # A directory (existing, or a path without a suffix) gets the report's own file name.
+    as_directory = target.is_dir() or not target.suffix
+    page = target / f"{report_name(made)}.html" if as_directory else target
     markdown = page.with_suffix(".md")
     png = chart_png(made)
     try:
