@@ -443,6 +443,7 @@ def test_renderings_show_the_figures_and_embed_the_chart(
     markdown = render_markdown(report, png)
     assert "![daily spend by tier](data:image/png;base64," in markdown
     assert "| daily:2026-12-03 | $20.00 | $1.80 | 9% |" in markdown
+    assert "| monthly budget | $50.00 (forecast over by $2.70) |" in markdown  # 5.10 / 3 * 31
     assert f"| {BIG} | $4.80 | 3 |" in markdown
     page = render_html(report, png)
     assert 'src="data:image/png;base64,' in page
@@ -453,6 +454,7 @@ def test_renderings_show_the_figures_and_embed_the_chart(
     files = write_report_files(report, tmp_path / "reports", png)
     assert files.html.name == "cost-report-week-2026-12-03.html"
     assert files.markdown.read_text() == markdown
+    assert files.html.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in (tmp_path / "reports").iterdir() if p.name.startswith(".")] == []
 
 

@@ -89,7 +89,9 @@ def sections(report: CostReport) -> list[Section]:
         ("forecast with subscriptions", usd(report.forecast_with_subscriptions_usd)),
     )
     if report.monthly_budget_usd is not None:
-        summary += (("monthly budget", usd(report.monthly_budget_usd)),)
+        over = report.forecast_month_usd - report.monthly_budget_usd
+        verdict = f"forecast over by {usd(over)}" if over > 0 else "forecast within it"
+        summary += (("monthly budget", f"{usd(report.monthly_budget_usd)} ({verdict})"),)
     found = [Section("Summary", report.notes, ("figure", "value"), summary)]
     found.append(
         Section(
@@ -275,6 +277,7 @@ def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # a report is for people to read (mkstemp makes it 0600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
