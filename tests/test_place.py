@@ -61,6 +61,10 @@ def layout_context(*paths: str, related: str | None = None) -> GenerationContext
     )
 
 
+# Choosing a target reads only the layout it is given, never the repository.
+NO_REPO = Path("/nonexistent/project")
+
+
 def request(repo: Path, description: str = "Add slugify(text)", **options: object) -> CodeRequest:
     return CodeRequest(description=description, repo=repo, request_id="r1", **options)  # type: ignore[arg-type]
 
@@ -97,27 +101,27 @@ def assert_nothing_placed(repo: Path, before: str) -> None:
 
 def test_new_module_in_the_source_dir_named_in_the_module_style() -> None:
     context = layout_context("src/demo/__init__.py", "src/demo/text.py")
-    req = request(Path("."))
+    req = request(NO_REPO)
     assert choose_target(req, context, SLUGIFY) == "src/demo/slugify.py"
     assert choose_target(req, context, "class SlugMaker:\n    pass\n") == "src/demo/slug_maker.py"
-    assert choose_target(request(Path("."), target="lib/x.py"), context, SLUGIFY) == "lib/x.py"
+    assert choose_target(request(NO_REPO, target="lib/x.py"), context, SLUGIFY) == "lib/x.py"
     with pytest.raises(RequestError, match="pass --target"):
         choose_target(req, context, "X = 1\n")
 
 
 def test_generated_tests_go_where_the_project_keeps_its_tests() -> None:
     context = layout_context("src/demo/__init__.py", "src/demo/slugify.py", "tests/test_text.py")
-    assert choose_target(request(Path(".")), context, TESTS) == "tests/test_slugify.py"
+    assert choose_target(request(NO_REPO), context, TESTS) == "tests/test_slugify.py"
     # No tests yet: tests/ all the same.
     bare = layout_context("src/demo/__init__.py", "src/demo/slugify.py")
-    assert choose_target(request(Path(".")), bare, TESTS) == "tests/test_slugify.py"
+    assert choose_target(request(NO_REPO), bare, TESTS) == "tests/test_slugify.py"
 
 
 def test_the_project_test_naming_and_directory_are_followed() -> None:
     context = layout_context(
         "demo/__init__.py", "demo/slugify.py", "test/text_test.py", "test/words_test.py"
     )
-    assert choose_target(request(Path(".")), context, TESTS) == "test/slugify_test.py"
+    assert choose_target(request(NO_REPO), context, TESTS) == "test/slugify_test.py"
 
 
 def test_tests_go_beside_the_module_when_the_project_keeps_them_there() -> None:
@@ -131,18 +135,18 @@ def test_tests_go_beside_the_module_when_the_project_keeps_them_there() -> None:
         "demo/test_words.py",
     )
     code = TESTS.replace("demo.slugify", "demo.web.slugify")
-    assert choose_target(request(Path(".")), context, code) == "demo/web/test_slugify.py"
+    assert choose_target(request(NO_REPO), context, code) == "demo/web/test_slugify.py"
 
 
 def test_multi_file_result_source_and_tests() -> None:
     context = layout_context("src/demo/__init__.py", "src/demo/text.py", "tests/test_text.py")
     files = [GeneratedFile(SLUGIFY, "slug.py"), GeneratedFile(TESTS, "test_slug.py")]
 
-    assert choose_targets(request(Path(".")), context, files) == [
+    assert choose_targets(request(NO_REPO), context, files) == [
         "src/demo/slugify.py",
         "tests/test_slugify.py",
     ]
-    with_target = choose_targets(request(Path("."), target="src/demo/text.py"), context, files)
+    with_target = choose_targets(request(NO_REPO, target="src/demo/text.py"), context, files)
     assert with_target == ["src/demo/text.py", "tests/test_text.py"]
 
 

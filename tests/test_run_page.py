@@ -123,34 +123,48 @@ def test_a_deferred_run_has_its_own_state_with_the_reason_and_the_retry_time(
 
 @pytest.mark.prefect
 @pytest.mark.usefixtures("prefect_server")
-def test_the_run_scheduled_at_a_reset_takes_the_requests_due_then_even_if_started_early(
-    tmp_path: Path, ledger_path: Path, use_providers: Callable[..., None]
+def test_the_run_scheduled_at_a_reset_takes_the_requests_due_then_on_a_clock_behind(
+    tmp_path: Path,
+    ledger_path: Path,
+    use_providers: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A worker starts a scheduled run up to 10 s early (its prefetch): the run scheduled at
-    the budget reset must still take the requests that wait for that reset."""
+    """The server starts a scheduled run at its time by the server's clock; the worker's clock
+    can be behind. The run scheduled at the budget reset must still take the requests that
+    wait for that reset."""
     from prefect import get_client
     from prefect.flow_engine import run_flow_async
     from prefect.states import Scheduled
 
+    from frugalflow.tasks import defer
+
+    class WorkerClock(datetime):
+        """The worker machine's clock: 10 s behind the server's."""
+
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.now(tz) - timedelta(seconds=10)
+
     use_providers({"llamacpp": ReplyingModel(RIGHT)})
-    reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=30)
     store = DeferredStore(CostLedger(ledger_path))
     due_then = add_request(tmp_path / "due", "due at the reset")
     later = add_request(tmp_path / "later", "due after the reset")
-    store.add(due_then, reason="$0.01 left today", retry_at=reset)
-    store.add(later, reason="$0.01 left today", retry_at=reset + timedelta(minutes=15))
 
-    async def scheduled_run_started_early() -> tuple[list[CodeResult], Any]:
+    async def scheduled_run() -> tuple[list[CodeResult], datetime, Any]:
         async with get_client() as client:
+            reset = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+            store.add(due_then, reason="$0.01 left today", retry_at=reset)
+            store.add(later, reason="$0.01 left today", retry_at=reset + timedelta(minutes=15))
             flow_run = await client.create_flow_run(
                 rerun_deferred, state=Scheduled(scheduled_time=reset)
             )
+            monkeypatch.setattr(defer, "datetime", WorkerClock)
             results = await run_flow_async(rerun_deferred, flow_run=flow_run)
-            return results, await client.read_flow_run(flow_run.id)  # type: ignore[return-value]
+            return results, reset, await client.read_flow_run(flow_run.id)  # type: ignore[return-value]
 
-    results, flow_run = asyncio.run(scheduled_run_started_early())
+    results, reset, flow_run = asyncio.run(scheduled_run())
 
-    assert flow_run.start_time < reset  # it did start early
+    assert flow_run.start_time >= reset - timedelta(seconds=1)  # the server held it till then
     assert [r.request_id for r in results] == [due_then.request_id]
     assert [d.request.request_id for d in store.pending()] == [later.request_id]
     summary = latest_artifact("rerun-deferred")

@@ -36,7 +36,7 @@ async def rerun_deferred(
 ) -> list[CodeResult]:
     """Run the deferred requests whose retry time has come, or the ones named, now.
 
-    "Due" is judged at the run's scheduled time when the worker started it early (see
+    "Due" is judged at the run's scheduled time when the worker's clock says it is earlier (see
     :func:`~frugalflow.tasks.defer.due_moment`), so the run scheduled at a budget reset takes
     the requests waiting for it. What it did (due, re-run and how each ended, still waiting and
     until when) is logged and published as the run's markdown artifact.

@@ -35,9 +35,11 @@ def deferred_store(settings: Settings | None = None) -> DeferredStore:
 def due_moment(scheduled_start: datetime | None, now: datetime | None = None) -> datetime:
     """The moment "due" is judged at: now, or the run's scheduled start if that is later.
 
-    A Prefect worker starts a scheduled run up to ``PREFECT_WORKER_PREFETCH_SECONDS`` (10 s)
-    before its time, so the run scheduled for midnight can start at 23:59:55, when a request
-    whose budget resets at midnight is not yet due; judged at the scheduled time, it is.
+    The Prefect server lets a scheduled run start at its time by the server's clock, and even
+    half a second early (it rounds the wait to whole seconds). The worker that runs it can be
+    on another machine whose clock is behind, so the run scheduled for midnight may read
+    23:59:55 when it starts, when a request whose budget resets at midnight is not yet due;
+    judged at the scheduled time, it is.
     """
     now = now or datetime.now(UTC)
     if scheduled_start is None:
