@@ -6,6 +6,8 @@ import calendar
 import importlib
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -410,3 +412,35 @@ def test_ledger_and_budget_speak_json(ledger_path: Path) -> None:
     assert daily["key"].startswith("daily:")
     assert Decimal(daily["remaining_usd"]) == Decimal(daily["limit_usd"]) - Decimal("1.25")
     assert json.loads(budget.output)["deferred_waiting"] == []
+
+
+# Commands that only read the ledger start fast: they do not import Prefect (about 0.7 s).
+@pytest.mark.parametrize(
+    ("args", "exit_code"),
+    [
+        (["--version"], 0),
+        (["ledger"], 0),
+        (["budget"], 0),
+        (["report", "--month", "--json"], 0),
+        (["explain", "no-such-request"], 2),
+        (["providers"], 0),
+        (["doctor"], 0),
+    ],
+)
+def test_read_only_commands_do_not_import_prefect(
+    tmp_path: Path, args: list[str], exit_code: int
+) -> None:
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from frugalflow.cli.app import app\n"
+        f"result = CliRunner().invoke(app, {args!r})\n"
+        f"assert result.exit_code == {exit_code}, result.output\n"
+        "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))\n"
+    )
+    env = {"FRUGALFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

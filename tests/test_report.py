@@ -6,8 +6,6 @@ from __future__ import annotations
 import calendar
 import json
 import statistics
-import subprocess
-import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -499,23 +497,6 @@ def test_cli_report_refuses_two_periods_and_a_bad_date() -> None:
     assert both.exit_code == 2 and "one period" in both.output
     bad = runner.invoke(app, ["report", "--date", "3/12/2026"])
     assert bad.exit_code == 2 and "2026-12-03" in bad.output
-
-
-def test_cli_report_does_not_import_prefect(tmp_path: Path) -> None:
-    script = (
-        "import sys\n"
-        "from typer.testing import CliRunner\n"
-        "from frugalflow.cli.app import app\n"
-        "result = CliRunner().invoke(app, ['report', '--month', '--json'])\n"
-        "assert result.exit_code == 0, result.output\n"
-        "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))\n"
-    )
-    env = {"FRUGALFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_days_of_a_period() -> None:
