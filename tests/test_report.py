@@ -24,6 +24,7 @@ from frugalflow.money.ledger import MIGRATIONS, CostLedger, ModelCall
 from frugalflow.money.outcomes import AttemptOutcome, record_outcome
 from frugalflow.money.report import CostReport, cost_report, period_days
 from frugalflow.money.report_render import (
+    chart_note,
     chart_png,
     render_html,
     render_markdown,
@@ -362,6 +363,20 @@ def test_no_recommendation_when_models_are_cheap_and_mostly_local(tmp_path: Path
     report = cost_report(ledger, settings, "day", date(2026, 12, 3))
     assert report.local_share == 0.5
     assert report.recommendations == ()
+
+
+def test_a_day_of_free_calls_has_a_chart_that_says_no_spend(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    ledger = CostLedger(settings.ledger_file)
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    write(ledger, [call(now, "0", model=LOCAL), call(now, "0", request="r2", model=LOCAL)], [])
+    free = cost_report(ledger, settings, "day", date(2026, 12, 3))
+    assert chart_note(free) == "No spend: 2 model calls, all free (local or subscription)"
+    assert chart_png(free).startswith(b"\x89PNG")
+    nothing = cost_report(ledger, settings, "day", date(2026, 12, 4))
+    assert chart_note(nothing) == "No spend: no model call in this period"
+    ledger.record(call(now, "0.01", request="r3", model=MINI))
+    assert chart_note(cost_report(ledger, settings, "day", date(2026, 12, 3))) is None
 
 
 def test_a_missing_ledger_gives_an_empty_report_and_creates_nothing(tmp_path: Path) -> None:

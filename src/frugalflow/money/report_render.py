@@ -169,6 +169,16 @@ def table_rows(report: CostReport) -> list[dict[str, str | int]]:
     ]
 
 
+def chart_note(report: CostReport) -> str | None:
+    """What the chart says instead of bars when no day of the period cost anything."""
+    if any(d.total_usd for d in report.trend):
+        return None
+    if report.calls:
+        calls = f"{report.calls} model call" + ("s" if report.calls != 1 else "")
+        return f"No spend: {calls}, all free (local or subscription)"
+    return "No spend: no model call in this period"
+
+
 def chart_png(report: CostReport) -> bytes:
     """Daily spend by tier as stacked bars, a PNG.
 
@@ -187,7 +197,12 @@ def chart_png(report: CostReport) -> bytes:
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     axes.set_title(f"Daily spend by tier, {report.timezone}")
     axes.set_ylabel("USD")
-    axes.legend(loc="upper left", fontsize="small")
+    note = chart_note(report)
+    if note:
+        axes.set_ylim(0, 1)
+        axes.text(0.5, 0.5, note, transform=axes.transAxes, ha="center", va="center")
+    else:
+        axes.legend(loc="upper left", fontsize="small")
     if len(labels) > 10:
         axes.tick_params(axis="x", labelrotation=60, labelsize="small")
     figure.tight_layout()
