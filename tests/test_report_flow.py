@@ -97,6 +97,11 @@ def test_the_flow_publishes_its_artifacts_and_writes_its_files(
                 )
             )
 
+    async def run_name() -> str:
+        async with get_client() as client:
+            return (await client.read_flow_run(state.state_details.flow_run_id)).name  # type: ignore[arg-type]
+
+    assert asyncio.run(run_name()) == "week to 2026-12-03"
     artifacts = asyncio.run(read())
     run_id = state.state_details.flow_run_id
     mine = {a.key: a for a in artifacts if a.flow_run_id == run_id}  # type: ignore[attr-defined]

@@ -40,7 +40,21 @@ def artifact_key(period: str) -> str:
     return f"cost-report-{period}"
 
 
-@flow(name="cost-report")
+def _flow_run_name() -> str:
+    """``day 2026-12-02``, ``week to 2026-12-02``: the period and its last day, so that the
+    nightly runs can be told apart in the UI's list."""
+    period = str(flow_run.parameters.get("period") or "day")
+    requested = flow_run.parameters.get("date")
+    try:
+        if isinstance(requested, str):
+            requested = Date.fromisoformat(requested)
+        last = report_date(requested, flow_run.scheduled_start_time, settings().timezone)
+    except (TypeError, ValueError):  # a bad date: the flow's own validation reports it
+        return f"cost report, {period}"
+    return f"{period} {last.isoformat()}" if period == "day" else f"{period} to {last.isoformat()}"
+
+
+@flow(name="cost-report", flow_run_name=_flow_run_name)
 def cost_report(
     period: Literal["day", "week", "month"] = "day",
     date: Date | None = None,
