@@ -414,6 +414,59 @@ def test_ledger_and_budget_speak_json(ledger_path: Path) -> None:
     assert json.loads(budget.output)["deferred_waiting"] == []
 
 
+def test_ledger_filters_by_request_project_model_and_local_days(
+    ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from frugalflow.money.ledger import CostLedger, ModelCall
+
+    monkeypatch.setenv("FRUGALFLOW_TIMEZONE", "Europe/Paris")
+    paris = ZoneInfo("Europe/Paris")
+    rows = {
+        "a": ((1, 23, 30), "r1", "textkit", "openai", "gpt-4o-mini"),
+        "b": ((2, 0, 30), "r2", "textkit", "llamacpp", "qwen"),
+        "c": ((2, 23, 59), "r2", "webapp", "openai", "gpt-4o"),
+        "d": ((3, 0, 0), "r3", "webapp", "openai", "gpt-4o-mini"),
+    }
+    CostLedger(ledger_path).record_many(
+        [
+            ModelCall(
+                ts=datetime(2026, 12, day, hour, minute, tzinfo=paris),
+                request_id=request,
+                project=project,
+                step="generate",
+                provider=provider,
+                model=model,
+                tier=Tier.LOCAL if provider == "llamacpp" else Tier.API,
+                actual_cost_usd=Decimal(ord(name) - ord("a")),
+            )
+            for name, ((day, hour, minute), request, project, provider, model) in rows.items()
+        ]
+    )
+    by_cost = {str(Decimal(ord(n) - ord("a"))): n for n in rows}
+
+    def shown(*options: str) -> list[str]:
+        result = runner.invoke(app, ["ledger", "--json", *options])
+        assert result.exit_code == 0, result.output
+        calls = json.loads(result.output)["calls"]
+        return [by_cost[str(Decimal(c["actual_cost_usd"]).normalize())] for c in calls]
+
+    assert shown() == ["d", "c", "b", "a"]
+    assert shown("--request", "r2") == ["c", "b"]
+    assert shown("--project", "webapp") == ["d", "c"]
+    assert shown("--model", "openai:gpt-4o-mini") == ["d", "a"]
+    assert shown("--model", "gpt-4o") == ["c"]
+    assert shown("--model", "ollama:qwen") == []
+    # Days are local days of the budget timezone; --until includes its day.
+    assert shown("--since", "2026-12-02", "--until", "2026-12-02") == ["c", "b"]
+    assert shown("--since", "2026-12-02T23:59") == ["d", "c"]
+    assert shown("--until", "2026-12-02T00:30") == ["a"]
+    assert shown("--since", "2026-12-01T22:31:00+00:00", "--project", "textkit") == ["b"]
+    bad = runner.invoke(app, ["ledger", "--since", "yesterday"])
+    assert bad.exit_code == 2 and "2026-12-03" in bad.output
+
+
 # Commands that only read the ledger start fast: they do not import Prefect (about 0.7 s).
 @pytest.mark.parametrize(
     ("args", "exit_code"),

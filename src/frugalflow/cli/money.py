@@ -30,8 +30,47 @@ def print_json(value: object) -> None:
     print(json.dumps(value, indent=2, default=_plain))
 
 
+def _moment(text: str | None, timezone: str, *, end: bool) -> datetime | None:
+    """A ``--since``/``--until`` value: a date is its local day in the budget timezone (its
+    start for ``--since``; its end for ``--until``, so the day is included); a time without an
+    offset is in the budget timezone too."""
+    from zoneinfo import ZoneInfo
+
+    from frugalflow.money.budget import day_window
+
+    if text is None:
+        return None
+    zone = ZoneInfo(timezone)
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(hour=12, tzinfo=zone)
+            start, stop = day_window(day, timezone)
+            return stop if end else start
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        option = "--until" if end else "--since"
+        raise typer.BadParameter(
+            f"{text!r} is not a date or a time like 2026-12-03 or 2026-12-03T14:30",
+            param_hint=option,
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
 def ledger(
     limit: Annotated[int, typer.Option(help="How many recent model calls to show.")] = 20,
+    request: Annotated[str | None, typer.Option(help="Only this request's calls.")] = None,
+    project: Annotated[str | None, typer.Option(help="Only this project's calls.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Only this model's calls: provider:model, or the name.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only calls from this day or time on (2026-12-01, 2026-12-01T09:00)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Only calls up to this day (included) or before this time."),
+    ] = None,
     repo: ConfigRepo = None,
     as_json: AsJson = False,
 ) -> None:
@@ -43,7 +82,14 @@ def ledger(
     try:
         settings = load_settings(repo)
         cost_ledger = CostLedger(settings.ledger_file)
-        calls = cost_ledger.recent(limit)
+        calls = cost_ledger.recent(
+            limit,
+            request_id=request,
+            project=project,
+            model=model,
+            since=_moment(since, settings.timezone, end=False),
+            until=_moment(until, settings.timezone, end=True),
+        )
         start, end = day_window(datetime.now().astimezone(), settings.timezone)
         today = cost_ledger.spend_between(start, end)
     except FrugalflowError as exc:

@@ -516,9 +516,44 @@ class CostLedger:
             )
         return spent
 
-    def recent(self, limit: int = 20) -> list[ModelCall]:
-        """The latest ``limit`` calls, newest first (empty when the ledger does not exist)."""
-        return self._calls(f"{_SELECT} ORDER BY ts DESC, call_id DESC LIMIT ?", [max(limit, 0)])
+    def recent(
+        self,
+        limit: int = 20,
+        *,
+        request_id: str | None = None,
+        project: str | None = None,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[ModelCall]:
+        """The latest ``limit`` calls, newest first (empty when the ledger does not exist).
+
+        Args:
+            limit: the most calls returned.
+            request_id: only this request's calls.
+            project: only this project's.
+            model: only this model's: ``provider:model``, or the model name alone.
+            since: only calls at or after this moment.
+            until: only calls before this moment.
+        """
+        sql = f"{_SELECT} WHERE true"
+        params: list[Any] = []
+        for column, value in (("request_id", request_id), ("project", project)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        if model is not None:
+            provider, _, name = model.rpartition(":")
+            sql += " AND model = ?" + (" AND provider = ?" if provider else "")
+            params += [name, provider] if provider else [name]
+        if since is not None:
+            sql += " AND ts >= ?"
+            params.append(since)
+        if until is not None:
+            sql += " AND ts < ?"
+            params.append(until)
+        params.append(max(limit, 0))
+        return self._calls(f"{sql} ORDER BY ts DESC, call_id DESC LIMIT ?", params)
 
     def usage_history(
         self,
