@@ -240,6 +240,29 @@ def test_estimate_shows_the_class_and_the_planned_ladder(
     assert not ledger_path.exists()
 
 
+def test_estimate_speaks_json_with_the_figures_of_its_table(
+    tmp_path: Path, ledger_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")  # usable; nothing is sent
+    monkeypatch.setenv("FRUGALFLOW_MAX_ATTEMPTS", "2")
+    args = ["estimate", "Add a function f() returning 1", "-m", "openai:gpt-4o-mini"]
+    table = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    estimate, route = shown["estimate"], shown["route"]
+    assert (estimate["task_type"], estimate["complexity"]) == ("code_generation", "trivial")
+    assert shown["quality"] == "balanced" and shown["budget"]["admitted"] is True
+    mini = next(c for c in estimate["candidates"] if c["model"] == "openai:gpt-4o-mini")
+    rows = {line.split()[1]: line for line in table.output.splitlines() if "│" in line[:2]}
+    assert f"${Decimal(mini['worst_case_cost_usd']):.5f}" in rows["openai:gpt-4o-mini"]
+    assert route["rule"] == "trivial-or-simple"
+    assert route["ladder"] == ["llamacpp:qwen2.5-coder-0.5b-instruct", "openai:gpt-4o-mini"]
+    assert f"at most ${Decimal(route['worst_case_cost_usd']):.5f}" in " ".join(table.output.split())
+    assert "sk-test" not in result.output
+    assert not ledger_path.exists()
+
+
 def test_estimate_refuses_a_paid_model_without_a_price(tmp_path: Path, ledger_path: Path) -> None:
     result = runner.invoke(app, ["estimate", "Add f", "-m", "openai:no-such-model-anywhere"])
     assert result.exit_code == EXIT_USAGE

@@ -190,6 +190,7 @@ def estimate(
     example: Annotated[
         list[str] | None, typer.Option("--example", "-e", help="An assert the code must pass.")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Show how a request is classed, what it would cost on each candidate model, and the
     models its attempts would use, before anything runs."""
@@ -217,6 +218,30 @@ def estimate(
         raise fail(f"invalid request: {exc.errors()[0]['msg']}") from None
     except FrugalflowError as exc:
         raise fail(str(exc)) from None
+    if as_json:
+        from frugalflow.cli.money import print_json
+
+        print_json(
+            {
+                "estimate": estimated.model_dump(),
+                "quality": request.quality.value,
+                "budget": gate.model_dump(),
+                "route": None
+                if plan is None
+                else {
+                    "rule": plan.rule,
+                    "ladder": list(plan.ladder),
+                    "reserve": list(plan.reserve),
+                    "reason": plan.reason,
+                    "expected_cost_usd": plan.expected_cost_usd,
+                    "worst_case_cost_usd": plan.worst_case_cost_usd,
+                    "success_probability": plan.success_probability,
+                    "defer_hours": plan.defer_hours,
+                    "options": [o.model_dump() for o in plan.options],
+                },
+            }
+        )
+        return
     spec = estimated.spec
     depth = f", {spec.depth.value} analysis" if spec and spec.depth else ""
     files = f"; files: {', '.join(spec.files)}" if spec and spec.files else ""
