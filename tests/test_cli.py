@@ -138,6 +138,13 @@ def test_generate_commits_and_the_ledger_command_shows_the_call(
     assert result.exit_code == 0, result.output
     assert "done: committed src/textkit/count_vowels.py" in result.output
     assert "llamacpp:qwen2.5-coder-0.5b-instruct" in result.output
+    # The progress: under the generate step, its model call with its tokens and cost.
+    progress = result.output.split("time per step")[0]
+    assert re.search(
+        r"✓ generate [\d.]+ s.*\n +llamacpp:qwen2\.5-coder-0\.5b-instruct  [1-9]\d* in, "
+        r"[1-9]\d* out  \$0\.0000  ok\n",
+        progress,
+    ), progress
     assert "$0.0000" in result.output
     branches = git(tmp_path / "demo", "branch", "--list", "frugalflow/*")
     assert branches.strip().startswith("frugalflow/")

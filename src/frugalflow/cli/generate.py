@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.status import Status
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from frugalflow.cli.output import (
     EXIT_DEFERRED,
@@ -33,28 +33,62 @@ from frugalflow.core.errors import FrugalflowError
 from frugalflow.core.schemas import CodeRequest, CodeResult, QualityMode, RunStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from frugalflow.flows.codegen import StepEvent
     from frugalflow.money.ledger import ModelCall
 
 
 class StepProgress:
-    """A spinner for the running step, then one line per finished step."""
+    """A spinner for the running step with the time it has taken so far, then one line per
+    finished step, and under it each model call the step made: model, tokens and cost."""
 
-    def __init__(self) -> None:
-        self._status: Status | None = None
+    def __init__(self, calls: Callable[[], list[ModelCall]] | None = None) -> None:
+        self._running: Progress | None = None
+        self._calls = calls
+        self._shown: set[str] = set()
 
     def __call__(self, event: StepEvent) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
         if event.phase == "start":
-            self._status = console.status(f"{event.step}…")
-            self._status.start()
-        elif event.phase == "end":
+            if not console.is_terminal:  # piped: the finished steps' lines are enough
+                return
+            self._running = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+            self._running.add_task(f"{event.step}…", total=None)
+            self._running.start()
+            return
+        if event.phase == "end":
             note = " [dim](cached)[/]" if event.cached else ""
             console.print(f"[green]✓[/] {event.step} [dim]{event.seconds:.2f} s[/]{note}")
         else:
             console.print(f"[red]✗[/] {event.step}: {escape(event.detail)}", highlight=False)
+        self._print_new_calls()
+
+    def _print_new_calls(self) -> None:
+        if self._calls is None:
+            return
+        try:
+            calls = self._calls()
+        except FrugalflowError:  # the progress is a courtesy: the result tables tell it all
+            return
+        for call in calls:
+            if call.call_id in self._shown:
+                continue
+            self._shown.add(call.call_id)
+            how = "cache hit" if call.cache_hit else ("ok" if call.success else "failed")
+            console.print(
+                f"    [dim]{call.provider}:{call.model}  {call.input_tokens} in, "
+                f"{call.output_tokens} out  ${call.actual_cost_usd:.4f}  {how}[/]",
+                highlight=False,
+            )
 
 
 def result_tables(result: CodeResult, calls: list[ModelCall]) -> None:
@@ -156,7 +190,9 @@ def generate(
         return await state.aresult(raise_on_failure=False)
 
     try:
-        with listen_to_steps(StepProgress()):
+        ledger = CostLedger(settings.ledger_file)
+        progress = StepProgress(lambda: ledger.calls_for_request(request.request_id))
+        with listen_to_steps(progress):
             result = asyncio.run(run_flow())
     except FrugalflowError as exc:
         raise fail(str(exc), EXIT_FAILED) from None
