@@ -42,6 +42,9 @@ os.environ.update(
 for _name in [name for name in os.environ if name.startswith("FRUGALFLOW_")]:
     if _name != "FRUGALFLOW_HOME":
         del os.environ[_name]
+# The CLI would otherwise start a persistent local Prefect server that outlives the tests;
+# tests/test_prefect_server.py starts and stops one on purpose.
+os.environ["FRUGALFLOW_PREFECT_SERVER"] = "ephemeral"
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from frugalflow.cli.output import (
     quiet_prefect,
     settings_or_exit,
 )
+from frugalflow.cli.server import use_local_server
 from frugalflow.core.errors import FrugalflowError
 from frugalflow.core.schemas import CodeRequest, RunStatus
 
@@ -117,6 +118,7 @@ def deferred_run(
     if not chosen:
         console.print("no deferred requests are waiting")
         return
+    use_local_server(settings)
     from frugalflow.flows.deferred import rerun_deferred
 
     try:

@@ -29,6 +29,7 @@ from frugalflow.cli.output import (
     quiet_prefect,
     settings_or_exit,
 )
+from frugalflow.cli.server import use_local_server
 from frugalflow.core.errors import FrugalflowError
 from frugalflow.core.schemas import CodeRequest, CodeResult, QualityMode, RunStatus
 
@@ -179,6 +180,7 @@ def generate(
         raise fail(f"invalid request: {problems}") from None
     settings = settings_or_exit(request.repo)
     check_or_exit(request, settings)
+    use_local_server(settings)  # before the flow's modules import Prefect's client
 
     from frugalflow.flows.codegen import codegen, listen_to_steps
     from frugalflow.money.ledger import CostLedger

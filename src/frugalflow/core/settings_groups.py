@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -320,6 +320,13 @@ class PathsAndStorage(BaseModel):
         home: where the ledger and other state live.
         cache_dir: where assembled model files and caches live.
         ledger_path: the DuckDB cost ledger; ``<home>/ledger.duckdb`` by default.
+        prefect_server: where the CLI runs its flows when no Prefect API is configured
+            (``PREFECT_API_URL`` or the Prefect profile): ``auto`` uses frugalflow's local
+            Prefect server under ``<home>/prefect-server``, started on first use and kept
+            running (``frugalflow server stop``); ``ephemeral`` lets Prefect start a temporary
+            server for each run (about ten seconds more per run). User-level only.
+        prefect_server_port: the port of that local server on 127.0.0.1; by default the one
+            it had before, or a free one.
     """
 
     model_config = ConfigDict(title="Paths and storage")
@@ -331,6 +338,8 @@ class PathsAndStorage(BaseModel):
         default_factory=lambda: xdg_directory("XDG_CACHE_HOME", ".cache") / "frugalflow"
     )
     ledger_path: Path | None = None
+    prefect_server: Literal["auto", "ephemeral"] = "auto"
+    prefect_server_port: int | None = Field(default=None, ge=1, le=65535)
 
     @property
     def ledger_file(self) -> Path:
