@@ -458,6 +458,7 @@ def test_ledger_filters_by_request_project_model_and_local_days(
         "b": ((2, 0, 30), "r2", "textkit", "llamacpp", "qwen"),
         "c": ((2, 23, 59), "r2", "webapp", "openai", "gpt-4o"),
         "d": ((3, 0, 0), "r3", "webapp", "openai", "gpt-4o-mini"),
+        "e": ((3, 0, 1), "r4", "webapp", "ollama", "qwen2.5-coder:1.5b"),
     }
     CostLedger(ledger_path).record_many(
         [
@@ -468,7 +469,7 @@ def test_ledger_filters_by_request_project_model_and_local_days(
                 step="generate",
                 provider=provider,
                 model=model,
-                tier=Tier.LOCAL if provider == "llamacpp" else Tier.API,
+                tier=Tier.LOCAL if provider in ("llamacpp", "ollama") else Tier.API,
                 actual_cost_usd=Decimal(ord(name) - ord("a")),
             )
             for name, ((day, hour, minute), request, project, provider, model) in rows.items()
@@ -482,15 +483,17 @@ def test_ledger_filters_by_request_project_model_and_local_days(
         calls = json.loads(result.output)["calls"]
         return [by_cost[str(Decimal(c["actual_cost_usd"]).normalize())] for c in calls]
 
-    assert shown() == ["d", "c", "b", "a"]
+    assert shown() == ["e", "d", "c", "b", "a"]
     assert shown("--request", "r2") == ["c", "b"]
-    assert shown("--project", "webapp") == ["d", "c"]
+    assert shown("--project", "webapp") == ["e", "d", "c"]
     assert shown("--model", "openai:gpt-4o-mini") == ["d", "a"]
     assert shown("--model", "gpt-4o") == ["c"]
     assert shown("--model", "ollama:qwen") == []
+    assert shown("--model", "ollama:qwen2.5-coder:1.5b") == shown("--model", "qwen2.5-coder:1.5b")
+    assert shown("--model", "qwen2.5-coder:1.5b") == ["e"]
     # Days are local days of the budget timezone; --until includes its day.
     assert shown("--since", "2026-12-02", "--until", "2026-12-02") == ["c", "b"]
-    assert shown("--since", "2026-12-02T23:59") == ["d", "c"]
+    assert shown("--since", "2026-12-02T23:59", "--until", "2026-12-03T00:01") == ["d", "c"]
     assert shown("--until", "2026-12-02T00:30") == ["a"]
     assert shown("--since", "2026-12-01T22:31:00+00:00", "--project", "textkit") == ["b"]
     bad = runner.invoke(app, ["ledger", "--since", "yesterday"])

@@ -543,9 +543,11 @@ class CostLedger:
                 sql += f" AND {column} = ?"
                 params.append(value)
         if model is not None:
-            provider, _, name = model.rpartition(":")
-            sql += " AND model = ?" + (" AND provider = ?" if provider else "")
-            params += [name, provider] if provider else [name]
+            # Model names can hold colons (Ollama's qwen2.5-coder:1.5b): provider:model, or the
+            # name alone.
+            provider, _, name = model.partition(":")
+            sql += " AND ((provider = ? AND model = ?) OR model = ?)"
+            params += [provider, name, model]
         if since is not None:
             sql += " AND ts >= ?"
             params.append(since)
