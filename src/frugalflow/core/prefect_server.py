@@ -75,15 +75,25 @@ def state_dir(home: Path) -> Path:
     return home / "prefect-server"
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22)."""
+# Indexes into _stat's fields (``/proc/<pid>/stat`` fields 3, 5 and 22).
+_STATE, _GROUP, _START_TIME = 0, 2, 19
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name, or None if unreadable."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may hold spaces: split after it.
     fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
+    return fields if len(fields) > _START_TIME else None
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot."""
+    fields = _stat(pid)
+    return fields[_START_TIME] if fields else None
 
 
 def _recorded(directory: Path) -> tuple[int, str, int] | None:
@@ -98,13 +108,8 @@ def _recorded(directory: Path) -> tuple[int, str, int] | None:
 
 def _alive(pid: int, started: str) -> bool:
     """Whether ``pid`` is still the process started at ``started`` (and not a zombie)."""
-    if _start_time(pid) != started:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    fields = _stat(pid)
+    return fields is not None and fields[_START_TIME] == started and fields[_STATE] != "Z"
 
 
 def healthy(port: int, timeout: float = 1.0) -> bool:
@@ -260,27 +265,12 @@ def start(
         )
 
 
-def wait_for(info: ServerInfo, timeout: float = 10.0) -> bool:
-    """Wait up to ``timeout`` seconds for ``info``'s server to answer its health check."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if healthy(info.port):
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _group_members(group: int) -> list[int]:
     """The live processes of process group ``group``."""
     members = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(group) and fields[0] != "Z":
+        fields = _stat(entry.name) if entry.name.isdigit() else None
+        if fields and fields[_GROUP] == str(group) and fields[_STATE] != "Z":
             members.append(int(entry.name))
     return members
 
