@@ -42,7 +42,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -200,6 +200,15 @@ class RequestUsage(NamedTuple):
 
 _COLUMNS = tuple(ModelCall.model_fields)
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM model_calls"
+
+
+def _equal_to(filters: Iterable[tuple[str, object]]) -> tuple[str, list[Any]]:
+    """``" AND column = ?"`` for each (column, value) whose value is given (not None), and the
+    values, in order."""
+    given = [(column, value) for column, value in filters if value is not None]
+    return "".join(f" AND {column} = ?" for column, _ in given), [value for _, value in given]
+
+
 _INSERT = (
     f"INSERT INTO model_calls ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 )
@@ -536,12 +545,8 @@ class CostLedger:
             since: only calls at or after this moment.
             until: only calls before this moment.
         """
-        sql = f"{_SELECT} WHERE true"
-        params: list[Any] = []
-        for column, value in (("request_id", request_id), ("project", project)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
+        where, params = _equal_to((("request_id", request_id), ("project", project)))
+        sql = f"{_SELECT} WHERE true{where}"
         if model is not None:
             # Model names can hold colons (Ollama's qwen2.5-coder:1.5b): provider:model, or the
             # name alone.
@@ -554,8 +559,7 @@ class CostLedger:
         if until is not None:
             sql += " AND ts < ?"
             params.append(until)
-        params.append(max(limit, 0))
-        return self._calls(f"{sql} ORDER BY ts DESC, call_id DESC LIMIT ?", params)
+        return self._newest(sql, params, limit)
 
     def usage_history(
         self,
@@ -570,14 +574,16 @@ class CostLedger:
         Cache hits and failures are left out: their token counts say nothing about real usage.
         ``provider``, ``model`` and ``task_type`` filter when given; at most ``limit`` calls.
         """
-        sql = f"{_SELECT} WHERE success AND NOT cache_hit"
-        params: list[Any] = []
-        for column, value in (("provider", provider), ("model", model), ("task_type", task_type)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                params.append(value)
-        params.append(max(limit, 0))
-        return self._calls(f"{sql} ORDER BY ts DESC, call_id DESC LIMIT ?", params)
+        where, params = _equal_to(
+            (("provider", provider), ("model", model), ("task_type", task_type))
+        )
+        return self._newest(f"{_SELECT} WHERE success AND NOT cache_hit{where}", params, limit)
+
+    def _newest(self, sql: str, params: list[Any], limit: int) -> list[ModelCall]:
+        """The calls ``sql`` selects, newest first, at most ``limit`` of them."""
+        return self._calls(
+            f"{sql} ORDER BY ts DESC, call_id DESC LIMIT ?", [*params, max(limit, 0)]
+        )
 
     def calls_for_request(self, request_id: str) -> list[ModelCall]:
         """Every call made for one request, oldest first (those still journaled too)."""
