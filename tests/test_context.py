@@ -197,14 +197,14 @@ def test_related_source_is_cut_at_a_line_boundary_to_fit_the_budget(
     )
     repo = make_git_repo({"slugs.py": long_module})
 
-    small = build_context(repo, SLUGIFY_REQUEST, max_related_tokens=100)
+    small = build_context(repo, SLUGIFY_REQUEST, budget_tokens=700)
     roomy = build_context(repo, SLUGIFY_REQUEST)
 
     assert small.related_source is not None and roomy.related_source is not None
     assert 0 < len(small.related_source) < len(roomy.related_source) < len(long_module)
     assert long_module.startswith(small.related_source)
     assert small.related_source.endswith("\n")
-    assert small.token_count < roomy.token_count
+    assert small.token_count <= 700 < roomy.token_count <= roomy.budget_tokens
 
 
 def test_layout_of_a_big_repository_keeps_the_files_nearest_the_source_dir(

@@ -13,7 +13,7 @@ import ast
 import inspect
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,13 +255,24 @@ def detect_docstring_style(repo: Path, files: Sequence[str]) -> str:
                 docstring = ast.get_docstring(node)
                 if docstring:
                     votes[docstring_style_of(docstring)] += 1
+    return style_from_votes(votes)
+
+
+def style_from_votes(votes: Mapping[str, int]) -> str:
+    """The style a project's docstrings use, from how many are in each style.
+
+    The most used structured style wins when at least a tenth of the docstrings use one;
+    plain otherwise; Google when there is no docstring at all.
+    """
     total = sum(votes.values())
     if not total:
         return DEFAULT_STYLE
-    structured = sum(votes[style] for style in STRUCTURED_STYLES)
+    structured = sum(votes.get(style, 0) for style in STRUCTURED_STYLES)
     if structured < STRUCTURED_SHARE * total:
         return PLAIN
-    return max(STRUCTURED_STYLES, key=lambda style: (votes[style], -STRUCTURED_STYLES.index(style)))
+    return max(
+        STRUCTURED_STYLES, key=lambda style: (votes.get(style, 0), -STRUCTURED_STYLES.index(style))
+    )
 
 
 def render_docstring(parsed: ParsedDocstring, signature: Signature, style: str) -> str:

@@ -1,23 +1,23 @@
-"""What the cheap model is shown about a repository: its layout, source dir and closest module.
+"""The repository's files: which ones count, where new code goes, which module is closest.
 
 Everything here reads the working tree only; nothing is written and nothing leaves the machine.
 The related-module search is plain text scoring (BM25 over identifiers) so it works the same
-for every language and needs no index.
+for every language and needs no index; the bridge (:mod:`frugalflow.context.bridge`) uses it
+for languages whose definitions it does not read.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from frugalflow.context.conventions import detect_naming_conventions, is_vendored_path
+from frugalflow.context.conventions import is_vendored_path
+from frugalflow.context.words import description_words, words
 from frugalflow.core.errors import NotAGitRepositoryError
-from frugalflow.core.schemas import GenerationContext
 from frugalflow.placement.git import list_files
 
 logger = logging.getLogger(__name__)
@@ -55,19 +55,6 @@ _NON_SOURCE_DIRS = frozenset(
 )
 _TEST_DIRS = frozenset({"tests", "test", "__tests__", "spec", "specs", "testing"})
 _TEST_FILE = re.compile(r"^(test_.*|.*_test\.[^.]+|.*\.(test|spec)\.[^.]+|conftest\.py)$")
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_WORD_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
-
-# Words every request or source file uses; matching on them would rank files by noise.
-_STOP_WORDS_TEXT = """
-    about add after all also and any are but can class code could create def does each every
-    false file for from function get given has have how implement import into its let make
-    method module new none not one only pass return self should something such take than that
-    the their them then there these this those true use used using value was way what when
-    where which while will with would write
-"""
-_STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 # BM25 parameters: the usual defaults, which keep long files from winning on size alone.
 _BM25_K1 = 1.2
@@ -172,31 +159,6 @@ def find_source_dir(files: Sequence[str], language: str) -> str:
     return max(counts, key=lambda d: (preferred(d), counts[d], -d.count("/")))
 
 
-def _words(text: str) -> Iterable[str]:
-    for identifier in _IDENTIFIER.findall(text):
-        for part in _WORD_PART.findall(identifier):
-            word = part.lower()
-            if len(word) < 3 or word in _STOP_WORDS or word.isdigit():
-                continue
-            stem = _stem(word)
-            if stem not in _STOP_WORDS:
-                yield stem
-
-
-def _stem(word: str) -> str:
-    # Just enough folding that "titles" finds "title" and "utilities" finds "utility".
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
-def description_words(description: str) -> set[str]:
-    """The distinct meaningful words of a request, split from snake_case and camelCase."""
-    return set(_words(description))
-
-
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
@@ -225,8 +187,8 @@ def find_related_module(
     if not query or not candidates:
         return None
 
-    bodies = {p: Counter(_words(_read_text(Path(repo) / p))) for p in candidates}
-    path_words = {p: set(_words(p.replace("/", " "))) for p in candidates}
+    bodies = {p: Counter(words(_read_text(Path(repo) / p))) for p in candidates}
+    path_words = {p: set(words(p.replace("/", " "))) for p in candidates}
     average_length = sum(b.total() for b in bodies.values()) / len(bodies) or 1.0
     document_frequency = Counter(w for p in candidates for w in query & (bodies[p].keys()))
 
@@ -263,84 +225,10 @@ def _tree_distance(directory: str, source_dir: str) -> int:
     return len(here) + len(there) - 2 * shared
 
 
-def _cap_layout(files: Sequence[str], source_dir: str, limit: int) -> tuple[str, ...]:
+def nearest_first(files: Sequence[str], source_dir: str) -> list[str]:
+    """The project's own files (vendored and hidden directories left out), nearest the
+    source directory first, then by path."""
     # Virtualenvs and build output say nothing about where code belongs and would crowd a
     # small model's context window; a prompt shows only the project's own files.
     own = [path for path in files if not is_vendored_path(path)]
-    if len(own) <= limit:
-        return tuple(own)
-    nearest = sorted(own, key=lambda p: (_tree_distance(_parent(p), source_dir), p))[:limit]
-    return tuple(sorted(nearest))
-
-
-def truncate_to_tokens(source: str, max_tokens: int) -> str:
-    """Cut source text at a line boundary so that it fits about ``max_tokens`` tokens."""
-    from frugalflow.money.tokens import count_tokens
-
-    if count_tokens(source) <= max_tokens:
-        return source
-    kept: list[str] = []
-    used = 0
-    for line in source.splitlines(keepends=True):
-        # Summing per-line counts slightly overestimates; staying under budget is the point.
-        cost = count_tokens(line)
-        if used + cost > max_tokens:
-            break
-        kept.append(line)
-        used += cost
-    return "".join(kept)
-
-
-def build_context(
-    repo: Path, description: str, language: str = "python", *, max_related_tokens: int = 1500
-) -> GenerationContext:
-    """Gather what a model needs to write code that fits a repository.
-
-    Args:
-        repo: the target repository's working tree.
-        description: the request in the user's words.
-        language: the language of the code to write.
-        max_related_tokens: the most tokens of the related module's source to include.
-
-    Returns:
-        The layout (at most 200 files, those nearest the source dir kept), the source dir,
-        the related module and its (possibly truncated) source, the naming conventions and the
-        token count of the layout plus related source.
-
-    Raises:
-        NotAGitRepositoryError: ``repo`` is not inside a git working tree.
-    """
-    from frugalflow.money.tokens import count_tokens
-
-    language = language.strip().lower()
-    files = list_repository_files(repo)
-    source_dir = find_source_dir(files, language)
-    layout = _cap_layout(files, source_dir, MAX_LAYOUT_ENTRIES)
-    related_path = find_related_module(repo, files, description, language)
-    related_source = None
-    if related_path is not None:
-        related_source = truncate_to_tokens(
-            _read_text(Path(repo) / related_path), max(max_related_tokens, 0)
-        )
-    prompt_part = "\n".join(layout) + "\n" + (related_source or "")
-    return GenerationContext(
-        language=language,
-        file_layout=layout,
-        source_dir=source_dir,
-        related_path=related_path,
-        related_source=related_source,
-        naming=detect_naming_conventions(repo, files),
-        token_count=count_tokens(prompt_part),
-    )
-
-
-@functools.lru_cache(maxsize=32)
-def context_for_state(repo: Path, description: str, language: str, state: str) -> GenerationContext:
-    """:func:`build_context`, computed once per repository state in this process.
-
-    The estimate step builds the prompt that will really be sent, context included, and the
-    context fetch step needs the same answer a moment later: ``state`` (a digest of the
-    repository's content, :func:`frugalflow.placement.git.content_digest`) makes the second
-    call free and any change to the tree a new entry.
-    """
-    return build_context(repo, description, language)
+    return sorted(own, key=lambda p: (_tree_distance(_parent(p), source_dir), p))

@@ -301,8 +301,143 @@ class NamingConventions(Frozen):
     samples: int = 0
 
 
+class StyleShare(Frozen):
+    """How many names of one kind follow one style: "functions snake_case 98%"."""
+
+    kind: str  # "function", "class", "constant", "module", "test_file"
+    style: str
+    share: float = Field(ge=0, le=1)  # of the names of the kind that show a style
+    samples: int = Field(ge=0)
+
+
+class NamingPatterns(Frozen):
+    """The naming a repository measurably uses, with the share behind each style.
+
+    Attributes:
+        shares: the dominant style of each kind of name and its share.
+        verb_first_share: the share of multi-word function names that start with a verb
+            (``load_settings``); None with no such name.
+        common_verbs: the verbs function names start with most, most used first.
+        vocabulary: the domain words the identifiers use most (``ledger``, ``budget``).
+    """
+
+    shares: tuple[StyleShare, ...] = ()
+    verb_first_share: float | None = Field(default=None, ge=0, le=1)
+    common_verbs: tuple[str, ...] = ()
+    vocabulary: tuple[str, ...] = ()
+
+
+class StructureConventions(Frozen):
+    """Where things live in a repository, and where a new module belongs.
+
+    Attributes:
+        layout: ``src`` (packages under ``src/``), ``flat`` (packages at the top) or
+            ``scripts`` (loose modules, no package).
+        package: the main package's import name, when there is one.
+        tests_dir: the directory most test files are in; None without tests.
+        test_file_pattern: how test files are named (``test_*.py``, ``*.test.ts``).
+        tests_mirror_modules: whether most test files are named after a source module.
+        definitions_per_module: the median count of top-level functions and classes per
+            source module (a small figure: one concept per module).
+        new_module_dir: where a new source module of the request's language belongs.
+    """
+
+    layout: Literal["src", "flat", "scripts"] = "scripts"
+    package: str | None = None
+    tests_dir: str | None = None
+    test_file_pattern: str | None = None
+    tests_mirror_modules: bool = False
+    definitions_per_module: float = 0.0
+    new_module_dir: str = "."
+
+
+class ProjectStandards(Frozen):
+    """What the project's configuration and its code say about how code is written.
+
+    Attributes:
+        line_length: the formatter's or linter's line length.
+        target_version: the oldest Python the project supports (``py311``).
+        lint_rules: the lint rule families selected (ruff or flake8).
+        type_checking: how types are checked (``mypy strict``), None when they are not.
+        indent: the indentation ``.editorconfig`` sets (``4 spaces``).
+        docstring_style: the docstring style the code uses (``google``, ``numpy``,
+            ``rest``, ``plain``).
+        docstring_share: the share of public functions and classes with a docstring.
+        type_hint_share: the share of functions whose parameters and return are annotated.
+        sources: the configuration files these came from.
+    """
+
+    line_length: int | None = None
+    target_version: str | None = None
+    lint_rules: tuple[str, ...] = ()
+    type_checking: str | None = None
+    indent: str | None = None
+    docstring_style: str = "google"
+    docstring_share: float = Field(default=0.0, ge=0, le=1)
+    type_hint_share: float = Field(default=0.0, ge=0, le=1)
+    sources: tuple[str, ...] = ()
+
+
+class CodeExample(Frozen):
+    """A definition related to the request, shown as the project wrote it.
+
+    Attributes:
+        path: its file, relative to the repository.
+        name: its qualified name (``Class.method`` for a method).
+        kind: ``function``, ``method`` or ``class``.
+        line: its first line.
+        signature: its decorators and ``def``/``class`` line(s).
+        summary: the first line of its docstring, "" without one.
+        code: its source; just the signature when the body did not fit the budget.
+    """
+
+    path: str
+    name: str
+    kind: str
+    line: int
+    signature: str
+    summary: str = ""
+    code: str
+
+
+class ReuseHint(Frozen):
+    """A function or class the new code should call instead of rewriting it.
+
+    Attributes:
+        name: its name (``Class`` or ``function``).
+        kind: ``function`` or ``class``.
+        signature: its ``def``/``class`` line, without the body.
+        import_line: how to import it (``from textkit.strings import slugify``).
+        summary: the first line of its docstring, "" without one.
+        path: its file, relative to the repository.
+    """
+
+    name: str
+    kind: str
+    signature: str
+    import_line: str
+    summary: str = ""
+    path: str
+
+
+class ContextPart(Frozen):
+    """One part of the context and the tokens it takes in the prompt (0 when left out)."""
+
+    name: str
+    tokens: int = Field(ge=0)
+    included: bool = True
+    detail: str = ""  # what was kept or why it was left out ("3 of 8 examples")
+
+
 class GenerationContext(Frozen):
-    """What a model is told about the repository so that its code fits in."""
+    """What a model is told about the repository so that its code fits in.
+
+    ``file_layout``, ``source_dir``, ``related_path``/``related_source`` and ``naming`` are
+    what every step reads; the bridge (:mod:`frugalflow.context`) adds the measured naming,
+    structure and standards, the related examples and reuse hints, each part fitted into
+    ``budget_tokens`` most useful first, with the tokens of each part in ``parts``.
+    ``token_count`` is the tokens the prompt's context takes in all.
+    """
 
     language: str
     file_layout: tuple[str, ...]
@@ -311,6 +446,15 @@ class GenerationContext(Frozen):
     related_source: str | None = None
     naming: NamingConventions = NamingConventions()
     token_count: int = 0
+    naming_patterns: NamingPatterns = NamingPatterns()
+    structure: StructureConventions = StructureConventions()
+    standards: ProjectStandards = ProjectStandards()
+    examples: tuple[CodeExample, ...] = ()
+    hints: tuple[ReuseHint, ...] = ()
+    shown_layout: tuple[str, ...] | None = None  # the layout the prompt shows; None: all of it
+    budget_tokens: int | None = None
+    parts: tuple[ContextPart, ...] = ()
+    repository_state: str | None = None  # the content fingerprint it was built from
 
 
 class RouteOption(Frozen):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import PurePosixPath
 
+from frugalflow.context.optimizer import SEPARATOR
+from frugalflow.context.render import render_context
+from frugalflow.context.structure import python_module_name
 from frugalflow.core.schemas import CodeRequest, GenerationContext, NamingConventions, Retry
 from frugalflow.core.settings import Settings
 from frugalflow.placement.merge import top_level_names
@@ -43,8 +45,8 @@ def build_messages(
     there, without the docstring demand: the document step writes missing docstrings after.
     """
     tag = _FENCE_TAG.get(request.language, request.language)
-    if context.related_path and context.related_source:
-        messages = _with_related_code(request, context, tag)
+    if (context.related_path and context.related_source) or context.examples or context.hints:
+        messages = _with_repository_context(request, context, tag)
     else:
         statement = "\n".join([request.description.strip(), *request.examples])
         opening, closing = _STATEMENT_QUOTES.get(request.language, ("/*", "*/"))
@@ -66,32 +68,32 @@ def build_messages(
     return messages
 
 
-def _with_related_code(
+def _with_repository_context(
     request: CodeRequest, context: GenerationContext, tag: str
 ) -> list[ChatMessage]:
-    """The structured form: conventions, layout and the related module, then the task."""
+    """The structured form: the repository's context as the bridge fitted it, then the task."""
     naming = context.naming
     system = (
         f"You are a careful {request.language} developer adding code to an existing repository. "
         "Write only the new code that was asked for: the imports it needs and its definitions. "
         f"Follow the repository's conventions: functions in {naming.function_style}, classes in "
-        f"{naming.class_style}, constants in {naming.constant_style}. Do not write tests, "
-        "example usage, print calls or explanations. "
+        f"{naming.class_style}, constants in {naming.constant_style}. "
+        + (
+            "Import and call the existing code listed instead of rewriting it. "
+            if context.hints
+            else ""
+        )
+        + "Do not write tests, example usage, print calls or explanations. "
         f"Answer with a single ```{tag} code block."
     )
-    parts = [
-        "Repository files:\n" + "\n".join(context.file_layout),
-        f"The most related existing module, {context.related_path}:\n"
-        f"```{tag}\n{context.related_source}\n```",
-        f"Task: {request.description}",
-    ]
+    parts = [*render_context(context), f"Task: {request.description}"]
     if request.examples:
         parts.append(
             "The code must pass:\n```" + tag + "\n" + "\n".join(request.examples) + "\n```"
         )
     return [
         ChatMessage(role="system", content=system),
-        ChatMessage(role="user", content="\n\n".join(parts)),
+        ChatMessage(role="user", content=SEPARATOR.join(parts)),
     ]
 
 
@@ -132,32 +134,22 @@ def _retry_part(retry: Retry, tag: str) -> str:
     )
 
 
-def python_module_name(path: str) -> str | None:
-    """The dotted name a Python file is imported by (``src/textkit/strings.py`` ->
-    ``textkit.strings``), or None for a file that is not a ``.py`` module."""
-    pure = PurePosixPath(path)
-    if pure.suffix != ".py":
-        return None
-    parts = list(pure.with_suffix("").parts)
-    if len(parts) > 1 and parts[0] == "src":
-        parts = parts[1:]  # the src layout: src/ itself is not a package
-    if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts) or None
-
-
 def importable_names(context: GenerationContext) -> dict[str, str]:
-    """Public top-level names of the related module the model was shown -> its module."""
-    if not context.related_path or not context.related_source:
-        return {}
-    module = python_module_name(context.related_path)
-    if module is None:
-        return {}
-    try:
-        names = top_level_names(context.related_source)
-    except (SyntaxError, ValueError):
-        return {}
-    return {name: module for name in names if not name.startswith("_")}
+    """Names the model was shown as importable -> their module: the public top-level names of
+    the related module, and the reuse hints (Python only)."""
+    names: dict[str, str] = {}
+    module = python_module_name(context.related_path) if context.related_path else None
+    if module is not None and context.related_source:
+        try:
+            defined = top_level_names(context.related_source)
+        except (SyntaxError, ValueError):
+            defined = set()
+        names |= {name: module for name in defined if not name.startswith("_")}
+    for hint in context.hints:
+        source, _, imported = hint.import_line.partition(" import ")
+        if source.startswith("from ") and imported == hint.name:
+            names.setdefault(hint.name, source.removeprefix("from "))
+    return names
 
 
 def generation_fingerprint(

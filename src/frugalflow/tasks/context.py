@@ -1,8 +1,11 @@
 """Step 3, context fetch: what the model must know about the repository to write code that fits.
 
-Reading and scoring a repository is the slowest pure step on a large tree, and its answer only
-changes when the tree does, so it is cached under a key made of the repository's state (HEAD
-commit plus the status of uncommitted files) and the request's words.
+The semantic bridge (:mod:`frugalflow.context`) builds it: naming with its measured shares,
+structure, standards, related examples and reuse hints, fitted into the token budget the
+embedded model's window leaves. The bridge caches it by the repository's content (every file's
+hash, uncommitted work included) and the request, in this process and on disk; the estimate
+step asked for the same context a moment before, so here it is a cache hit. Prefect's own cache
+keeps the step's result under the same kind of key, for runs in other processes.
 """
 
 from __future__ import annotations
@@ -10,26 +13,29 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-from prefect.context import TaskRunContext
+from typing import TYPE_CHECKING, Any
 
 from frugalflow.context import context_for_state
+from frugalflow.context.snapshot import take_snapshot
 from frugalflow.core.schemas import CodeRequest, GenerationContext
-from frugalflow.placement.git import content_digest
 from frugalflow.tasks import step
 
-CACHE_VERSION = "context-v2"  # bump when build_context's output or its module path changes
+if TYPE_CHECKING:
+    from prefect.context import TaskRunContext
+
+CACHE_VERSION = "context-v3"  # bump when the context's output or its module path changes
 
 
 def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """Prefect cache key: repository state + the request's words + language."""
+    """Prefect cache key: the repository's content fingerprint + the request's words +
+    language + target."""
     request: CodeRequest = parameters["request"]
+    repo = Path(request.repo).resolve()
     key = "\0".join(
         [
             CACHE_VERSION,
-            str(Path(request.repo).resolve()),
-            content_digest(Path(request.repo)),
+            str(repo),
+            take_snapshot(repo).fingerprint,
             request.description,
             request.language,
             request.target or "",
@@ -39,10 +45,9 @@ def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
 
 
 def fetch_context(request: CodeRequest) -> GenerationContext:
-    """Analyse the target repository for this request (see :func:`build_context`); free when
-    the estimate step just did it for the same repository state."""
-    repo = Path(request.repo)
-    return context_for_state(repo, request.description, request.language, content_digest(repo))
+    """The bridge's context for this request (see :class:`frugalflow.context.ContextBridge`);
+    a cache hit when the estimate step just built it for the same repository content."""
+    return context_for_state(Path(request.repo), request.description, request.language)
 
 
 fetch_context_task = step(

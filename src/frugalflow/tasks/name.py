@@ -31,7 +31,8 @@ def apply_naming(
     Args:
         code: the generated Python code (only it; never the whole target module).
         context: the repository's context; its naming conventions are followed, and the
-            names its related module defines are kept and never renamed to.
+            names its related module defines and its reuse hints name are kept and never
+            renamed to.
         description: the request's words; names it asks for (``slugify(text)``, backticked
             names) are kept as they are.
         protected: more names to keep: the target module's existing identifiers, and the
@@ -50,6 +51,8 @@ def apply_naming(
     keep = set(protected) | requested_names(description)
     if context.related_source:
         keep |= defined_names(context.related_source)
+    # The existing code the prompt offered for reuse: a call to it must keep its real name.
+    keep |= {hint.name for hint in context.hints}
     result = rename_to_conventions(code, context.naming, protected=keep)
     before = check_naming(code, context.naming)
     after = check_naming(result.code, context.naming)

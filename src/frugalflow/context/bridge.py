@@ -1,0 +1,553 @@
+"""The semantic bridge: one repository context per request, built once per repository content.
+
+:class:`ContextBridge` is what the flow calls in process and what ``frugalflow bridge serve``
+serves over HTTP (:mod:`frugalflow.context.http`); both build the same
+:class:`~frugalflow.core.schemas.GenerationContext`. A build takes four steps:
+
+1. a snapshot of the repository (:mod:`frugalflow.context.snapshot`): every file and its content
+   hash, uncommitted work included. Its fingerprint and the request make the context's key;
+2. each file's facts (:mod:`frugalflow.context.facts`), reused by content hash from memory or
+   from the disk cache, so that only new or changed files are read;
+3. the repository's analysis for the language: naming with shares, structure, standards
+   (kept in memory per fingerprint);
+4. the request's part: the definitions the request is about (:mod:`frugalflow.context.retrieval`)
+   as examples and reuse hints, fitted with the rest into the token budget
+   (:mod:`frugalflow.context.optimizer`).
+
+Built contexts are kept in memory and on disk by key; a hit costs the snapshot (two git
+commands). Not booked in the ledger: its records are model calls (a provider, a model, a
+tier), and a context is built without one, so a hit saves time, not tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from frugalflow.context.analysis import (
+    MAX_FILE_BYTES,
+    MAX_LAYOUT_ENTRIES,
+    find_related_module,
+    find_source_dir,
+    is_test_path,
+    nearest_first,
+)
+from frugalflow.context.conventions import is_vendored_path
+from frugalflow.context.facts import FileFacts, analyse_file, language_of
+from frugalflow.context.naming_stats import measure_naming
+from frugalflow.context.optimizer import SEPARATOR, Candidates, fit_to_budget
+from frugalflow.context.render import render_context, render_conventions
+from frugalflow.context.retrieval import Match, rank_definitions
+from frugalflow.context.snapshot import RepositorySnapshot, take_snapshot
+from frugalflow.context.standards import config_reader, measure_standards, read_configuration
+from frugalflow.context.store import ContextStore
+from frugalflow.context.structure import (
+    describe_structure,
+    import_line,
+    one_line_signature,
+    source_root,
+)
+from frugalflow.context.words import description_words
+from frugalflow.core.errors import NotAGitRepositoryError, RequestError
+from frugalflow.core.schemas import (
+    CodeExample,
+    GenerationContext,
+    NamingConventions,
+    NamingPatterns,
+    ProjectStandards,
+    ReuseHint,
+    StructureConventions,
+)
+
+KEY_VERSION = "context-v3"  # bump when what a context holds for the same inputs changes
+
+# What the embedded model's default window (4,096 tokens) leaves for the context: less the
+# reply (max_output_tokens, 768) and the rest of the prompt (instructions, task, examples).
+PROMPT_RESERVE_TOKENS = 800
+DEFAULT_BUDGET_TOKENS = 4096 - 768 - PROMPT_RESERVE_TOKENS
+MAX_EXAMPLES = 4
+MAX_HINTS = 8
+# An example longer than this is shown by its signature and docstring only.
+MAX_EXAMPLE_LINES = 40
+_BINARY_SNIFF_BYTES = 8192
+_LANGUAGES_WITH_FACTS = frozenset({"python", "javascript", "typescript"})
+_MEMORY_CONTEXTS = 64
+_MEMORY_ANALYSES = 8
+
+
+class ContextRequest(BaseModel):
+    """What a context is built for: a repository, a request's words, a budget.
+
+    Attributes:
+        repo: the repository's working tree (absolute; ``~`` is expanded).
+        description: the request in the user's words.
+        language: the language of the code to write.
+        target: the file the code will go to, relative to the repository, if known.
+        budget_tokens: the most tokens the context may take in the prompt; by default what
+            the embedded model's window leaves (:data:`DEFAULT_BUDGET_TOKENS`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    repo: Path
+    description: str = Field(min_length=1, max_length=20_000)
+    language: str = Field(default="python", min_length=1, max_length=40)
+    target: str | None = None
+    budget_tokens: int | None = Field(default=None, ge=0, le=1_000_000)
+
+    @field_validator("repo")
+    @classmethod
+    def _absolute(cls, repo: Path) -> Path:
+        repo = repo.expanduser()
+        if not repo.is_absolute():
+            raise ValueError(f"repo must be an absolute path, not {str(repo)!r}")
+        return repo
+
+    @field_validator("language")
+    @classmethod
+    def _lowercase(cls, language: str) -> str:
+        return language.strip().lower()
+
+
+class CachedContext(BaseModel):
+    """A context the bridge holds, as ``GET /context/cached`` lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    repo: str
+    description: str
+    language: str
+    budget_tokens: int
+    repository_state: str
+    token_count: int
+    built_at: datetime
+    build_ms: float = Field(ge=0)
+    hits: int = Field(ge=0)
+
+
+@dataclass(frozen=True)
+class RepositoryAnalysis:
+    """What a repository's content says for one language, whatever the request."""
+
+    files: list[tuple[str, FileFacts]]
+    tests: frozenset[str]
+    source_dir: str
+    layout: list[str]  # the readable own files, nearest the source dir first
+    naming: NamingConventions
+    patterns: NamingPatterns
+    structure: StructureConventions
+    standards: ProjectStandards
+
+
+@dataclass
+class BridgeStats:
+    """What the bridge did since it started."""
+
+    builds: int = 0
+    memory_hits: int = 0
+    disk_hits: int = 0
+    files_read: int = 0
+
+
+def context_budget(window_tokens: int, max_output_tokens: int) -> int:
+    """The tokens a context may take in a prompt on a model with this window and reply size."""
+    return max(window_tokens - max_output_tokens - PROMPT_RESERVE_TOKENS, 0)
+
+
+class ContextBridge:
+    """Builds and caches repository contexts.
+
+    Args:
+        cache_dir: the directory of the disk cache (``<cache_dir>/context``); None keeps the
+            caches in memory only.
+        roots: the repositories it may read; empty means any.
+    """
+
+    def __init__(self, cache_dir: Path | None = None, roots: Iterable[Path] = ()) -> None:
+        self.store = ContextStore(cache_dir / "context") if cache_dir is not None else None
+        self.roots = tuple(Path(r).expanduser().resolve() for r in roots)
+        self.stats = BridgeStats()
+        self._lock = threading.RLock()
+        self._facts: dict[str, FileFacts] = {}
+        self._disk_loaded: set[Path] = set()
+        self._analyses: OrderedDict[tuple[str, str, str], RepositoryAnalysis] = OrderedDict()
+        self._contexts: OrderedDict[str, tuple[CachedContext, GenerationContext]] = OrderedDict()
+
+    def allowed(self, repo: Path) -> Path:
+        """The repository's resolved path, if this bridge may read it.
+
+        Raises:
+            RequestError: the path is outside the repositories the bridge was started for.
+            NotAGitRepositoryError: it is not a directory.
+        """
+        resolved = Path(repo).expanduser().resolve()
+        if self.roots and not any(resolved.is_relative_to(root) for root in self.roots):
+            served = ", ".join(str(r) for r in self.roots)
+            raise RequestError(
+                f"{resolved} is outside the repositories this bridge serves ({served}); "
+                "start it with --repo for that repository too"
+            )
+        if not resolved.is_dir():
+            raise NotAGitRepositoryError(
+                f"{resolved} is not a directory; give the path of the repository's top directory"
+            )
+        return resolved
+
+    def context(self, request: ContextRequest) -> GenerationContext:
+        """The context for a request: from the cache when the repository's content and the
+        request are unchanged, built otherwise (only changed files are read again).
+
+        Raises:
+            RequestError: the repository is outside the bridge's roots.
+            NotAGitRepositoryError: it is not a git working tree.
+        """
+        repo = self.allowed(request.repo)
+        snapshot = take_snapshot(repo)
+        budget = DEFAULT_BUDGET_TOKENS if request.budget_tokens is None else request.budget_tokens
+        key = _context_key(repo, snapshot.fingerprint, request, budget)
+        with self._lock:
+            cached = self._remembered(key)
+            if cached is not None:
+                return cached
+        started = time.perf_counter()
+        context = self._build(repo, snapshot, request, budget)
+        entry = CachedContext(
+            key=key,
+            repo=str(repo),
+            description=request.description,
+            language=request.language,
+            budget_tokens=budget,
+            repository_state=snapshot.fingerprint,
+            token_count=context.token_count,
+            built_at=datetime.now(UTC),
+            build_ms=round((time.perf_counter() - started) * 1000, 2),
+            hits=0,
+        )
+        with self._lock:
+            self.stats.builds += 1
+            self._remember(key, entry, context)
+        if self.store is not None:
+            self.store.save_context(
+                key,
+                {
+                    "entry": entry.model_dump(mode="json"),
+                    "context": context.model_dump(mode="json"),
+                },
+            )
+        return context
+
+    def cached(self) -> list[CachedContext]:
+        """The contexts held in memory, most recently used first."""
+        with self._lock:
+            return [entry for entry, _ in reversed(self._contexts.values())]
+
+    def _remembered(self, key: str) -> GenerationContext | None:
+        held = self._contexts.get(key)
+        if held is not None:
+            self.stats.memory_hits += 1
+            entry, context = held
+            self._contexts[key] = (entry.model_copy(update={"hits": entry.hits + 1}), context)
+            self._contexts.move_to_end(key)
+            return context
+        stored = self.store.load_context(key) if self.store is not None else None
+        if stored is None:
+            return None
+        try:
+            entry = CachedContext.model_validate(stored["entry"])
+            context = GenerationContext.model_validate(stored["context"])
+        except (KeyError, TypeError, ValidationError):
+            return None
+        self.stats.disk_hits += 1
+        self._remember(key, entry.model_copy(update={"hits": entry.hits + 1}), context)
+        return context
+
+    def _remember(self, key: str, entry: CachedContext, context: GenerationContext) -> None:
+        self._contexts[key] = (entry, context)
+        self._contexts.move_to_end(key)
+        while len(self._contexts) > _MEMORY_CONTEXTS:
+            self._contexts.popitem(last=False)
+
+    def analyse(
+        self, repo: Path, snapshot: RepositorySnapshot, language: str
+    ) -> RepositoryAnalysis:
+        """The repository's analysis for a language, kept in memory per content fingerprint."""
+        key = (str(repo), snapshot.fingerprint, language)
+        with self._lock:
+            held = self._analyses.get(key)
+            if held is not None:
+                self._analyses.move_to_end(key)
+                return held
+        files = self._file_facts(repo, snapshot)
+        analysis = _analyse(repo, files, language)
+        with self._lock:
+            self._analyses[key] = analysis
+            while len(self._analyses) > _MEMORY_ANALYSES:
+                self._analyses.popitem(last=False)
+        return analysis
+
+    def _file_facts(self, repo: Path, snapshot: RepositorySnapshot) -> list[tuple[str, FileFacts]]:
+        with self._lock:
+            if self.store is not None and repo not in self._disk_loaded:
+                self._disk_loaded.add(repo)
+                for key, facts in self.store.load_facts(repo).items():
+                    self._facts.setdefault(key, facts)
+        found: list[tuple[str, FileFacts]] = []
+        current: dict[str, FileFacts] = {}
+        read = 0
+        for path in sorted(snapshot.hashes):
+            if is_vendored_path(path):
+                continue
+            key = f"{language_of(path)}:{snapshot.hashes[path]}"
+            held = self._facts.get(key)
+            if held is None:
+                facts = self._facts[key] = _read_facts(repo, path)
+                read += 1
+            else:
+                facts = held
+            current[key] = facts
+            if facts.readable:
+                found.append((path, facts))
+        self.stats.files_read += read
+        if read and self.store is not None:
+            self.store.save_facts(repo, current)
+        return found
+
+    def _build(
+        self, repo: Path, snapshot: RepositorySnapshot, request: ContextRequest, budget: int
+    ) -> GenerationContext:
+        from frugalflow.money.tokens import count_tokens
+
+        language = request.language
+        analysis = self.analyse(repo, snapshot, language)
+        query = description_words(f"{request.description} {request.target or ''}")
+        matches = rank_definitions(analysis.files, query, language, analysis.tests)
+        related_path = _related_path(matches)
+        if related_path is None and language not in _LANGUAGES_WITH_FACTS:
+            paths = [path for path, _ in analysis.files]
+            related_path = find_related_module(repo, paths, request.description, language)
+        related_source = _read_text(repo / related_path) if related_path else None
+        candidates = Candidates(
+            conventions=render_conventions(
+                analysis.patterns, analysis.structure, analysis.standards, language
+            ),
+            hints=_hints(matches, language, source_root(analysis.structure)),
+            examples=_examples(repo, matches),
+            layout=analysis.layout,
+            related_path=related_path,
+            related_source=related_source,
+            tag=language,
+        )
+        fitted = fit_to_budget(candidates, budget, count_tokens)
+        context = GenerationContext(
+            language=language,
+            file_layout=tuple(sorted(analysis.layout[:MAX_LAYOUT_ENTRIES])),
+            source_dir=analysis.source_dir,
+            related_path=related_path if fitted.related_source else None,
+            related_source=fitted.related_source,
+            naming=analysis.naming,
+            naming_patterns=analysis.patterns,
+            structure=analysis.structure,
+            standards=analysis.standards,
+            examples=tuple(fitted.examples),
+            hints=tuple(fitted.hints),
+            shown_layout=tuple(fitted.layout),
+            budget_tokens=budget,
+            parts=tuple(fitted.parts),
+            repository_state=snapshot.fingerprint,
+        )
+        # The exact count of the text the prompt shows, as it joins the parts.
+        shown = SEPARATOR.join(render_context(context))
+        return context.model_copy(update={"token_count": count_tokens(shown) if shown else 0})
+
+
+def _context_key(repo: Path, fingerprint: str, request: ContextRequest, budget: int) -> str:
+    parts = [KEY_VERSION, str(repo), fingerprint, request.description, request.language]
+    parts += [request.target or "", str(budget)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _read_facts(repo: Path, path: str) -> FileFacts:
+    try:
+        with (repo / path).open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return FileFacts(language="", parsed=False, lines=0, readable=False)
+    if len(data) > MAX_FILE_BYTES or b"\0" in data[:_BINARY_SNIFF_BYTES]:
+        return FileFacts(language="", parsed=False, lines=0, readable=False)
+    return analyse_file(path, data.decode("utf-8", errors="replace"))
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _analyse(repo: Path, files: list[tuple[str, FileFacts]], language: str) -> RepositoryAnalysis:
+    paths = [path for path, _ in files]
+    tests = frozenset(path for path in paths if is_test_path(path))
+    source_dir = find_source_dir(paths, language)
+    naming, patterns = measure_naming(files, language, tests)
+    return RepositoryAnalysis(
+        files=files,
+        tests=tests,
+        source_dir=source_dir,
+        layout=nearest_first(paths, source_dir),
+        naming=naming,
+        patterns=patterns,
+        structure=describe_structure(files, language, tests, source_dir),
+        standards=measure_standards(files, tests, read_configuration(config_reader(repo))),
+    )
+
+
+def _related_path(matches: Sequence[Match]) -> str | None:
+    for match in matches:
+        if not match.is_test:
+            return match.path
+    return matches[0].path if matches else None
+
+
+def _hints(matches: Sequence[Match], language: str, root: str) -> list[ReuseHint]:
+    """Public functions and classes of the project's importable code, best match first."""
+    hints: list[ReuseHint] = []
+    seen: set[tuple[str, str]] = set()
+    inside = "" if root == "." else root + "/"
+    for match in matches:
+        definition = match.definition
+        if match.is_test or not definition.public or not match.path.startswith(inside):
+            continue
+        if definition.kind == "method":
+            continue  # a method is reached through its class, which ranks on its own
+        line = import_line(match.path, definition.name, language)
+        if line is None or (match.path, definition.name) in seen:
+            continue
+        seen.add((match.path, definition.name))
+        signature = one_line_signature(definition.signature) or definition.name
+        hints.append(
+            ReuseHint(
+                name=definition.name,
+                kind=definition.kind,
+                signature=signature,
+                import_line=line,
+                summary=definition.summary,
+                path=match.path,
+            )
+        )
+        if len(hints) == MAX_HINTS:
+            break
+    return hints
+
+
+def _examples(repo: Path, matches: Sequence[Match]) -> list[tuple[CodeExample, CodeExample]]:
+    chosen = [m for m in matches if not m.is_test][:MAX_EXAMPLES]
+    chosen += [m for m in matches if m.is_test][: MAX_EXAMPLES - len(chosen)]
+    sources: dict[str, list[str]] = {}
+    pairs: list[tuple[CodeExample, CodeExample]] = []
+    for match in chosen:
+        definition = match.definition
+        if match.path not in sources:
+            sources[match.path] = (_read_text(repo / match.path) or "").splitlines()
+        lines = sources[match.path][definition.line - 1 : definition.end_line]
+        indent = len(lines[0]) - len(lines[0].lstrip()) if lines else 0
+        body = "\n".join(line[indent:] for line in lines).rstrip()
+        common = {
+            "path": match.path,
+            "name": definition.name,
+            "kind": definition.kind,
+            "line": definition.line,
+            "signature": definition.signature,
+            "summary": definition.summary,
+        }
+        short = CodeExample(code=definition.signature, **common)
+        whole = len(lines) <= MAX_EXAMPLE_LINES and definition.kind != "class" and body
+        full = CodeExample(code=body, **common) if whole else short
+        pairs.append((short, full))
+    return pairs
+
+
+_default_bridge: ContextBridge | None = None
+_default_lock = threading.Lock()
+
+
+def default_bridge() -> ContextBridge:
+    """The process's bridge, the flow's: any repository, disk cache under the settings'
+    ``cache_dir`` (``$XDG_CACHE_HOME/frugalflow``)."""
+    global _default_bridge
+    with _default_lock:
+        if _default_bridge is None:
+            from frugalflow.core.settings import load_settings
+
+            _default_bridge = ContextBridge(cache_dir=load_settings().cache_dir)
+        return _default_bridge
+
+
+def build_context(
+    repo: Path,
+    description: str,
+    language: str = "python",
+    *,
+    budget_tokens: int | None = None,
+    target: str | None = None,
+) -> GenerationContext:
+    """Gather what a model needs to write code that fits a repository, without any cache.
+
+    Args:
+        repo: the target repository's working tree.
+        description: the request in the user's words.
+        language: the language of the code to write.
+        budget_tokens: the most tokens the context may take in the prompt; by default
+            :data:`DEFAULT_BUDGET_TOKENS`.
+        target: the file the code will go to, if known.
+
+    Returns:
+        The context: layout (at most 200 files, those nearest the source dir kept), source
+        dir, naming, structure, standards, related examples and reuse hints, the related
+        module (possibly cut), each part fitted into the budget with its tokens.
+
+    Raises:
+        NotAGitRepositoryError: ``repo`` is not inside a git working tree.
+    """
+    request = ContextRequest(
+        repo=Path(repo).expanduser().resolve(),
+        description=description,
+        language=language,
+        budget_tokens=budget_tokens,
+        target=target,
+    )
+    return ContextBridge().context(request)
+
+
+def context_for_state(
+    repo: Path,
+    description: str,
+    language: str,
+    state: str = "",
+    *,
+    budget_tokens: int | None = None,
+) -> GenerationContext:
+    """The context of :func:`build_context` from the process's bridge: built once per
+    repository content and request, then answered from its caches.
+
+    The estimate step builds the prompt that will really be sent, context included, and the
+    context fetch step needs the same answer a moment later: the second call is a cache hit.
+    ``state`` (a digest of the repository's content the caller has) is accepted for the
+    callers that key on it; the bridge keys on its own snapshot of the content.
+    """
+    del state  # the bridge's own fingerprint is the key
+    request = ContextRequest(
+        repo=Path(repo).expanduser().resolve(),
+        description=description,
+        language=language,
+        budget_tokens=budget_tokens,
+    )
+    return default_bridge().context(request)
