@@ -325,3 +325,106 @@ def test_subscription_cost_per_day_depends_on_the_month() -> None:
     assert subscription_cost_per_day(fees, date(2024, 2, 1))["claude-code"] == Decimal(200) / 29
     assert abs(march["claude-code"] * 31 - 200) < Decimal("1e-20")
     assert subscription_cost_per_day({}, date(2025, 3, 1)) == {}
+
+
+# --- part by part: cache reads, 5-minute and 1-hour writes, tiers (issue 14) -----------------
+
+
+def test_anthropic_cache_rates_are_the_catalogs_own_and_follow_the_documented_multipliers() -> None:
+    """Anthropic's prompt-caching price table: reads 0.1x the base input rate, 5-minute writes
+    1.25x, 1-hour writes 2x (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching,
+    "Pricing"); genai-prices carries all three for Claude Haiku 4.5."""
+    price = PriceCatalog().price_of("anthropic:claude-haiku-4-5")
+    assert price is not None and price.source == "catalog"
+    rates = price.rates_for(1_000)
+    assert rates.cached_input_per_mtok == rates.input_per_mtok * Decimal("0.1")
+    assert rates.cache_write_per_mtok == rates.input_per_mtok * Decimal("1.25")
+    assert rates.cache_write_1h_per_mtok == rates.input_per_mtok * 2
+
+
+def test_an_anthropic_override_gets_its_cache_rates_from_the_documented_multipliers() -> None:
+    catalog = PriceCatalog({"anthropic:claude-private": _override("4", "20")})
+    price = catalog.price_of("anthropic:claude-private")
+    assert price is not None
+    assert (
+        price.cached_input_per_mtok,
+        price.cache_write_per_mtok,
+        price.cache_write_1h_per_mtok,
+    ) == (Decimal("0.4"), Decimal("5"), Decimal(8))
+    cost = catalog.price_call(
+        "anthropic:claude-private",
+        input_tokens=10_000,
+        output_tokens=1_000,
+        cached_tokens=4_000,
+        cache_write_tokens=5_000,
+        cache_write_1h_tokens=2_000,
+    )
+    # 1,000 uncached at $4, 4,000 read at $0.40, 3,000 5-minute writes at $5, 2,000 1-hour
+    # writes at $8, 1,000 out at $20 (per million tokens).
+    assert cost == Decimal("0.0566")
+
+
+def test_writes_are_billed_as_input_by_vendors_without_a_write_rate() -> None:
+    catalog = PriceCatalog({"openai:private": _override("2", "8", cached="0.5")})
+    written = catalog.price_call(
+        "openai:private", input_tokens=1_000, output_tokens=0, cache_write_tokens=1_000
+    )
+    assert written == catalog.price_call("openai:private", input_tokens=1_000, output_tokens=0)
+
+
+def test_the_sum_of_the_parts_is_genai_prices_total_for_every_catalog_rate() -> None:
+    usage = genai_prices.Usage(
+        input_tokens=9_000, output_tokens=700, cache_read_tokens=3_000, cache_write_tokens=4_000
+    )
+    expected = genai_prices.calc_price(
+        usage, model_ref="claude-sonnet-4-5", provider_id="anthropic"
+    ).total_price
+    assert (
+        PriceCatalog().price_call(
+            "anthropic:claude-sonnet-4-5",
+            input_tokens=9_000,
+            output_tokens=700,
+            cached_tokens=3_000,
+            cache_write_tokens=4_000,
+        )
+        == expected
+    )
+
+
+def test_a_call_above_a_tier_pays_the_tier_rate_on_every_part() -> None:
+    price = PriceCatalog().price_of(GEMINI_PRO)
+    assert price is not None and price.has_tiers
+    [tier] = price.tiers
+    base, above = (
+        price.rates_for(tier.above_input_tokens),
+        price.rates_for(tier.above_input_tokens + 1),
+    )
+    assert (base.above_input_tokens, above.above_input_tokens) == (None, tier.above_input_tokens)
+    assert above.input_per_mtok == tier.input_per_mtok > base.input_per_mtok
+    assert above.output_per_mtok == tier.output_per_mtok > base.output_per_mtok
+    assert above.cached_input_per_mtok == tier.cached_input_per_mtok
+
+
+@pytest.mark.parametrize(
+    ("answered", "overrides", "priced_as"),
+    [
+        (None, {}, "openai:gpt-4.1"),
+        ("gpt-4.1", {}, "openai:gpt-4.1"),
+        ("gpt-4.1-mini-2025-04-14", {}, "openai:gpt-4.1-mini-2025-04-14"),
+        ("nobody-prices-this", {}, "openai:gpt-4.1"),
+        ("gpt-4.1-2025-04-14", {"openai:gpt-4.1": ("1", "2")}, "openai:gpt-4.1"),
+        ("gpt-4.1-mini", {"openai:gpt-4.1": ("1", "2")}, "openai:gpt-4.1-mini"),
+    ],
+)
+def test_the_answering_model_is_priced_unless_nobody_prices_it_or_the_user_priced_its_alias(
+    answered: str | None, overrides: dict[str, tuple[str, str]], priced_as: str
+) -> None:
+    catalog = PriceCatalog({key: _override(*rates) for key, rates in overrides.items()})
+    assert str(catalog.answering_model("openai:gpt-4.1", answered)) == priced_as
+
+
+def test_gemini_model_versions_may_carry_the_models_prefix() -> None:
+    catalog = PriceCatalog()
+    assert str(catalog.answering_model("gemini:gemini-2.5-pro", "models/gemini-2.5-flash")) == (
+        "gemini:gemini-2.5-flash"
+    )

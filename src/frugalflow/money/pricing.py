@@ -5,10 +5,17 @@ paid model that neither the catalog nor a ``[prices."provider:model"]`` override
 ``frugalflow.toml`` knows is refused (:class:`PricingError`), never priced at $0: an unknown
 price is the most expensive kind of bug a budget can have.
 
-Token conventions follow genai-prices: ``input_tokens`` is the whole prompt, *including* the
-``cached_tokens`` that the provider read from its prompt cache (those are billed at the cache
-rate instead of the input rate). Long-context tiers are "cliff" tiers: once a call's input
-tokens exceed a tier's threshold, every token of the call is billed at the tier's rates.
+Token conventions follow genai-prices: ``input_tokens`` is the whole prompt, cache reads and
+writes included; ``output_tokens`` the whole reply, reasoning included; each part is billed
+once, at its own rate (:mod:`frugalflow.money.usage`). Long-context tiers are "cliff" tiers:
+once a call's input tokens exceed a tier's threshold, every token of the call is billed at
+the tier's rates.
+
+Rates the catalog lacks are filled from the vendors' documented multipliers: an Anthropic
+cache write costs 1.25x the input rate for the 5-minute cache and 2x for the 1-hour one
+(when genai-prices lacks a model's own write rates), a read 0.1x; a vendor without a write rate
+bills writes as input (OpenAI and Gemini report no cache writes), one without a read rate
+bills reads as input.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -31,13 +39,18 @@ from frugalflow.core.errors import ConfigurationError, PricingError
 from frugalflow.core.models import ModelAddress, parse_address
 from frugalflow.core.schemas import Tier
 from frugalflow.core.settings import PriceOverride
+from frugalflow.money.usage import CallUsage, PricedCall, Rates
 
 CATALOG_VERSION = f"genai-prices {genai_prices.__version__}"
 
 # genai-prices names some vendors differently from our provider names.
 _CATALOG_PROVIDER = {"gemini": "google", "openai": "openai", "anthropic": "anthropic"}
-_MTOK = Decimal(1_000_000)
 _NO_OVERRIDES: Mapping[str, PriceOverride] = MappingProxyType({})
+
+# Anthropic's documented prompt-caching multipliers of the base input rate.
+_ANTHROPIC_CACHE_WRITE_5M = Decimal("1.25")
+_ANTHROPIC_CACHE_WRITE_1H = Decimal(2)
+_ANTHROPIC_CACHE_READ = Decimal("0.1")
 
 
 class PriceTier(BaseModel):
@@ -49,6 +62,8 @@ class PriceTier(BaseModel):
     input_per_mtok: Decimal
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    cache_write_1h_per_mtok: Decimal | None = None
 
 
 class ModelPrice(BaseModel):
@@ -59,6 +74,10 @@ class ModelPrice(BaseModel):
         output_per_mtok: generated tokens, reasoning included.
         cached_input_per_mtok: prompt tokens read from the provider's cache; None when the
             model has no cache rate (cached tokens are then billed as ordinary input).
+        cache_write_per_mtok: prompt tokens written to the 5-minute cache; None when the
+            vendor bills writes as ordinary input.
+        cache_write_1h_per_mtok: prompt tokens written to the 1-hour cache; None: as a
+            5-minute write.
         source: ``catalog`` (genai-prices), ``override`` (the ``prices`` setting) or ``free``
             (a local or subscription tier: $0 per call).
         tiers: long-context tiers, lowest threshold first; empty when the price is flat.
@@ -69,12 +88,36 @@ class ModelPrice(BaseModel):
     input_per_mtok: Decimal
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    cache_write_1h_per_mtok: Decimal | None = None
     source: Literal["catalog", "override", "free"]
     tiers: tuple[PriceTier, ...] = ()
 
     @property
     def has_tiers(self) -> bool:
         return bool(self.tiers)
+
+    def rates_for(self, input_tokens: int) -> Rates:
+        """The rates of a call with ``input_tokens`` prompt tokens: the highest tier whose
+        threshold it exceeds (every token of the call at that tier's rates), else the base."""
+        band: ModelPrice | PriceTier = self
+        for tier in self.tiers:  # lowest threshold first
+            if input_tokens > tier.above_input_tokens:
+                band = tier
+        cache_write = band.cache_write_per_mtok
+        if cache_write is None:
+            cache_write = band.input_per_mtok
+        cache_write_1h = band.cache_write_1h_per_mtok
+        return Rates(
+            input_per_mtok=band.input_per_mtok,
+            cached_input_per_mtok=band.input_per_mtok
+            if band.cached_input_per_mtok is None
+            else band.cached_input_per_mtok,
+            cache_write_per_mtok=cache_write,
+            cache_write_1h_per_mtok=cache_write if cache_write_1h is None else cache_write_1h,
+            output_per_mtok=band.output_per_mtok,
+            above_input_tokens=band.above_input_tokens if isinstance(band, PriceTier) else None,
+        )
 
 
 _FREE = ModelPrice(input_per_mtok=Decimal(0), output_per_mtok=Decimal(0), source="free")
@@ -97,13 +140,35 @@ def _rate_above(value: Decimal | genai_types.TieredPrices | None, threshold: int
     return rate
 
 
-def _from_catalog(prices: genai_types.ModelPrice) -> ModelPrice | None:
+def _cache_rates(
+    provider: str,
+    input_rate: Decimal,
+    cached: Decimal | None,
+    write: Decimal | None,
+    write_1h: Decimal | None = None,
+) -> dict[str, Decimal | None]:
+    """The cache rates of one band, the missing ones filled from the vendor's documented
+    multipliers (see the module docstring)."""
+    if provider == "anthropic":
+        cached = input_rate * _ANTHROPIC_CACHE_READ if cached is None else cached
+        write = input_rate * _ANTHROPIC_CACHE_WRITE_5M if write is None else write
+        write_1h = input_rate * _ANTHROPIC_CACHE_WRITE_1H if write_1h is None else write_1h
+    return {
+        "cached_input_per_mtok": cached,
+        "cache_write_per_mtok": write,
+        "cache_write_1h_per_mtok": write_1h,
+    }
+
+
+def _from_catalog(prices: genai_types.ModelPrice, provider: str) -> ModelPrice | None:
     raw_input = getattr(prices, "input_mtok", None)
     raw_output = getattr(prices, "output_mtok", None)
     raw_cached = getattr(prices, "cache_read_mtok", None)
+    raw_write = getattr(prices, "cache_write_mtok", None)
+    raw_write_1h = getattr(prices, "cache_write_1h_mtok", None)
     if raw_input is None and raw_output is None:
         return None  # not a text-token price (an image or audio model, say)
-    raws = (raw_input, raw_output, raw_cached)
+    raws = (raw_input, raw_output, raw_cached, raw_write, raw_write_1h)
     thresholds = sorted(
         {
             tier.start
@@ -112,36 +177,41 @@ def _from_catalog(prices: genai_types.ModelPrice) -> ModelPrice | None:
             for tier in raw.tiers
         }
     )
-    tiers = tuple(
-        PriceTier(
-            above_input_tokens=threshold,
-            input_per_mtok=_rate_above(raw_input, threshold) or Decimal(0),
-            output_per_mtok=_rate_above(raw_output, threshold) or Decimal(0),
-            cached_input_per_mtok=_rate_above(raw_cached, threshold),
+    tiers = []
+    for threshold in thresholds:
+        input_rate = _rate_above(raw_input, threshold) or Decimal(0)
+        tiers.append(
+            PriceTier(
+                above_input_tokens=threshold,
+                input_per_mtok=input_rate,
+                output_per_mtok=_rate_above(raw_output, threshold) or Decimal(0),
+                **_cache_rates(
+                    provider,
+                    input_rate,
+                    _rate_above(raw_cached, threshold),
+                    _rate_above(raw_write, threshold),
+                    _rate_above(raw_write_1h, threshold),
+                ),
+            )
         )
-        for threshold in thresholds
-    )
+    base_input = _base_rate(raw_input) or Decimal(0)
     return ModelPrice(
-        input_per_mtok=_base_rate(raw_input) or Decimal(0),
+        input_per_mtok=base_input,
         output_per_mtok=_base_rate(raw_output) or Decimal(0),
-        cached_input_per_mtok=_base_rate(raw_cached),
         source="catalog",
-        tiers=tiers,
+        tiers=tuple(tiers),
+        **_cache_rates(
+            provider,
+            base_input,
+            _base_rate(raw_cached),
+            _base_rate(raw_write),
+            _base_rate(raw_write_1h),
+        ),
     )
 
 
 def _plain(value: Decimal | None) -> str | None:
     return None if value is None else format(value.normalize(), "f")
-
-
-def _check_usage(input_tokens: int, output_tokens: int, cached_tokens: int) -> None:
-    if min(input_tokens, output_tokens, cached_tokens) < 0:
-        raise ValueError("token counts cannot be negative")
-    if cached_tokens > input_tokens:
-        raise ValueError(
-            f"cached_tokens ({cached_tokens}) cannot exceed input_tokens ({input_tokens}): "
-            "input_tokens counts the whole prompt, cached part included"
-        )
 
 
 def _missing_price(address: ModelAddress) -> PricingError:
@@ -220,8 +290,10 @@ class PriceCatalog:
             return ModelPrice(
                 input_per_mtok=override.input_per_mtok,
                 output_per_mtok=override.output_per_mtok,
-                cached_input_per_mtok=override.cached_input_per_mtok,
                 source="override",
+                **_cache_rates(
+                    address.provider, override.input_per_mtok, override.cached_input_per_mtok, None
+                ),
             )
         try:
             _, info = data_snapshot.get_snapshot().find_provider_model(
@@ -229,7 +301,49 @@ class PriceCatalog:
             )
         except LookupError:
             return None
-        return _from_catalog(info.get_prices(datetime.now(tz=UTC)))
+        return _from_catalog(info.get_prices(datetime.now(tz=UTC)), address.provider)
+
+    def answering_model(self, asked: ModelAddress | str, answered: str | None) -> ModelAddress:
+        """The model whose price applies to a call to ``asked`` that ``answered`` served.
+
+        A call is priced on the model that answered (a proxy's fallback, an alias resolved to
+        a snapshot), as the reply names it: OpenAI's and Anthropic's ``model``, Gemini's
+        ``modelVersion``. Except when that would ignore the user's word or price nothing:
+
+        * a snapshot of the asked model (``gpt-4.1-mini-2025-04-14`` for ``gpt-4.1-mini``)
+          keeps the asked model's override, when the user set one and none for the snapshot;
+        * an answering model nobody prices is priced as the asked one (the call was made; a
+          known price beats booking it at $0 or losing it).
+
+        Returns:
+            The address to price with, in ``asked``'s provider.
+        """
+        asked = _as_address(asked)
+        name = (answered or "").strip().removeprefix("models/")
+        if not name or name.lower() == asked.model.lower() or asked.tier is not Tier.API:
+            return asked
+        candidate = ModelAddress(asked.provider, name)
+        if (
+            _key(asked) in self._overrides
+            and _key(candidate) not in self._overrides
+            and _is_snapshot(name, of=asked.model)
+        ):
+            return asked
+        return candidate if self.price_of(candidate) is not None else asked
+
+    def price(self, address: ModelAddress | str, usage: CallUsage) -> PricedCall:
+        """Price one call part by part: which rates applied, and what it cost.
+
+        Raises:
+            PricingError: a paid model has neither a catalog price nor an override; the
+                message shows the ``frugalflow.toml`` lines that would price it.
+        """
+        address = _as_address(address)
+        price = self.price_of(address)
+        if price is None:
+            raise _missing_price(address)
+        rates = price.rates_for(usage.input_tokens)
+        return PricedCall(model=str(address), usage=usage, rates=rates, cost_usd=rates.cost(usage))
 
     def price_call(
         self,
@@ -238,46 +352,37 @@ class PriceCatalog:
         input_tokens: int,
         output_tokens: int,
         cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
     ) -> Decimal:
-        """The price in USD of one call with the given usage.
+        """The price in USD of one call with the given usage (see :class:`CallUsage`).
 
         Args:
-            input_tokens: every prompt token, the cached ones included.
+            input_tokens: every prompt token, the cached and written ones included.
             output_tokens: every generated token, reasoning included.
             cached_tokens: the part of ``input_tokens`` read from the provider's cache.
+            cache_write_tokens: the part of ``input_tokens`` written to it.
+            cache_write_1h_tokens: the part of ``cache_write_tokens`` written for one hour.
 
         Raises:
             PricingError: a paid model has neither a catalog price nor an override; the
                 message shows the ``frugalflow.toml`` lines that would price it.
-            ValueError: a count is negative, or more tokens are cached than were sent.
+            ValueError: a count is negative, or the parts exceed their totals.
         """
-        address = _as_address(address)
-        _check_usage(input_tokens, output_tokens, cached_tokens)
-        if address.tier is not Tier.API:
-            return Decimal(0)
-        override = self._overrides.get(_key(address))
-        if override is not None:
-            cached_rate = override.cached_input_per_mtok
-            if cached_rate is None:
-                cached_rate = override.input_per_mtok
-            return (
-                (input_tokens - cached_tokens) * override.input_per_mtok
-                + cached_tokens * cached_rate
-                + output_tokens * override.output_per_mtok
-            ) / _MTOK
-        if self.price_of(address) is None:
-            raise _missing_price(address)
-        # genai-prices applies tiers and the cache rate from the real usage.
-        calculation = genai_prices.calc_price(
-            genai_prices.Usage(
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                cache_read_tokens=cached_tokens or None,
-            ),
-            model_ref=address.model,
-            provider_id=_CATALOG_PROVIDER[address.provider],
+        usage = CallUsage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_tokens=cached_tokens,
+            cache_write_tokens=cache_write_tokens,
+            cache_write_1h_tokens=cache_write_1h_tokens,
         )
-        return Decimal(calculation.total_price)
+        return self.price(address, usage).cost_usd
+
+
+def _is_snapshot(name: str, *, of: str) -> bool:
+    """Whether ``name`` is a dated or numbered version of model ``of``
+    (``gpt-4.1-2025-04-14``, ``claude-sonnet-4-5-20250929``, ``gemini-2.0-flash-001``)."""
+    return re.fullmatch(re.escape(of.lower()) + r"[-@]\d[\d-]*", name.lower()) is not None
 
 
 def _as_address(address: ModelAddress | str) -> ModelAddress:
