@@ -333,7 +333,7 @@ def test_a_schema_1_ledger_is_migrated_and_old_rows_read_back_with_none(
 
     [old] = ledger.recent()
 
-    assert ledger.schema_version() == SCHEMA_VERSION == 5
+    assert ledger.schema_version() == SCHEMA_VERSION == 6
     assert old.call_id == "old"
     assert old.actual_cost_usd == Decimal("0.5")
     assert (old.task_type, old.estimated_input_tokens, old.estimated_output_tokens) == (None,) * 3
@@ -346,6 +346,70 @@ def test_a_schema_1_ledger_is_migrated_and_old_rows_read_back_with_none(
     assert ("flow_run_id",) in columns  # schema 5: the run that deferred a request
     ledger.record(call(call_id="new", task_type="analysis", reservation_id="res-1"))
     assert {c.call_id: c.reservation_id for c in ledger.recent()} == {"old": None, "new": "res-1"}
+
+
+# model_calls as schema version 5 (frugalflow before issue 14) created it: migration 1's table
+# plus migration 2's columns, written out here as they were.
+SCHEMA_5_MODEL_CALLS = """CREATE TABLE model_calls (
+    call_id VARCHAR PRIMARY KEY, ts TIMESTAMPTZ NOT NULL, flow_run_id VARCHAR,
+    request_id VARCHAR NOT NULL, project VARCHAR NOT NULL, step VARCHAR NOT NULL,
+    provider VARCHAR NOT NULL, model VARCHAR NOT NULL, tier VARCHAR NOT NULL,
+    input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL,
+    cached_tokens BIGINT NOT NULL, estimated_cost_usd DECIMAL(18, 8) NOT NULL,
+    actual_cost_usd DECIMAL(18, 8) NOT NULL, latency_ms BIGINT NOT NULL,
+    success BOOLEAN NOT NULL, cache_hit BOOLEAN NOT NULL, error VARCHAR,
+    price_catalog VARCHAR NOT NULL, task_type VARCHAR, estimated_input_tokens BIGINT,
+    estimated_output_tokens BIGINT, reservation_id VARCHAR)"""
+
+
+def test_a_schema_5_ledger_gains_the_accounting_columns_and_keeps_its_rows(
+    ledger: CostLedger,
+) -> None:
+    ledger.path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(ledger.path)) as con:
+        con.execute(SCHEMA_5_MODEL_CALLS)
+        con.execute("CREATE TABLE schema_info (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO schema_info VALUES (5)")
+        con.execute(
+            "INSERT INTO model_calls VALUES ('old', ?, 'flow-1', 'req1', 'demo', 'generate', "
+            "'anthropic', 'claude-sonnet-4-5', 'api', 4050, 400, 1000, 0.01, 0.01845, 900, "
+            "true, false, NULL, 'genai-prices 0.2.3', 'code_generation', 4000, 380, 'res-1')",
+            [T0],
+        )
+    assert ledger.schema_version() == 5
+
+    [old] = ledger.recent()
+
+    assert ledger.schema_version() == SCHEMA_VERSION == 6
+    assert (old.call_id, old.input_tokens, old.cached_tokens) == ("old", 4050, 1000)
+    assert old.actual_cost_usd == Decimal("0.01845")
+    # What schema 5 did not record reads back as unknown, not as zero.
+    assert (old.cache_write_tokens, old.cache_write_1h_tokens, old.reasoning_tokens) == (None,) * 3
+    assert (old.answered_model, old.input_per_mtok, old.compute_cost_usd) == (None,) * 3
+    new = call(
+        call_id="new",
+        provider="anthropic",
+        model="claude-sonnet-4-5",
+        tier=Tier.API,
+        input_tokens=4050,
+        cached_tokens=1000,
+        cache_write_tokens=3000,
+        cache_write_1h_tokens=1000,
+        output_tokens=400,
+        reasoning_tokens=0,
+        answered_model="claude-sonnet-4-5-20250929",
+        input_per_mtok=Decimal(3),
+        cached_input_per_mtok=Decimal("0.3"),
+        cache_write_per_mtok=Decimal("3.75"),
+        cache_write_1h_per_mtok=Decimal(6),
+        output_per_mtok=Decimal(15),
+        price_tier_above_tokens=200_000,
+        compute_cost_usd=Decimal("0.00125"),
+        actual_cost_usd=Decimal("0.01995"),
+    )
+    ledger.record(new)
+    assert {c.call_id: c for c in ledger.recent()}["new"] == new
+    assert ledger.spend_between(T0, T0 + timedelta(days=1)) == Decimal("0.0384")
 
 
 def test_schema_2_fields_round_trip(ledger: CostLedger) -> None:

@@ -123,6 +123,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # The flow run that deferred a request, so that its re-run can link to it.
         "ALTER TABLE deferred_requests ADD COLUMN flow_run_id VARCHAR",
     ),
+    (
+        # Exact accounting (issue 14): each billed part of a call in its own column, the model
+        # that answered, the rate each part was billed at, and the local machine's time as a
+        # cost. Nullable: calls written by schema 5 did not know (their cache writes were
+        # booked as plain input).
+        "ALTER TABLE model_calls ADD COLUMN cache_write_tokens BIGINT",
+        "ALTER TABLE model_calls ADD COLUMN cache_write_1h_tokens BIGINT",
+        "ALTER TABLE model_calls ADD COLUMN reasoning_tokens BIGINT",
+        "ALTER TABLE model_calls ADD COLUMN answered_model VARCHAR",
+        "ALTER TABLE model_calls ADD COLUMN input_per_mtok DECIMAL(18, 8)",
+        "ALTER TABLE model_calls ADD COLUMN cached_input_per_mtok DECIMAL(18, 8)",
+        "ALTER TABLE model_calls ADD COLUMN cache_write_per_mtok DECIMAL(18, 8)",
+        "ALTER TABLE model_calls ADD COLUMN cache_write_1h_per_mtok DECIMAL(18, 8)",
+        "ALTER TABLE model_calls ADD COLUMN output_per_mtok DECIMAL(18, 8)",
+        "ALTER TABLE model_calls ADD COLUMN price_tier_above_tokens BIGINT",
+        "ALTER TABLE model_calls ADD COLUMN compute_cost_usd DECIMAL(18, 8)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -135,7 +152,27 @@ class ModelCall(BaseModel):
 
     Costs are rounded half-even to 8 decimal places, the precision the ledger stores; ``ts``
     must be timezone-aware and is converted to UTC. ``task_type``, the ``estimated_*_tokens``
-    and ``reservation_id`` are None for calls recorded before schema version 2.
+    and ``reservation_id`` are None for calls recorded before schema version 2; the fields
+    after them are None for calls recorded before schema version 6.
+
+    Token counts are totals and parts of them, never overlapping as billed (see
+    :class:`frugalflow.money.pricing.CallUsage`): ``input_tokens`` is the whole prompt, of
+    which ``cached_tokens`` were read from the cache and ``cache_write_tokens`` written to it
+    (``cache_write_1h_tokens`` of those for one hour); ``output_tokens`` is the whole reply, of
+    which ``reasoning_tokens`` were thinking.
+
+    Attributes:
+        model: the model asked for (what routing, budgets and history go by).
+        answered_model: the model the reply named when it was another (a snapshot, a
+            fallback); the call was priced on it.
+        input_per_mtok: the rate, USD per million tokens, that the uncached input was billed
+            at; likewise ``cached_input_per_mtok`` (cache reads), ``cache_write_per_mtok``
+            (5-minute writes), ``cache_write_1h_per_mtok`` and ``output_per_mtok``. None when
+            nothing was priced (a failed call, a cache hit).
+        price_tier_above_tokens: the long-context tier whose rates applied (its threshold);
+            None for the base rates.
+        compute_cost_usd: the local machine's wall time at ``local_cost_usd_per_hour`` (local
+            tier only); not in ``actual_cost_usd``, which budgets count.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -163,16 +200,36 @@ class ModelCall(BaseModel):
     estimated_input_tokens: int | None = Field(default=None, ge=0)
     estimated_output_tokens: int | None = Field(default=None, ge=0)
     reservation_id: str | None = None
+    cache_write_tokens: int | None = Field(default=0, ge=0)
+    cache_write_1h_tokens: int | None = Field(default=0, ge=0)
+    reasoning_tokens: int | None = Field(default=0, ge=0)
+    answered_model: str | None = None
+    input_per_mtok: Decimal | None = Field(default=None, ge=0)
+    cached_input_per_mtok: Decimal | None = Field(default=None, ge=0)
+    cache_write_per_mtok: Decimal | None = Field(default=None, ge=0)
+    cache_write_1h_per_mtok: Decimal | None = Field(default=None, ge=0)
+    output_per_mtok: Decimal | None = Field(default=None, ge=0)
+    price_tier_above_tokens: int | None = Field(default=None, ge=0)
+    compute_cost_usd: Decimal | None = Field(default=Decimal(0), ge=0, lt=Decimal("1e10"))
 
     @field_validator("ts")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
 
-    @field_validator("estimated_cost_usd", "actual_cost_usd")
+    @field_validator(
+        "estimated_cost_usd",
+        "actual_cost_usd",
+        "compute_cost_usd",
+        "input_per_mtok",
+        "cached_input_per_mtok",
+        "cache_write_per_mtok",
+        "cache_write_1h_per_mtok",
+        "output_per_mtok",
+    )
     @classmethod
-    def _to_ledger_precision(cls, value: Decimal) -> Decimal:
-        return value.quantize(_CENT_FRACTION, rounding=ROUND_HALF_EVEN)
+    def _to_ledger_precision(cls, value: Decimal | None) -> Decimal | None:
+        return None if value is None else value.quantize(_CENT_FRACTION, rounding=ROUND_HALF_EVEN)
 
     @field_validator("error")
     @classmethod
