@@ -174,16 +174,35 @@ def test_a_paid_reply_without_usage_is_counted_and_priced_never_free(
 def test_usage_is_counted_only_when_it_was_not_reported() -> None:
     from frugalflow.core.models import parse_address
 
-    mini, local = parse_address(MINI), parse_address(LOCAL)
-    assert booked_usage(mini, MESSAGES, reply(120, 30, cached=100)) == (120, 30, 100)
-    assert booked_usage(mini, MESSAGES, reply(10, 3, cached=50)) == (10, 3, 10)  # clipped
-    assert booked_usage(local, MESSAGES, reply(0, 0)) == (0, 0, 0)  # a free model said so
+    def booked(address: str, completion: Completion) -> tuple[int, int, int]:
+        usage = booked_usage(parse_address(address), MESSAGES, completion)
+        return usage.input_tokens, usage.output_tokens, usage.cached_tokens
+
+    assert booked(MINI, reply(120, 30, cached=100)) == (120, 30, 100)
+    assert booked(MINI, reply(10, 3, cached=50)) == (10, 3, 10)  # clipped
+    assert booked(LOCAL, reply(0, 0)) == (0, 0, 0)  # a free model said so
     prompt = [(m.role, m.content) for m in MESSAGES]
-    assert booked_usage(local, MESSAGES, reply(0, 0, reported=False)) == (
+    assert booked(LOCAL, reply(0, 0, reported=False)) == (
         count_message_tokens(LOCAL, prompt).tokens,
         count_input_tokens(LOCAL, REPLY).tokens,
         0,
     )
+
+
+def test_booked_parts_are_clipped_to_their_totals() -> None:
+    from frugalflow.core.models import parse_address
+
+    answer = reply(100, 20, cached=60).model_copy(
+        update={"cache_write_tokens": 70, "cache_write_1h_tokens": 90, "reasoning_tokens": 25}
+    )
+    usage = booked_usage(parse_address(MINI), MESSAGES, answer)
+    assert (usage.cached_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens) == (
+        60,
+        40,  # what is left of the prompt after the reads
+        40,
+    )
+    assert usage.reasoning_tokens == 20
+    assert usage.uncached_input_tokens == 0
 
 
 def test_a_free_call_without_a_reservation_is_recorded_as_it_is(

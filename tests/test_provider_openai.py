@@ -109,8 +109,11 @@ def test_a_stream_without_usage_reports_none_and_the_meter_counts_it(
     assert plain.usage_reported
     assert not streamed.usage_reported
     assert (streamed.input_tokens, streamed.output_tokens) == (0, 0)
-    counted_in, counted_out, cached = booked_usage(
-        parse_address(f"openai-compatible:{BUNDLED_MODEL}"), MESSAGES, streamed
+    booked = booked_usage(parse_address(f"openai-compatible:{BUNDLED_MODEL}"), MESSAGES, streamed)
+    counted_in, counted_out, cached = (
+        booked.input_tokens,
+        booked.output_tokens,
+        booked.cached_tokens,
     )
     assert counted_out == count_tokens(streamed.text)
     assert counted_in == pytest.approx(plain.input_tokens, rel=0.5)
@@ -240,7 +243,8 @@ def test_api_stream_without_usage_reports_none_and_warns(
     )
     assert "streamed no usage" in caplog.text
     prompt = [(m.role, m.content) for m in MESSAGES]
-    assert booked_usage(parse_address("openai:gpt-4.1-mini"), MESSAGES, completion) == (
+    booked = booked_usage(parse_address("openai:gpt-4.1-mini"), MESSAGES, completion)
+    assert (booked.input_tokens, booked.output_tokens, booked.cached_tokens) == (
         count_message_tokens("openai:gpt-4.1-mini", prompt).tokens,
         len(get_encoding("o200k_base").encode("x = 1")),
         0,

@@ -214,6 +214,9 @@ class BudgetsAndMoney(BaseModel):
         prices: per-model price overrides and private models, ``{"provider:model": {...}}``.
         subscriptions_usd_per_month: monthly fees of subscription tiers, amortised per day in
             reports, ``{"claude-code": 200}``.
+        local_cost_usd_per_hour: what an hour of the local tier's wall time costs (power,
+            the machine), booked per call so that reports can show the cost per solved task
+            including the machine; never counted against a budget. $0 by default.
     """
 
     model_config = ConfigDict(title="Budgets and money")
@@ -228,6 +231,7 @@ class BudgetsAndMoney(BaseModel):
     alert_webhook_url: SecretStr | None = None
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     subscriptions_usd_per_month: dict[str, Decimal] = Field(default_factory=dict)
+    local_cost_usd_per_hour: Decimal = Field(default=Decimal(0), ge=0)
 
 
 class ProvidersAndEndpoints(BaseModel):

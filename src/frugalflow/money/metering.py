@@ -6,9 +6,13 @@ Every step that calls a model goes through :meth:`Meter.call`:
    :mod:`frugalflow.money.budget`), after checking the request's own cap;
 2. **call** the model, through the callable the step hands in (this module calls no provider
    of its own);
-3. **price** what the provider reported, or, when it reported nothing (a proxy stripped the
-   usage, a server ignores ``stream_options.include_usage``), what is counted offline: a call
-   that cost money is never booked as free;
+3. **price** what the provider reported, part by part (uncached input, cache reads, 5-minute
+   and 1-hour cache writes, output with its reasoning: :class:`~frugalflow.money.pricing.CallUsage`),
+   on the model that answered (:meth:`~frugalflow.money.pricing.PriceCatalog.answering_model`);
+   or, when it reported nothing (a proxy stripped the usage, a server ignores
+   ``stream_options.include_usage``), what is counted offline: a call that cost money is never
+   booked as free. A local call's wall time is booked at ``local_cost_usd_per_hour`` beside
+   it (``compute_cost_usd``, never in the budgets);
 4. **record** the call in the ledger, the failed ones too, at the moment it ends;
 5. **settle** the reservation with the priced call, or **release** it when the call failed.
 
@@ -46,6 +50,7 @@ from frugalflow.money.estimation import (
 )
 from frugalflow.money.ledger import CostLedger, ModelCall, rows_refused
 from frugalflow.money.pricing import PriceCatalog
+from frugalflow.money.usage import CallUsage, PricedCall, answered_elsewhere, compute_cost
 from frugalflow.providers.base import ChatMessage, Completion
 
 # Reserving for a prompt whose count is not exact (every vendor but OpenAI tokenizes
@@ -86,6 +91,7 @@ class MeteredCall:
         output_tokens: the output tokens booked, likewise.
         cached_tokens: the part of ``input_tokens`` read from the provider's cache.
         cost_usd: what the call cost, as booked.
+        priced: the usage by part, the rates applied and the model they are of.
     """
 
     completion: Completion
@@ -93,6 +99,7 @@ class MeteredCall:
     output_tokens: int
     cached_tokens: int
     cost_usd: Decimal
+    priced: PricedCall | None = None
 
 
 def booked_usage(
@@ -101,12 +108,13 @@ def booked_usage(
     completion: Completion,
     *,
     counted_prompt: TokenCount | None = None,
-) -> tuple[int, int, int]:
-    """The ``(input, output, cached)`` tokens to book for a reply.
+) -> CallUsage:
+    """The tokens to book for a reply, by part.
 
-    What the provider reported, unless it reported none, or a paid model reported zero both
-    ways: then the prompt and the reply are counted offline (exactly for OpenAI models) rather
-    than booked as free.
+    What the provider reported (parts clipped to their totals), unless it reported none, or a
+    paid model reported zero both ways: then the prompt and the reply are counted offline
+    (exactly for OpenAI models) rather than booked as free, with no parts (nothing is known
+    of cache reads, writes or reasoning).
 
     Args:
         address: the model that answered.
@@ -119,10 +127,22 @@ def booked_usage(
         address.tier is Tier.API and input_tokens == 0 and output_tokens == 0
     )
     if not unreported:
-        return input_tokens, output_tokens, min(completion.cached_tokens, input_tokens)
+        cached = min(completion.cached_tokens, input_tokens)
+        written = min(completion.cache_write_tokens, input_tokens - cached)
+        return CallUsage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_tokens=cached,
+            cache_write_tokens=written,
+            cache_write_1h_tokens=min(completion.cache_write_1h_tokens, written),
+            reasoning_tokens=min(completion.reasoning_tokens, output_tokens),
+        )
     if counted_prompt is None:
         counted_prompt = count_message_tokens(address, [(m.role, m.content) for m in messages])
-    return counted_prompt.tokens, count_input_tokens(address, completion.text).tokens, 0
+    return CallUsage(
+        input_tokens=counted_prompt.tokens,
+        output_tokens=count_input_tokens(address, completion.text).tokens,
+    )
 
 
 def check_request_cap(request: CodeRequest, ledger: CostLedger, worst_case: Decimal) -> None:
@@ -250,39 +270,71 @@ class Meter:
         except Exception as exc:  # anything, even an SDK error no adapter translated: book it
             if reservation is not None:
                 manager.release(reservation)
+            seconds = time.perf_counter() - started
             self.ledger.record(
                 ModelCall(
                     **fields,
-                    latency_ms=round((time.perf_counter() - started) * 1000),
+                    latency_ms=round(seconds * 1000),
                     success=False,
                     error=f"{type(exc).__name__}: {exc}",  # redacted and cut by ModelCall
+                    compute_cost_usd=compute_cost(address, seconds, self.settings),
                 )
             )
             if isinstance(exc, ProviderError) and not exc.provider:
                 exc.provider = self.model
             raise
-        input_tokens, output_tokens, cached_tokens = booked_usage(
-            address, messages, completion, counted_prompt=counted
-        )
-        cost = self.catalog.price_call(
-            address,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_tokens=cached_tokens,
-        )
+        usage = booked_usage(address, messages, completion, counted_prompt=counted)
+        priced = self._price(completion, usage)
+        rates = priced.rates
         call = ModelCall(
             **fields,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_tokens=cached_tokens,
-            actual_cost_usd=cost,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            answered_model=answered_elsewhere(address, completion.answered_model),
+            actual_cost_usd=priced.cost_usd,
+            input_per_mtok=rates.input_per_mtok,
+            cached_input_per_mtok=rates.cached_input_per_mtok,
+            cache_write_per_mtok=rates.cache_write_per_mtok,
+            cache_write_1h_per_mtok=rates.cache_write_1h_per_mtok,
+            output_per_mtok=rates.output_per_mtok,
+            price_tier_above_tokens=rates.above_input_tokens,
+            compute_cost_usd=compute_cost(address, completion.seconds, self.settings),
             latency_ms=round(completion.seconds * 1000),
         )
         if reservation is None:
             self.ledger.record(call)
         else:
             settle_durably(manager, reservation, call)
-        return MeteredCall(completion, input_tokens, output_tokens, cached_tokens, cost)
+        return MeteredCall(
+            completion,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_tokens,
+            priced.cost_usd,
+            priced,
+        )
+
+    def _price(self, completion: Completion, usage: CallUsage) -> PricedCall:
+        """Price a reply on the model that answered it (see
+        :meth:`~frugalflow.money.pricing.PriceCatalog.answering_model`)."""
+        answering = self.catalog.answering_model(self.address, completion.answered_model)
+        named = answered_elsewhere(self.address, completion.answered_model)
+        if (
+            named is not None
+            and answering == self.address
+            and self.catalog.price_of(ModelAddress(self.address.provider, named)) is None
+        ):
+            logger.warning(
+                "%s answered as %s, which has no price; the call is priced as %s",
+                self.model,
+                named,
+                self.model,
+            )
+        return self.catalog.price(answering, usage)
 
     def _reserve(
         self,

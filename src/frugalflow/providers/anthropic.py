@@ -14,12 +14,15 @@ Choices worth knowing:
   :meth:`AnthropicProvider.complete` is therefore accepted and ignored.
 * **Usage.** Anthropic reports ``input_tokens`` *excluding* prompt-cache reads and writes.
   frugalflow's pricing wants the whole prompt, so ``input_tokens`` here is
-  ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens`` and
-  ``cached_tokens`` is ``cache_read_input_tokens`` (a part of it, billed at the cache rate).
-  Cache *writes* are priced as plain input, slightly under their real 1.25x rate; frugalflow
-  does not ask for caching, so they are normally zero. When streaming, the input count comes
-  from ``message_start`` and the output count from the last ``message_delta`` (whose counts
-  are cumulative and win when present).
+  ``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``;
+  ``cached_tokens`` is ``cache_read_input_tokens`` (billed at 0.1x the input rate) and
+  ``cache_write_tokens`` is ``cache_creation_input_tokens``, of which
+  ``cache_creation.ephemeral_1h_input_tokens`` (when the reply breaks the writes down) were
+  written for one hour (2x) and the rest for five minutes (1.25x). Thinking is inside
+  ``output_tokens``: Anthropic does not count it apart, so ``reasoning_tokens`` stays 0.
+  When streaming, the counts come from ``message_start`` and the last ``message_delta``
+  (whose counts are cumulative and win when present), as the SDK's accumulator merges them.
+* **Model.** The reply's ``model`` is the model that answered; the call is priced on it.
 * **Errors** are translated at the edge, by HTTP status and, for errors that arrive inside an
   already-accepted stream (HTTP 200), by the error ``type`` in the body. The API key never
   appears in a message.
@@ -63,7 +66,7 @@ from frugalflow.providers.keys import KEY_VARIABLES, key_availability, require_a
 if TYPE_CHECKING:
     import anthropic
     import httpx2
-    from anthropic.types import Message, MessageParam
+    from anthropic.types import Message, MessageParam, Usage
 
 PROVIDER = "anthropic"
 _KEY_VARIABLES = " or ".join(KEY_VARIABLES[PROVIDER])
@@ -315,16 +318,8 @@ def _completion(message: Message, address: str, seconds: float) -> Completion:
         texts = [block.text for block in blocks if block.type == "text"]
         stop_reason = message.stop_reason
         usage = message.usage
-        counts = (
-            (0, 0, 0, 0)
-            if usage is None
-            else (
-                usage.input_tokens or 0,
-                usage.output_tokens or 0,
-                usage.cache_read_input_tokens or 0,
-                usage.cache_creation_input_tokens or 0,
-            )
-        )
+        counts = _usage(usage)
+        answered = message.model if isinstance(message.model, str) and message.model else None
     except MALFORMED_REPLY_ERRORS as exc:
         raise malformed_reply(address, shape_error(exc), endpoint=_ENDPOINT) from exc
     if not texts and stop_reason not in _TEXTLESS_STOP_REASONS:
@@ -334,14 +329,32 @@ def _completion(message: Message, address: str, seconds: float) -> Completion:
             f"no text block (blocks: {kinds}; stop_reason: {stop_reason})",
             endpoint=_ENDPOINT,
         )
-    input_tokens, output_tokens, cache_read, cache_write = counts
     return Completion(
         text="".join(texts),
         model=model,
-        input_tokens=input_tokens + cache_read + cache_write,
-        output_tokens=output_tokens,
-        cached_tokens=cache_read,
+        **counts,
+        answered_model=answered,
         usage_reported=usage is not None,
         finish_reason=stop_reason,
         seconds=seconds,
     )
+
+
+def _usage(usage: Usage | None) -> dict[str, int]:
+    """The Completion's counts from a Messages ``usage`` (see the module docstring)."""
+    if usage is None:
+        return {"input_tokens": 0, "output_tokens": 0}
+    uncached = usage.input_tokens or 0
+    read = usage.cache_read_input_tokens or 0
+    written = usage.cache_creation_input_tokens or 0
+    split = usage.cache_creation
+    one_hour = (split.ephemeral_1h_input_tokens or 0) if split is not None else 0
+    if split is not None and not written:  # only the breakdown was sent
+        written = (split.ephemeral_5m_input_tokens or 0) + one_hour
+    return {
+        "input_tokens": uncached + read + written,
+        "output_tokens": usage.output_tokens or 0,
+        "cached_tokens": read,
+        "cache_write_tokens": written,
+        "cache_write_1h_tokens": min(one_hour, written),
+    }

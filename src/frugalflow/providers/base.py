@@ -48,6 +48,20 @@ class Completion(BaseModel):
     carried no usage has ``usage_reported`` False and zero tokens, and the meter
     (:mod:`frugalflow.money.metering`) counts it offline, so that a paid call is never booked
     as free.
+
+    The counts are two totals and parts of them, as the meter prices them (see
+    :class:`frugalflow.money.pricing.CallUsage`): ``input_tokens`` is the whole prompt, of which
+    ``cached_tokens`` were read from the vendor's prompt cache and ``cache_write_tokens``
+    written to it (``cache_write_1h_tokens`` of those for one hour, the rest for five minutes);
+    ``output_tokens`` is the whole reply, of which ``reasoning_tokens`` were thinking. Each
+    adapter maps its vendor's fields onto these (Anthropic's ``input_tokens`` excludes the
+    cache parts, Gemini's ``candidatesTokenCount`` excludes the thoughts).
+
+    Attributes:
+        model: the model asked for.
+        answered_model: the model the reply says answered (OpenAI's and Anthropic's ``model``,
+            Gemini's ``modelVersion``): a dated snapshot of an alias, or another model a proxy
+            fell back to. None when the reply names none. Paid calls are priced on it.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -57,6 +71,10 @@ class Completion(BaseModel):
     input_tokens: int
     output_tokens: int
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    answered_model: str | None = None
     usage_reported: bool = True
     finish_reason: str | None = None
     seconds: float = 0.0

@@ -453,15 +453,18 @@ class ClaudeCodeProvider:
         usage = result.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         cache_read = _usage_int(usage, "cache_read_input_tokens")
+        cache_write = _usage_int(usage, "cache_creation_input_tokens")
+        split = usage.get("cache_creation")
+        one_hour = _usage_int(split, "ephemeral_1h_input_tokens") if isinstance(split, dict) else 0
         stop_reason = result.get("stop_reason")
-        return Completion(
+        return Completion(  # a subscription: $0 per call, the counts are for the record
             text=str(result.get("result") or ""),
             model=model,
-            input_tokens=_usage_int(usage, "input_tokens")
-            + _usage_int(usage, "cache_creation_input_tokens")
-            + cache_read,
+            input_tokens=_usage_int(usage, "input_tokens") + cache_write + cache_read,
             output_tokens=_usage_int(usage, "output_tokens"),
             cached_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            cache_write_1h_tokens=min(one_hour, cache_write),
             finish_reason=str(stop_reason) if stop_reason else None,
             seconds=seconds,
         )

@@ -13,9 +13,13 @@ exactly one HTTP request:
 Usage follows the API's documented meaning: ``promptTokenCount`` already includes the
 ``cachedContentTokenCount`` read from the cache (so ``cached_tokens`` is a part of
 ``input_tokens``, as frugalflow's pricing expects); ``toolUsePromptTokenCount`` is input too;
-``thoughtsTokenCount`` (thinking) is billed as output, so it is added to
-``candidatesTokenCount``. When streaming, each chunk's usage is a running total, so the last
-one reported is used.
+``thoughtsTokenCount`` (thinking) is billed as output but is *not* part of
+``candidatesTokenCount``, so it is added to it and reported as ``reasoning_tokens`` (a part of
+``output_tokens``). Gemini reports no cache writes (explicit caches are created, and their
+storage billed, outside a generateContent call). When streaming, each chunk's usage is a
+running total, so the last one reported is used. The reply's ``modelVersion`` is the model
+that answered; the call is priced on it (with its long-context tier: 2.5 Pro's rates change
+above 200K prompt tokens).
 """
 
 from __future__ import annotations
@@ -145,6 +149,7 @@ class GeminiProvider:
         text: list[str] = []
         usage: types.GenerateContentResponseUsageMetadata | None = None
         finish_reason: str | None = None
+        answering: str | None = None  # the modelVersion the reply names
         answered = False  # a response or chunk carried a candidate
         try:
             if on_text is None:
@@ -161,6 +166,7 @@ class GeminiProvider:
                 text.extend(_texts(response))
                 usage = response.usage_metadata
                 finish_reason = _finish_reason(response)
+                answering = response.model_version
             else:
                 chunks = client.models.generate_content_stream(
                     model=model, contents=contents, config=config
@@ -173,6 +179,7 @@ class GeminiProvider:
                         on_text(piece)
                     usage = chunk.usage_metadata or usage
                     finish_reason = _finish_reason(chunk) or finish_reason
+                    answering = chunk.model_version or answering
         except ProviderError:
             raise
         except Exception as exc:
@@ -191,13 +198,11 @@ class GeminiProvider:
                 f"a candidate without text (finishReason: {finish_reason})",
                 endpoint=_ENDPOINT,
             )
-        input_tokens, output_tokens, cached_tokens = _usage(usage)
         return Completion(
             text="".join(text),
             model=model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_tokens=cached_tokens,
+            **_usage(usage),
+            answered_model=answering or None,
             usage_reported=usage is not None,
             finish_reason=finish_reason,
             seconds=time.perf_counter() - started,
@@ -355,11 +360,15 @@ def _finish_reason(response: types.GenerateContentResponse) -> str | None:
     return str(getattr(reason, "value", reason))
 
 
-def _usage(usage: types.GenerateContentResponseUsageMetadata | None) -> tuple[int, int, int]:
-    """(input, output, cached) tokens as frugalflow's pricing counts them."""
+def _usage(usage: types.GenerateContentResponseUsageMetadata | None) -> dict[str, int]:
+    """The Completion's counts from ``usageMetadata`` (see the module docstring)."""
     if usage is None:
-        return 0, 0, 0
+        return {"input_tokens": 0, "output_tokens": 0}
     input_tokens = (usage.prompt_token_count or 0) + (usage.tool_use_prompt_token_count or 0)
-    output_tokens = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
-    cached_tokens = min(usage.cached_content_token_count or 0, input_tokens)
-    return input_tokens, output_tokens, cached_tokens
+    thoughts = usage.thoughts_token_count or 0
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": (usage.candidates_token_count or 0) + thoughts,
+        "cached_tokens": min(usage.cached_content_token_count or 0, input_tokens),
+        "reasoning_tokens": thoughts,
+    }

@@ -328,14 +328,14 @@ class OpenAIProvider:
             reported = response.usage is not None
             usage = _usage(response.usage)
             finish_reason = choice.finish_reason
+            answered = _model_named(response)
         except MALFORMED_REPLY_ERRORS as exc:
             raise self._malformed(address, shape_error(exc)) from exc
         return Completion(
             text=text,
             model=model,
-            input_tokens=usage[0],
-            output_tokens=usage[1],
-            cached_tokens=usage[2],
+            **usage,
+            answered_model=answered,
             usage_reported=reported,
             finish_reason=finish_reason,
             seconds=time.perf_counter() - started,
@@ -353,9 +353,13 @@ class OpenAIProvider:
         finish_reason: str | None = None
         usage: CompletionUsage | None = None
         answered = False  # a chunk carried the first choice
+        answering: str | None = None  # the model the chunks name
         for chunk in stream:
             try:
+                # The usage comes in the last chunk (stream_options.include_usage), whose
+                # choices are empty.
                 usage = chunk.usage if chunk.usage is not None else usage
+                answering = _model_named(chunk) or answering
                 firsts = [choice for choice in chunk.choices if choice.index == 0]
                 piece = next(
                     (c.delta.content for c in firsts if c.delta is not None and c.delta.content),
@@ -381,13 +385,11 @@ class OpenAIProvider:
                 self.name,
                 model,
             )
-        counts = _usage(usage)
         return Completion(
             text=text,
             model=model,
-            input_tokens=counts[0],
-            output_tokens=counts[1],
-            cached_tokens=counts[2],
+            **_usage(usage),
+            answered_model=answering,
             usage_reported=usage is not None,
             finish_reason=finish_reason,
             seconds=time.perf_counter() - started,
@@ -503,11 +505,31 @@ def _is_context_error(code: str | None, message: str) -> bool:
     return code == "context_length_exceeded" or bool(_CONTEXT_MESSAGE.search(message))
 
 
-def _usage(usage: CompletionUsage | None) -> tuple[int, int, int]:
-    """(input, output, cached) tokens as the server reported them; zeros when it did not."""
+def _model_named(reply: Any) -> str | None:
+    """The model a completion or a chunk says answered, when it names one."""
+    named = getattr(reply, "model", None)
+    return named if isinstance(named, str) and named else None
+
+
+def _usage(usage: CompletionUsage | None) -> dict[str, int]:
+    """The Completion's counts from Chat Completions' ``usage``; zeros when there is none.
+
+    ``prompt_tokens_details.cached_tokens`` is a part of ``prompt_tokens`` (billed at the
+    cached-input rate), ``completion_tokens_details.reasoning_tokens`` a part of
+    ``completion_tokens`` (billed as output). OpenAI reports no cache writes: a prompt is
+    cached at no extra cost.
+    """
     if usage is None:
-        return 0, 0, 0
-    details = usage.prompt_tokens_details
-    cached = (details.cached_tokens or 0) if details is not None else 0
+        return {"input_tokens": 0, "output_tokens": 0}
     prompt = usage.prompt_tokens or 0
-    return prompt, usage.completion_tokens or 0, min(cached, prompt)
+    completion = usage.completion_tokens or 0
+    prompt_details = usage.prompt_tokens_details
+    cached = (prompt_details.cached_tokens or 0) if prompt_details is not None else 0
+    completion_details = usage.completion_tokens_details
+    reasoning = (completion_details.reasoning_tokens or 0) if completion_details is not None else 0
+    return {
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "cached_tokens": min(cached, prompt),
+        "reasoning_tokens": min(reasoning, completion),
+    }

@@ -367,6 +367,7 @@ def _pool_key(settings: Settings) -> str:
         "alert_webhook_url",
         "prices",
         "subscriptions_usd_per_month",
+        "local_cost_usd_per_hour",
         "repository_limits",
         "max_retry_after_seconds",
     }
