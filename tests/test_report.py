@@ -365,6 +365,43 @@ def test_no_recommendation_when_models_are_cheap_and_mostly_local(tmp_path: Path
     assert report.recommendations == ()
 
 
+def test_the_local_machine_is_kept_apart_and_added_to_the_cost_per_validated_task(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path)
+    ledger = CostLedger(settings.ledger_file)
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    local_calls = [
+        call(now, "0", request=f"l{n}", model=LOCAL).model_copy(
+            update={"compute_cost_usd": Decimal(seconds) / 10_000}
+        )
+        for n, seconds in enumerate((12, 30))
+    ]
+    paid = call(now, "0.10", model=MINI, tokens=(4_000, 600)).model_copy(
+        update={"cached_tokens": 3_000, "cache_write_tokens": 500, "reasoning_tokens": 200}
+    )
+    write(
+        ledger,
+        [*local_calls, paid],
+        [attempt(now, "l0", 1, LOCAL, True, "0"), attempt(now, "r1", 1, MINI, True, "0.10")],
+    )
+    report = cost_report(ledger, settings, "day", date(2026, 12, 3))
+
+    machine = sum((c.compute_cost_usd or Decimal(0) for c in local_calls), Decimal(0))
+    assert report.machine_usd == machine == Decimal("0.0042")
+    assert report.total_usd == Decimal("0.10")  # the machine is not spend
+    assert report.cost_per_validated_usd == Decimal("0.05")
+    assert report.cost_per_validated_with_machine_usd == (Decimal("0.10") + machine) / 2
+    assert (report.cached_tokens, report.cache_write_tokens, report.reasoning_tokens) == (
+        3_000,
+        500,
+        200,
+    )
+    markdown = render_markdown(report)
+    assert "| local machine time | $0.0042 |" in markdown
+    assert "3000 / 500, 200 tokens" in markdown
+
+
 def test_a_day_of_free_calls_has_a_chart_that_says_no_spend(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     ledger = CostLedger(settings.ledger_file)

@@ -23,6 +23,9 @@ What the figures mean, where it is not obvious:
   earlier run's), so what it saved is estimated as the mean cost of that model's successful,
   uncached calls of the same step in the period, or over the whole ledger when the period has
   none; a model with no such call at all saved $0.
+- *local machine*: the local tier's wall time at ``local_cost_usd_per_hour`` (``$0`` unless
+  set), kept apart from the spend: *cost per validated task with the machine* adds it to the
+  period's cost before dividing.
 - *estimate error*: per request, the estimated against the actual cost of its uncached calls
   that had an estimate; the median absolute percentage error over requests that cost money.
 - *forecast*: month-to-date spend divided by the days elapsed, times the days of the month (a
@@ -202,6 +205,11 @@ class CostReport(Frozen):
         failed_attempts_usd: what they cost.
         cache_hits: calls answered from the cache.
         cache_saved_usd: the estimated money they saved.
+        cached_tokens: prompt tokens the vendors read from their prompt caches.
+        cache_write_tokens: prompt tokens written to them.
+        reasoning_tokens: output tokens the models spent thinking.
+        machine_usd: the local tier's wall time at ``local_cost_usd_per_hour``.
+        cost_per_validated_with_machine_usd: ``(total_usd + machine_usd) / validated``.
         estimate_error_percent: the median absolute % error of estimated against actual cost
             per request; None when no request that cost money had an estimate.
         estimate_bias_percent: the mean signed % error (positive: estimates too high).
@@ -244,6 +252,11 @@ class CostReport(Frozen):
     failed_attempts_usd: Decimal = Decimal(0)
     cache_hits: int = 0
     cache_saved_usd: Decimal = Decimal(0)
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    machine_usd: Decimal = Decimal(0)
+    cost_per_validated_with_machine_usd: Decimal | None = None
     estimate_error_percent: float | None = None
     estimate_bias_percent: float | None = None
     estimated_requests: int = 0
@@ -348,9 +361,13 @@ def cost_report(
     fields |= _calls_figures(ledger, settings, days, window)
     fields |= _forecast(ledger, settings, reference, end)
     fields |= _estimate_figures(ledger, window)
+    fields |= _accounting_figures(ledger, window)
     if "attempt_outcomes" in tables:
         outcome_fields, recommendations = _outcome_figures(ledger, window, fields["total_usd"])
         fields |= outcome_fields
+        if fields["validated"]:
+            with_machine = (fields["total_usd"] + fields["machine_usd"]) / fields["validated"]
+            fields["cost_per_validated_with_machine_usd"] = _money(with_machine)
     else:
         recommendations = []
         notes.append(
@@ -561,6 +578,24 @@ def _cache_figures(
         if calls:
             saved += cost * count / calls
     return {"cache_hits": sum(hits.values()), "cache_saved_usd": _money(saved)}
+
+
+_ACCOUNTING_SQL = """
+SELECT sum(coalesce(compute_cost_usd, 0)), sum(cached_tokens),
+    sum(coalesce(cache_write_tokens, 0)), sum(coalesce(reasoning_tokens, 0))
+FROM model_calls WHERE ts >= ? AND ts < ?
+"""
+
+
+def _accounting_figures(ledger: CostLedger, window: list[datetime]) -> dict[str, Any]:
+    """The local machine's cost and the tokens by billed part (see the module docstring)."""
+    [(machine, cached, written, reasoning)] = ledger.query(_ACCOUNTING_SQL, window)
+    return {
+        "machine_usd": _money(machine),
+        "cached_tokens": int(cached or 0),
+        "cache_write_tokens": int(written or 0),
+        "reasoning_tokens": int(reasoning or 0),
+    }
 
 
 _ESTIMATE_SQL = """

@@ -88,6 +88,22 @@ def sections(report: CostReport) -> list[Section]:
         ("month-end forecast", usd(report.forecast_month_usd)),
         ("forecast with subscriptions", usd(report.forecast_with_subscriptions_usd)),
     )
+    if report.cached_tokens or report.cache_write_tokens or report.reasoning_tokens:
+        summary += (
+            (
+                "prompt-cache reads / writes, reasoning",
+                f"{report.cached_tokens} / {report.cache_write_tokens}, "
+                f"{report.reasoning_tokens} tokens",
+            ),
+        )
+    if report.machine_usd:
+        summary += (
+            ("local machine time", usd(report.machine_usd)),
+            (
+                "cost per validated task with the machine",
+                _money(report.cost_per_validated_with_machine_usd),
+            ),
+        )
     if report.monthly_budget_usd is not None:
         over = report.forecast_month_usd - report.monthly_budget_usd
         verdict = f"forecast over by {usd(over)}" if over > 0 else "forecast within it"
