@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -394,7 +394,7 @@ def workload() -> list[Recorded]:
 # -- the replay ------------------------------------------------------------------------------
 
 
-def adapter_call(recorded: Recorded) -> Callable[[list[ChatMessage], int], Completion]:
+def adapter_call(recorded: Recorded) -> Callable[[Sequence[ChatMessage], int], Completion]:
     """The real adapter for ``recorded.asked``, its SDK answering from the recording."""
     content_type = "text/event-stream" if recorded.stream else "application/json"
     transport = httpx2.MockTransport(
@@ -448,11 +448,8 @@ def replay(home: Path) -> list[Row]:
             description="Write add(a, b)", repo=home, request_id=f"bench-{number}"
         )
         booking = Booking(request, "generate", "code_generation", None)
-        send = adapter_call(recorded)
         Meter(recorded.asked, booking, settings).call(
-            prompt_of(recorded.billed.prompt),
-            lambda messages, max_tokens: send(list(messages), max_tokens),
-            max_tokens=8_000,
+            prompt_of(recorded.billed.prompt), adapter_call(recorded), max_tokens=8_000
         )
         [call] = CostLedger(settings.ledger_file).calls_for_request(request.request_id)
         rows.append(
@@ -466,9 +463,7 @@ def replay(home: Path) -> list[Row]:
                 reasoning_tokens=call.reasoning_tokens or 0,
                 output_tokens=call.output_tokens,
                 frugalflow_usd=call.actual_cost_usd,
-                by_hand_usd=by_hand(recorded.priced_as, recorded.billed).quantize(
-                    LEDGER_PRECISION
-                ),
+                by_hand_usd=by_hand(recorded.priced_as, recorded.billed).quantize(LEDGER_PRECISION),
             )
         )
     return rows
