@@ -10,10 +10,7 @@ from frugalflow.context.bridge import (
     DEFAULT_BUDGET_TOKENS,
     ContextBridge,
     ContextRequest,
-    build_context,
     context_budget,
-    context_for_state,
-    default_bridge,
 )
 from frugalflow.context.conventions import (
     check_naming,
@@ -21,6 +18,7 @@ from frugalflow.context.conventions import (
     detect_naming_conventions,
     style_of,
 )
+from frugalflow.context.inprocess import build_context, context_for_state, default_bridge
 
 __all__ = [
     "DEFAULT_BUDGET_TOKENS",

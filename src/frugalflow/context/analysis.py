@@ -13,7 +13,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from frugalflow.context.conventions import is_vendored_path
 from frugalflow.context.words import description_words, words
@@ -111,14 +111,14 @@ def source_extensions(language: str) -> tuple[str, ...]:
 
 
 def _parent(path: str) -> str:
-    parent = str(PurePosixPath(path).parent)
-    return parent if parent else "."
+    # String operations, not PurePosixPath: these run for every file of a large tree.
+    return path.rpartition("/")[0] or "."
 
 
 def is_test_path(path: str) -> bool:
     """Tell whether a repo-relative path is a test file or lives in a test directory."""
-    pure = PurePosixPath(path)
-    return bool(_TEST_FILE.match(pure.name)) or any(p in _TEST_DIRS for p in pure.parts[:-1])
+    *directories, name = path.split("/")
+    return bool(_TEST_FILE.match(name)) or any(p in _TEST_DIRS for p in directories)
 
 
 def find_source_dir(files: Sequence[str], language: str) -> str:
@@ -137,14 +137,14 @@ def find_source_dir(files: Sequence[str], language: str) -> str:
     counts: Counter[str] = Counter()
     packages: set[str] = set()
     for path in files:
-        pure = PurePosixPath(path)
         if not path.endswith(extensions) or is_vendored_path(path):
             continue
-        if any(part in _NON_SOURCE_DIRS for part in pure.parts[:-1]):
+        *directories, name = path.split("/")
+        if any(part in _NON_SOURCE_DIRS for part in directories):
             continue
         directory = _parent(path)
         counts[directory] += 1
-        if pure.name == "__init__.py":
+        if name == "__init__.py":
             packages.add(directory)
     if not counts:
         return "."

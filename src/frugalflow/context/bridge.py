@@ -25,7 +25,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,38 +33,23 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from frugalflow.context.analysis import (
-    MAX_FILE_BYTES,
     MAX_LAYOUT_ENTRIES,
     find_related_module,
-    find_source_dir,
-    is_test_path,
-    nearest_first,
 )
 from frugalflow.context.conventions import is_vendored_path
-from frugalflow.context.facts import FileFacts, analyse_file, language_of
-from frugalflow.context.naming_stats import measure_naming
+from frugalflow.context.facts import FileFacts, language_of
 from frugalflow.context.optimizer import SEPARATOR, Candidates, fit_to_budget
 from frugalflow.context.render import render_context, render_conventions
-from frugalflow.context.retrieval import Match, rank_definitions
+from frugalflow.context.repository import RepositoryAnalysis, analyse_repository, read_facts
+from frugalflow.context.retrieval import rank_definitions
+from frugalflow.context.selection import related_examples, reuse_hints, selected_module
 from frugalflow.context.snapshot import RepositorySnapshot, take_snapshot
-from frugalflow.context.standards import config_reader, measure_standards, read_configuration
 from frugalflow.context.store import ContextStore
-from frugalflow.context.structure import (
-    describe_structure,
-    import_line,
-    one_line_signature,
-    source_root,
-)
+from frugalflow.context.structure import source_root
 from frugalflow.context.words import description_words
 from frugalflow.core.errors import NotAGitRepositoryError, RequestError
 from frugalflow.core.schemas import (
-    CodeExample,
     GenerationContext,
-    NamingConventions,
-    NamingPatterns,
-    ProjectStandards,
-    ReuseHint,
-    StructureConventions,
 )
 
 KEY_VERSION = "context-v3"  # bump when what a context holds for the same inputs changes
@@ -73,11 +58,6 @@ KEY_VERSION = "context-v3"  # bump when what a context holds for the same inputs
 # reply (max_output_tokens, 768) and the rest of the prompt (instructions, task, examples).
 PROMPT_RESERVE_TOKENS = 800
 DEFAULT_BUDGET_TOKENS = 4096 - 768 - PROMPT_RESERVE_TOKENS
-MAX_EXAMPLES = 4
-MAX_HINTS = 8
-# An example longer than this is shown by its signature and docstring only.
-MAX_EXAMPLE_LINES = 40
-_BINARY_SNIFF_BYTES = 8192
 _LANGUAGES_WITH_FACTS = frozenset({"python", "javascript", "typescript"})
 _MEMORY_CONTEXTS = 64
 _MEMORY_ANALYSES = 8
@@ -132,20 +112,6 @@ class CachedContext(BaseModel):
     built_at: datetime
     build_ms: float = Field(ge=0)
     hits: int = Field(ge=0)
-
-
-@dataclass(frozen=True)
-class RepositoryAnalysis:
-    """What a repository's content says for one language, whatever the request."""
-
-    files: list[tuple[str, FileFacts]]
-    tests: frozenset[str]
-    source_dir: str
-    layout: list[str]  # the readable own files, nearest the source dir first
-    naming: NamingConventions
-    patterns: NamingPatterns
-    structure: StructureConventions
-    standards: ProjectStandards
 
 
 @dataclass
@@ -287,7 +253,7 @@ class ContextBridge:
                 self._analyses.move_to_end(key)
                 return held
         files = self._file_facts(repo, snapshot)
-        analysis = _analyse(repo, files, language)
+        analysis = analyse_repository(repo, files, language)
         with self._lock:
             self._analyses[key] = analysis
             while len(self._analyses) > _MEMORY_ANALYSES:
@@ -302,23 +268,23 @@ class ContextBridge:
                     self._facts.setdefault(key, facts)
         found: list[tuple[str, FileFacts]] = []
         current: dict[str, FileFacts] = {}
-        read = 0
+        read: list[str] = []
         for path in sorted(snapshot.hashes):
             if is_vendored_path(path):
                 continue
             key = f"{language_of(path)}:{snapshot.hashes[path]}"
             held = self._facts.get(key)
             if held is None:
-                facts = self._facts[key] = _read_facts(repo, path)
-                read += 1
+                facts = self._facts[key] = read_facts(repo, path)
+                read.append(key)
             else:
                 facts = held
             current[key] = facts
             if facts.readable:
                 found.append((path, facts))
-        self.stats.files_read += read
+        self.stats.files_read += len(read)
         if read and self.store is not None:
-            self.store.save_facts(repo, current)
+            self.store.save_facts(repo, current, read)
         return found
 
     def _build(
@@ -330,7 +296,7 @@ class ContextBridge:
         analysis = self.analyse(repo, snapshot, language)
         query = description_words(f"{request.description} {request.target or ''}")
         matches = rank_definitions(analysis.files, query, language, analysis.tests)
-        related_path = _related_path(matches)
+        related_path = selected_module(matches)
         if related_path is None and language not in _LANGUAGES_WITH_FACTS:
             paths = [path for path, _ in analysis.files]
             related_path = find_related_module(repo, paths, request.description, language)
@@ -339,8 +305,8 @@ class ContextBridge:
             conventions=render_conventions(
                 analysis.patterns, analysis.structure, analysis.standards, language
             ),
-            hints=_hints(matches, language, source_root(analysis.structure)),
-            examples=_examples(repo, matches),
+            hints=reuse_hints(matches, language, source_root(analysis.structure)),
+            examples=related_examples(repo, matches),
             layout=analysis.layout,
             related_path=related_path,
             related_source=related_source,
@@ -375,179 +341,8 @@ def _context_key(repo: Path, fingerprint: str, request: ContextRequest, budget: 
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def _read_facts(repo: Path, path: str) -> FileFacts:
-    try:
-        with (repo / path).open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError:
-        return FileFacts(language="", parsed=False, lines=0, readable=False)
-    if len(data) > MAX_FILE_BYTES or b"\0" in data[:_BINARY_SNIFF_BYTES]:
-        return FileFacts(language="", parsed=False, lines=0, readable=False)
-    return analyse_file(path, data.decode("utf-8", errors="replace"))
-
-
 def _read_text(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-
-
-def _analyse(repo: Path, files: list[tuple[str, FileFacts]], language: str) -> RepositoryAnalysis:
-    paths = [path for path, _ in files]
-    tests = frozenset(path for path in paths if is_test_path(path))
-    source_dir = find_source_dir(paths, language)
-    naming, patterns = measure_naming(files, language, tests)
-    return RepositoryAnalysis(
-        files=files,
-        tests=tests,
-        source_dir=source_dir,
-        layout=nearest_first(paths, source_dir),
-        naming=naming,
-        patterns=patterns,
-        structure=describe_structure(files, language, tests, source_dir),
-        standards=measure_standards(files, tests, read_configuration(config_reader(repo))),
-    )
-
-
-def _related_path(matches: Sequence[Match]) -> str | None:
-    for match in matches:
-        if not match.is_test:
-            return match.path
-    return matches[0].path if matches else None
-
-
-def _hints(matches: Sequence[Match], language: str, root: str) -> list[ReuseHint]:
-    """Public functions and classes of the project's importable code, best match first."""
-    hints: list[ReuseHint] = []
-    seen: set[tuple[str, str]] = set()
-    inside = "" if root == "." else root + "/"
-    for match in matches:
-        definition = match.definition
-        if match.is_test or not definition.public or not match.path.startswith(inside):
-            continue
-        if definition.kind == "method":
-            continue  # a method is reached through its class, which ranks on its own
-        line = import_line(match.path, definition.name, language)
-        if line is None or (match.path, definition.name) in seen:
-            continue
-        seen.add((match.path, definition.name))
-        signature = one_line_signature(definition.signature) or definition.name
-        hints.append(
-            ReuseHint(
-                name=definition.name,
-                kind=definition.kind,
-                signature=signature,
-                import_line=line,
-                summary=definition.summary,
-                path=match.path,
-            )
-        )
-        if len(hints) == MAX_HINTS:
-            break
-    return hints
-
-
-def _examples(repo: Path, matches: Sequence[Match]) -> list[tuple[CodeExample, CodeExample]]:
-    chosen = [m for m in matches if not m.is_test][:MAX_EXAMPLES]
-    chosen += [m for m in matches if m.is_test][: MAX_EXAMPLES - len(chosen)]
-    sources: dict[str, list[str]] = {}
-    pairs: list[tuple[CodeExample, CodeExample]] = []
-    for match in chosen:
-        definition = match.definition
-        if match.path not in sources:
-            sources[match.path] = (_read_text(repo / match.path) or "").splitlines()
-        lines = sources[match.path][definition.line - 1 : definition.end_line]
-        indent = len(lines[0]) - len(lines[0].lstrip()) if lines else 0
-        body = "\n".join(line[indent:] for line in lines).rstrip()
-        common = {
-            "path": match.path,
-            "name": definition.name,
-            "kind": definition.kind,
-            "line": definition.line,
-            "signature": definition.signature,
-            "summary": definition.summary,
-        }
-        short = CodeExample(code=definition.signature, **common)
-        whole = len(lines) <= MAX_EXAMPLE_LINES and definition.kind != "class" and body
-        full = CodeExample(code=body, **common) if whole else short
-        pairs.append((short, full))
-    return pairs
-
-
-_default_bridge: ContextBridge | None = None
-_default_lock = threading.Lock()
-
-
-def default_bridge() -> ContextBridge:
-    """The process's bridge, the flow's: any repository, disk cache under the settings'
-    ``cache_dir`` (``$XDG_CACHE_HOME/frugalflow``)."""
-    global _default_bridge
-    with _default_lock:
-        if _default_bridge is None:
-            from frugalflow.core.settings import load_settings
-
-            _default_bridge = ContextBridge(cache_dir=load_settings().cache_dir)
-        return _default_bridge
-
-
-def build_context(
-    repo: Path,
-    description: str,
-    language: str = "python",
-    *,
-    budget_tokens: int | None = None,
-    target: str | None = None,
-) -> GenerationContext:
-    """Gather what a model needs to write code that fits a repository, without any cache.
-
-    Args:
-        repo: the target repository's working tree.
-        description: the request in the user's words.
-        language: the language of the code to write.
-        budget_tokens: the most tokens the context may take in the prompt; by default
-            :data:`DEFAULT_BUDGET_TOKENS`.
-        target: the file the code will go to, if known.
-
-    Returns:
-        The context: layout (at most 200 files, those nearest the source dir kept), source
-        dir, naming, structure, standards, related examples and reuse hints, the related
-        module (possibly cut), each part fitted into the budget with its tokens.
-
-    Raises:
-        NotAGitRepositoryError: ``repo`` is not inside a git working tree.
-    """
-    request = ContextRequest(
-        repo=Path(repo).expanduser().resolve(),
-        description=description,
-        language=language,
-        budget_tokens=budget_tokens,
-        target=target,
-    )
-    return ContextBridge().context(request)
-
-
-def context_for_state(
-    repo: Path,
-    description: str,
-    language: str,
-    state: str = "",
-    *,
-    budget_tokens: int | None = None,
-) -> GenerationContext:
-    """The context of :func:`build_context` from the process's bridge: built once per
-    repository content and request, then answered from its caches.
-
-    The estimate step builds the prompt that will really be sent, context included, and the
-    context fetch step needs the same answer a moment later: the second call is a cache hit.
-    ``state`` (a digest of the repository's content the caller has) is accepted for the
-    callers that key on it; the bridge keys on its own snapshot of the content.
-    """
-    del state  # the bridge's own fingerprint is the key
-    request = ContextRequest(
-        repo=Path(repo).expanduser().resolve(),
-        description=description,
-        language=language,
-        budget_tokens=budget_tokens,
-    )
-    return default_bridge().context(request)

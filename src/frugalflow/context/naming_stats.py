@@ -8,10 +8,10 @@ is left out of the shares; it still counts for the dominant style the name step 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from pathlib import PurePosixPath
 
 from frugalflow.context.conventions import (
     CAMEL_CASE,
@@ -56,6 +56,7 @@ _VOCABULARY_SIZE = 20
 _COMMON_VERBS = 8
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _definite_style(name: str) -> str | None:
     """The one style a name shows, or None for a single word (it fits two) or no style."""
     core = name.strip("_")
@@ -78,15 +79,31 @@ def _share(kind: str, names: Iterable[str], dominant: str) -> StyleShare | None:
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _fitting_styles(name: str) -> tuple[str, ...]:
+    # Names repeat across a tree and across its re-analyses: each is classified once.
+    fitting = [style for style in NAMING_STYLES if fits_style(name, style)]
+    if _KEBAB.fullmatch(name.strip("_")):
+        fitting.append(KEBAB_CASE)
+    return tuple(fitting)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _name_words(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A name's lowercase parts, and its stemmed domain words (no stop words, no verbs)."""
+    parts = tuple(identifier_parts(name))
+    domain = tuple(
+        word
+        for word in map(stem, parts)
+        if len(word) > 2 and word not in STOP_WORDS and word not in VERBS
+    )
+    return parts, domain
+
+
 def _dominant(names: Sequence[str], default: str) -> str:
     votes: Counter[str] = Counter()
     for name in names:
-        for style in (*NAMING_STYLES, KEBAB_CASE):
-            if style == KEBAB_CASE:
-                if _KEBAB.fullmatch(name.strip("_")):
-                    votes[style] += 1
-            elif fits_style(name, style):
-                votes[style] += 1
+        votes.update(_fitting_styles(name))
     if not votes:
         return default
     # On a tie the default wins, so that a small sample does not overturn PEP 8 by accident.
@@ -116,9 +133,10 @@ def measure_naming(
     for path, facts in files:
         if facts.language != language:
             continue
-        stem_name = PurePosixPath(path).name.split(".", 1)[0]
+        file_name = path.rpartition("/")[2]
+        stem_name = file_name.split(".", 1)[0]
         if path in is_test:
-            test_files.append(PurePosixPath(path).name)
+            test_files.append(file_name)
             continue
         if not is_dunder(stem_name) and stem_name != "index":
             names["module"].append(stem_name)
@@ -128,15 +146,13 @@ def measure_naming(
                 continue
             kind = "function" if definition.kind == "method" else definition.kind
             names[kind].append(bare)
-            parts = identifier_parts(bare)
+            parts, domain = _name_words(bare)
             if kind == "function" and len(parts) > 1:
                 multiword += 1
                 if parts[0] in VERBS:
                     leading[parts[0]] += 1
-            for part in parts if kind != "constant" else ():
-                word = stem(part)
-                if len(word) > 2 and word not in STOP_WORDS and word not in VERBS:
-                    vocabulary[word] += 1
+            if kind != "constant":
+                vocabulary.update(domain)
     defaults = _language_defaults(language)
     conventions = NamingConventions(
         function_style=_dominant(names["function"], defaults.function_style),

@@ -65,30 +65,31 @@ def rank_definitions(
     ]
     if not query or not documents:
         return []
-    lengths = [sum(d.words.values()) for _, d in documents]
-    average = sum(lengths) / len(lengths) or 1.0
+    average = sum(d.size for _, d in documents) / len(documents) or 1.0
     frequency = dict.fromkeys(query, 0)
+    hits: list[set[str]] = []
     for _, definition in documents:
-        for word in query:
-            if word in definition.words:
-                frequency[word] += 1
+        found = query.intersection(definition.words)  # in C: the query is a few words
+        hits.append(found)
+        for word in found:
+            frequency[word] += 1
     total = len(documents)
     idf = {w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in frequency.items()}
     path_words: dict[str, set[str]] = {}
     matches: list[Match] = []
-    for (path, definition), length in zip(documents, lengths, strict=True):
+    for (path, definition), found in zip(documents, hits, strict=True):
         if path not in path_words:
-            path_words[path] = set(words(path.replace("/", " ").replace(".", " ")))
-        norm = 1 - _BM25_B + _BM25_B * length / average
-        score = 0.0
-        for word in query:
-            count = definition.words.get(word, 0)
-            if count:
-                score += idf[word] * count * (_BM25_K1 + 1) / (count + _BM25_K1 * norm)
-            if word in path_words[path]:
-                score += _PATH_WEIGHT * idf[word]
-        if score <= 0:
+            path_words[path] = query.intersection(words(path.replace("/", " ").replace(".", " ")))
+        in_path = path_words[path]
+        if not found and not in_path:
             continue
+        norm = 1 - _BM25_B + _BM25_B * definition.size / average
+        score = 0.0
+        for word in found:
+            count = definition.words[word]
+            score += idf[word] * count * (_BM25_K1 + 1) / (count + _BM25_K1 * norm)
+        for word in in_path:
+            score += _PATH_WEIGHT * idf[word]
         is_test = path in tests
         matches.append(Match(path, definition, score * (_TEST_FACTOR if is_test else 1), is_test))
     matches.sort(key=lambda m: -m.score)

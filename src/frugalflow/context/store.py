@@ -3,8 +3,9 @@
 Two kinds of entry, both JSON, both written atomically (a temporary file renamed over the old
 one), so that two processes sharing the directory at worst redo each other's work:
 
-* ``facts-v<N>/<repository>.json``: the facts of each file of one repository, by language and
-  content hash; what a new process reuses for every file that has not changed since.
+* ``facts-v<N>/<repository>.jsonl``: the facts of each file of one repository, one line per
+  language and content hash; what a new process reuses for every file that has not changed
+  since. The facts of changed files are appended; the file is compacted when it doubles.
 * ``contexts-v<N>/<key>.json``: a built context with its request, by the key of the
   repository's content and the request.
 
@@ -13,12 +14,13 @@ A damaged or foreign entry is ignored (and rebuilt), never an error: a cache may
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,10 @@ def _write_atomically(path: Path, payload: str) -> None:
         raise
 
 
+def _facts_line(key: str, facts: FileFacts) -> str:
+    return json.dumps([key, facts.to_json()], separators=(",", ":")) + "\n"
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -60,33 +66,62 @@ class ContextStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        self._lines: dict[Path, int] = {}
 
     def _facts_file(self, repo: Path) -> Path:
         name = hashlib.sha256(str(repo).encode()).hexdigest()[:24]
-        return self.directory / f"facts-v{FACTS_VERSION}" / f"{name}.json"
+        return self.directory / f"facts-v{FACTS_VERSION}" / f"{name}.jsonl"
 
     def load_facts(self, repo: Path) -> dict[str, FileFacts]:
-        """The facts stored for a repository, by ``<language>:<blob id>``."""
-        data = _read_json(self._facts_file(repo))
-        if not isinstance(data, dict) or data.get("version") != FACTS_VERSION:
-            return {}
+        """The facts stored for a repository, by ``<language>:<blob id>``; a damaged line
+        (a write cut short) is skipped."""
+        path = self._facts_file(repo)
         facts: dict[str, FileFacts] = {}
+        lines = 0
         try:
-            for key, value in data["files"].items():
-                facts[key] = FileFacts.from_json(value)
-        except (KeyError, TypeError, AttributeError) as exc:
-            logger.info("ignored the damaged facts of %s: %s", repo, exc)
-            return {}
+            with path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    lines += 1
+                    try:
+                        key, value = json.loads(line)
+                        facts[key] = FileFacts.from_json(value)
+                    except ValueError:
+                        continue
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            logger.info("ignored the facts cache of %s: %s", repo, exc)
+        self._lines[path] = lines
         return facts
 
-    def save_facts(self, repo: Path, facts: Mapping[str, FileFacts]) -> None:
-        """Replace the facts stored for a repository (only its current files' are kept)."""
-        payload = {
-            "version": FACTS_VERSION,
-            "repo": str(repo),
-            "files": {key: value.to_json() for key, value in facts.items()},
-        }
-        self._write(self._facts_file(repo), json.dumps(payload, separators=(",", ":")))
+    def save_facts(
+        self, repo: Path, current: Mapping[str, FileFacts], new: Collection[str]
+    ) -> None:
+        """Store the facts of a repository's files that were read anew.
+
+        Args:
+            repo: the repository.
+            current: the facts of every file it has now, by key.
+            new: the keys among ``current`` that were just read: appended to the file,
+                which is written afresh with ``current`` alone once it holds more than twice
+                as many entries (the files that changed since).
+        """
+        path = self._facts_file(repo)
+        lines = self._lines.get(path, 0)
+        try:
+            if lines and lines + len(new) <= 2 * len(current) + 64:
+                with path.open("a", encoding="utf-8") as handle:
+                    # One writer at a time: two processes' lines must not interleave.
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                    handle.write("".join(_facts_line(k, current[k]) for k in new))
+                self._lines[path] = lines + len(new)
+                return
+            text = "".join(_facts_line(key, value) for key, value in current.items())
+            _write_atomically(path, text)
+            self._lines[path] = len(current)
+        except OSError as exc:
+            # A read-only or full cache directory costs speed, never the run.
+            logger.warning("could not write the context cache %s: %s", path, exc)
 
     def _context_file(self, key: str) -> Path:
         return self.directory / f"contexts-v{CONTEXTS_VERSION}" / f"{key}.json"
