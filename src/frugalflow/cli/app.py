@@ -4,7 +4,7 @@ Each group of commands lives in its own module: ``generate`` and ``estimate`` in
 :mod:`~frugalflow.cli.generate`, ``ledger`` and ``budget`` in :mod:`~frugalflow.cli.money`,
 ``explain`` in :mod:`~frugalflow.cli.explain`, ``providers`` and ``models pull`` in :mod:`~frugalflow.cli.providers`, ``doctor`` in
 :mod:`~frugalflow.cli.doctor`, ``deferred`` in :mod:`~frugalflow.cli.deferred`, ``server`` in
-:mod:`~frugalflow.cli.server`; what they share
+:mod:`~frugalflow.cli.server`, ``bridge`` in :mod:`~frugalflow.cli.bridge`; what they share
 (consoles, exit codes, failing with a message) in :mod:`~frugalflow.cli.output`.
 
 Exit codes: 0 done, 1 the request failed (nothing committed), 2 bad usage or settings,
@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from frugalflow.cli import deferred, doctor, explain, generate, money, providers, report, server
+from frugalflow.cli.bridge import bridge_app
 from frugalflow.cli.output import EXIT_DEFERRED, EXIT_FAILED, EXIT_USAGE, console, fail
 from frugalflow.core.errors import FrugalflowError
 
@@ -92,3 +93,4 @@ deferred_app.command("run")(deferred.deferred_run)
 deferred_app.command("drop")(deferred.deferred_drop)
 
 app.add_typer(server.server_app, name="server")
+app.add_typer(bridge_app, name="bridge")
