@@ -39,6 +39,7 @@ _LANGUAGE_OF_SUFFIX = {
 # A definition's own name says most about what it does, its docstring next, its body least.
 _NAME_WEIGHT = 3
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_BLOCK_CHARS = 20_000
 # An example body longer than this many lines is shown by its signature and docstring only.
 _MAX_SIGNATURE_LINES = 12
 
@@ -386,6 +387,28 @@ _SCRIPT_IMPORT = re.compile(
 )
 
 
+def _block_end(text: str, start: int, line_end: int) -> int:
+    """Where the braces opened on a declaration's line close (the line's end without one).
+
+    Strings and comments are not told apart from code: a brace inside them can end a block
+    early, which costs an example some lines, never a wrong name.
+    """
+    opening = text.find("{", start, line_end)
+    if opening < 0:
+        return line_end
+    depth = 0
+    # Bounded: a minified bundle must not cost a scan to its end per declaration.
+    for index in range(opening, min(len(text), opening + _MAX_BLOCK_CHARS)):
+        char = text[index]
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return line_end
+
+
 def _script_facts(language: str, text: str, lines: int) -> FileFacts:
     found: list[tuple[int, DefinitionFacts]] = []
     for kind, pattern in (
@@ -396,7 +419,12 @@ def _script_facts(language: str, text: str, lines: int) -> FileFacts:
     ):
         for match in pattern.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
-            signature = text[match.start() : text.find("\n", match.start())].rstrip(" {")
+            line_end = text.find("\n", match.start())
+            line_end = len(text) if line_end < 0 else line_end
+            signature = text[match.start() : line_end].rstrip(" {")
+            end_line = line + text.count(
+                "\n", match.start(), _block_end(text, match.end(), line_end)
+            )
             name = match.group(1)
             found.append(
                 (
@@ -405,7 +433,7 @@ def _script_facts(language: str, text: str, lines: int) -> FileFacts:
                         kind=kind,
                         name=name,
                         line=line,
-                        end_line=line,
+                        end_line=end_line,
                         signature=signature if kind != "constant" else "",
                         words=_counted(name, [], ""),
                     ),

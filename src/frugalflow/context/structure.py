@@ -76,9 +76,9 @@ def describe_structure(
     else:
         layout = "scripts"
     package = None
-    if layout == "src" and len(parts) > 1:
-        package = parts[1]
-    elif layout != "scripts" and parts:
+    if layout == "src":
+        package = parts[1] if len(parts) > 1 else None
+    elif layout == "flat":
         package = parts[0]
     tests_dir = None
     if test_paths:
@@ -105,9 +105,9 @@ def describe_structure(
 
 def source_root(structure: StructureConventions) -> str:
     """The directory the project's importable code lives under (``src/pkg``, ``pkg``, ``.``)."""
-    if structure.package is None:
-        return "."
-    return f"src/{structure.package}" if structure.layout == "src" else structure.package
+    if structure.layout == "src":
+        return f"src/{structure.package}" if structure.package else "src"
+    return structure.package or "."
 
 
 def one_line_signature(signature: str, limit: int = 200) -> str:
