@@ -428,3 +428,16 @@ def test_gemini_model_versions_may_carry_the_models_prefix() -> None:
     assert str(catalog.answering_model("gemini:gemini-2.5-pro", "models/gemini-2.5-flash")) == (
         "gemini:gemini-2.5-flash"
     )
+
+
+def test_the_worst_case_prices_every_prompt_token_as_a_cache_write() -> None:
+    catalog = PriceCatalog({"anthropic:claude-private": _override("4", "20")})
+    worst = catalog.worst_case("anthropic:claude-private", input_tokens=1_000, output_tokens=100)
+    assert worst == (1_000 * Decimal(5) + 100 * Decimal(20)) / 1_000_000  # writes at 1.25x
+    plain = catalog.price_call("anthropic:claude-private", input_tokens=1_000, output_tokens=100)
+    assert worst > plain
+    # Where writes cost what input does, the worst case is the plain price.
+    mini = PriceCatalog()
+    assert mini.worst_case("openai:gpt-4o-mini", input_tokens=1_000, output_tokens=100) == (
+        mini.price_call("openai:gpt-4o-mini", input_tokens=1_000, output_tokens=100)
+    )

@@ -378,3 +378,78 @@ def test_a_conversation_of_system_messages_only_is_refused_locally() -> None:
         )
 
     assert recorder.requests == []
+
+
+# -- prompt caching on purpose ---------------------------------------------------------------
+
+OK_USAGE = {"input_tokens": 10, "output_tokens": 5}
+BREAKPOINT = {"type": "ephemeral"}
+
+
+def sent_body(messages: list[ChatMessage], model: str = MODEL) -> dict[str, object]:
+    provider, recorder = make(
+        lambda request: httpx2.Response(
+            200, json=message_body([{"type": "text", "text": "x = 1"}], OK_USAGE)
+        )
+    )
+    provider.complete(model, messages, max_tokens=32, temperature=0)
+    return recorder.body()
+
+
+def test_a_long_system_prompt_gets_a_cache_breakpoint() -> None:
+    """Prompt caching: ``cache_control: {"type": "ephemeral"}`` on the last block of the
+    prefix to cache, here the system text (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching,
+    "How to implement prompt caching")."""
+    system = "Repository context: def helper(): ...\n" * 300  # ~11,700 characters
+    body = sent_body([ChatMessage(role="system", content=system), *user()])
+    assert body["system"] == [{"type": "text", "text": system, "cache_control": BREAKPOINT}]
+    assert body["messages"] == [{"role": "user", "content": "Write add(a, b)."}]
+
+
+def test_a_prefix_under_the_models_minimum_is_sent_as_it_was() -> None:
+    # claude-sonnet-4-6 caches from 2,048 tokens: ~4,000 characters are about 1,000.
+    system = "x" * 4_000
+    body = sent_body([ChatMessage(role="system", content=system), *user()])
+    assert body["system"] == system
+    assert "cache_control" not in str(body)
+
+
+def test_the_breakpoint_ends_the_stable_part_before_the_request() -> None:
+    context = "def helper():\n    return 1\n" * 400
+    messages = [
+        ChatMessage(role="system", content="You write Python."),
+        ChatMessage(role="user", content=context),
+        ChatMessage(role="assistant", content="Understood."),
+        *user(),
+    ]
+    body = sent_body(messages)
+    assert body["system"] == "You write Python."
+    assert body["messages"] == [
+        {"role": "user", "content": context},
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "Understood.", "cache_control": BREAKPOINT}],
+        },
+        {"role": "user", "content": "Write add(a, b)."},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "tokens"),
+    [
+        ("claude-sonnet-4-5", 1024),
+        ("claude-sonnet-4-5-20250929", 1024),
+        ("claude-opus-4-1", 1024),
+        ("claude-sonnet-4-6", 2048),
+        ("claude-3-5-haiku-latest", 2048),
+        ("claude-haiku-4-5", 4096),
+        ("claude-opus-4-5", 4096),
+        ("claude-future-9", 4096),
+    ],
+)
+def test_each_models_minimum_cacheable_length(model: str, tokens: int) -> None:
+    """The minimum cacheable prompt length per model (Anthropic's prompt-caching docs,
+    "Cache limitations")."""
+    from frugalflow.providers.anthropic import min_cacheable_tokens
+
+    assert min_cacheable_tokens(model) == tokens

@@ -591,3 +591,47 @@ def test_a_missing_secret_block_says_how_to_create_it(monkeypatch: pytest.Monkey
     )
     assert not availability.usable
     assert "no-such-block-here" in availability.reason and "Secret(value=" in availability.reason
+
+
+# -- prompt caching on purpose ---------------------------------------------------------------
+
+
+def test_paid_calls_share_a_prompt_cache_key_per_stable_part(
+    openai_key: str, http_recorder: MakeRecorder
+) -> None:
+    """``prompt_cache_key`` routes requests with a shared prefix to the same prompt cache
+    (https://platform.openai.com/docs/guides/prompt-caching); frugalflow derives it from the
+    stable part of the prompt (system text and context), so one per repository state."""
+    fake = http_recorder(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
+    provider = api(fake)
+    system = ChatMessage(role="system", content="Repository context: def helper(): ...")
+    for request in ("Write add(a, b).", "Write sub(a, b)."):
+        provider.complete(
+            "gpt-4.1-mini",
+            [system, ChatMessage(role="user", content=request)],
+            max_tokens=64,
+            temperature=0,
+        )
+    other = ChatMessage(role="system", content="Repository context: def other(): ...")
+    provider.complete(
+        "gpt-4.1-mini",
+        [other, ChatMessage(role="user", content="Write add(a, b).")],
+        max_tokens=64,
+        temperature=0,
+    )
+    provider.complete("gpt-4.1-mini", [MESSAGES[-1]], max_tokens=64, temperature=0)
+    keys = [body.get("prompt_cache_key") for body in fake.bodies()]
+    assert keys[0] == keys[1] and str(keys[0]).startswith("frugalflow-")
+    assert keys[2] not in (None, keys[0])
+    assert keys[3] is None  # the request alone: no stable part to share
+
+
+def test_a_local_server_is_sent_no_prompt_cache_key(http_recorder: MakeRecorder) -> None:
+    fake = http_recorder(lambda request: httpx2.Response(200, json=CHAT_COMPLETION))
+    provider = OpenAIProvider(
+        Settings(openai_compatible_base_url="http://127.0.0.1:9/v1"),
+        name="openai-compatible",
+        http_client=fake.client(),
+    )
+    provider.complete("qwen", MESSAGES, max_tokens=16, temperature=0)
+    assert "prompt_cache_key" not in fake.body()

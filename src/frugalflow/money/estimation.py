@@ -189,7 +189,7 @@ def estimate_call(
         expected_cost_usd=catalog.price_call(
             address, input_tokens=input_tokens, output_tokens=expected
         ),
-        worst_case_cost_usd=catalog.price_call(
+        worst_case_cost_usd=catalog.worst_case(
             address, input_tokens=input_tokens, output_tokens=max_output
         ),
         exact=counted.exact and correction == 1.0,
@@ -275,7 +275,7 @@ def learned_estimate(
             "expected_cost_usd": catalog.price_call(
                 address, input_tokens=input_tokens, output_tokens=estimate.expected_output_tokens
             ),
-            "worst_case_cost_usd": catalog.price_call(
+            "worst_case_cost_usd": catalog.worst_case(
                 address, input_tokens=input_tokens, output_tokens=estimate.max_output_tokens
             ),
         }

@@ -361,10 +361,8 @@ class Meter:
             catalog=self.catalog,
         )
         margin = 1.0 if counted.exact else max(expected.correction, 1.0) * INEXACT_COUNT_MARGIN
-        worst_case = self.catalog.price_call(
-            address,
-            input_tokens=math.ceil(counted.tokens * margin),
-            output_tokens=max_tokens,
+        worst_case = self.catalog.worst_case(
+            address, input_tokens=math.ceil(counted.tokens * margin), output_tokens=max_tokens
         )
         check_request_cap(request, self.ledger, worst_case)
         reservation = BudgetManager(self.ledger, self.settings).reserve(

@@ -16,6 +16,10 @@ cache write costs 1.25x the input rate for the 5-minute cache and 2x for the 1-h
 (when genai-prices lacks a model's own write rates), a read 0.1x; a vendor without a write rate
 bills writes as input (OpenAI and Gemini report no cache writes), one without a read rate
 bills reads as input.
+
+Over 400 lines on purpose: the catalog lookup, the overrides, the long-context tiers, the
+filled-in cache rates and the choice of the answering model are one answer to "what does this
+call cost"; split, each part would give a price only when read with the others.
 """
 
 from __future__ import annotations
@@ -344,6 +348,23 @@ class PriceCatalog:
             raise _missing_price(address)
         rates = price.rates_for(usage.input_tokens)
         return PricedCall(model=str(address), usage=usage, rates=rates, cost_usd=rates.cost(usage))
+
+    def worst_case(
+        self, address: ModelAddress | str, *, input_tokens: int, output_tokens: int
+    ) -> Decimal:
+        """The most a call can cost: every prompt token written to the (5-minute) prompt cache,
+        the dearest way a prompt frugalflow sends is billed (Anthropic's 1.25x; as plain input
+        elsewhere), and ``output_tokens`` of output.
+
+        Raises:
+            PricingError: as :meth:`price_call`.
+        """
+        return self.price_call(
+            address,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_write_tokens=input_tokens,
+        )
 
     def price_call(
         self,

@@ -9,6 +9,10 @@ Two flavours share this adapter:
   ``openai-compatible``; otherwise a placeholder. ``OPENAI_API_KEY`` is never sent to it: a
   local server has no business seeing the real OpenAI key.
 
+Paid calls carry a ``prompt_cache_key`` derived from the prompt's stable part
+(:func:`prompt_cache_key`), so that calls on the same repository state share OpenAI's prompt
+cache; local servers are sent none.
+
 The SDK is imported only when the provider is first used, and its own retries are off
 (``max_retries=0``): frugalflow retries, with its budget and circuit breaker in the loop.
 Usage is what the server reported. A reply whose server sends no usage (llama-cpp-python's
@@ -23,6 +27,7 @@ One module over 400 lines on purpose, like every adapter that grew one: one vend
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import importlib.util
 import logging
 import math
@@ -277,6 +282,8 @@ class OpenAIProvider:
         }
         if seed is not None:
             payload["seed"] = seed
+        if self.name == OPENAI and (key := prompt_cache_key(messages)) is not None:
+            payload["prompt_cache_key"] = key
         # OpenAI deprecated max_tokens (its reasoning models refuse it); local servers
         # (llama-cpp-python's among them) only know max_tokens.
         payload["max_completion_tokens" if self.name == OPENAI else "max_tokens"] = max_tokens
@@ -503,6 +510,24 @@ class OpenAIProvider:
 
 def _is_context_error(code: str | None, message: str) -> bool:
     return code == "context_length_exceeded" or bool(_CONTEXT_MESSAGE.search(message))
+
+
+def prompt_cache_key(messages: Sequence[ChatMessage]) -> str | None:
+    """The ``prompt_cache_key`` of a prompt: one per stable part (the system text and every
+    message before the last, the request), so per repository state and system prompt.
+
+    OpenAI caches prompt prefixes by itself; the key routes requests that share one to the
+    same cache, so that a repair or a later request on the same repository state reads the
+    context back at the cached-input rate. None when the prompt has no stable part (the
+    request alone: nothing to share).
+    """
+    stable = list(messages[:-1])
+    if not stable:
+        return None
+    digest = hashlib.sha256()
+    for message in stable:
+        digest.update(f"{message.role}\0{message.content}\0".encode())
+    return f"frugalflow-{digest.hexdigest()[:32]}"
 
 
 def _model_named(reply: Any) -> str | None:
