@@ -252,7 +252,7 @@ class ContextBridge:
             if held is not None:
                 self._analyses.move_to_end(key)
                 return held
-        files = self._file_facts(repo, snapshot)
+        files = self._file_facts(repo, snapshot, language)
         analysis = analyse_repository(repo, files, language)
         with self._lock:
             self._analyses[key] = analysis
@@ -260,7 +260,11 @@ class ContextBridge:
                 self._analyses.popitem(last=False)
         return analysis
 
-    def _file_facts(self, repo: Path, snapshot: RepositorySnapshot) -> list[tuple[str, FileFacts]]:
+    def _file_facts(
+        self, repo: Path, snapshot: RepositorySnapshot, language: str
+    ) -> list[tuple[str, FileFacts]]:
+        """Every own file's facts: its code read for files of ``language``, only whether it
+        is readable text for the others (its layout entry needs no more)."""
         with self._lock:
             if self.store is not None and repo not in self._disk_loaded:
                 self._disk_loaded.add(repo)
@@ -272,10 +276,11 @@ class ContextBridge:
         for path in sorted(snapshot.hashes):
             if is_vendored_path(path):
                 continue
-            key = f"{language_of(path)}:{snapshot.hashes[path]}"
+            deep = language_of(path) == language
+            key = f"{language if deep else ''}:{snapshot.hashes[path]}"
             held = self._facts.get(key)
             if held is None:
-                facts = self._facts[key] = read_facts(repo, path)
+                facts = self._facts[key] = read_facts(repo, path, deep=deep)
                 read.append(key)
             else:
                 facts = held

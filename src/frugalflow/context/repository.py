@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,15 +41,27 @@ class RepositoryAnalysis:
     standards: ProjectStandards
 
 
-def read_facts(repo: Path, path: str) -> FileFacts:
-    """A file's facts, read from disk; unreadable, binary or too large: not ``readable``."""
+def read_facts(repo: Path, path: str, *, deep: bool = True) -> FileFacts:
+    """A file's facts, read from disk; unreadable, binary or too large: not ``readable``.
+
+    Args:
+        repo: the working tree.
+        path: the file, relative to it.
+        deep: read its code (definitions, imports, docstrings); False: only whether it is a
+            readable text file, for a file of another language than the request's.
+    """
+    unreadable = FileFacts(language="", parsed=False, lines=0, readable=False)
     try:
         with (repo / path).open("rb") as handle:
+            if not deep:
+                size = os.fstat(handle.fileno()).st_size
+                text = size <= MAX_FILE_BYTES and b"\0" not in handle.read(_BINARY_SNIFF_BYTES)
+                return FileFacts(language="", parsed=False, lines=0) if text else unreadable
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError:
-        return FileFacts(language="", parsed=False, lines=0, readable=False)
+        return unreadable
     if len(data) > MAX_FILE_BYTES or b"\0" in data[:_BINARY_SNIFF_BYTES]:
-        return FileFacts(language="", parsed=False, lines=0, readable=False)
+        return unreadable
     return analyse_file(path, data.decode("utf-8", errors="replace"))
 
 
