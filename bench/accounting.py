@@ -212,6 +212,18 @@ def anthropic_stream(model: str, usage: dict[str, Any]) -> str:
     return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
 
 
+def gemini_usage(prompt: int, candidates: int, thoughts: int, cached: int = 0) -> dict[str, Any]:
+    """A ``usageMetadata``: ``promptTokenCount`` includes ``cachedContentTokenCount``;
+    ``thoughtsTokenCount`` is apart from ``candidatesTokenCount``."""
+    usage = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": candidates,
+        "thoughtsTokenCount": thoughts,
+        "totalTokenCount": prompt + candidates + thoughts,
+    }
+    return {**usage, "cachedContentTokenCount": cached} if cached else usage
+
+
 def gemini_body(model: str, usage: dict[str, Any]) -> dict[str, Any]:
     return {
         "candidates": [
@@ -338,18 +350,7 @@ def workload() -> list[Recorded]:
             "Gemini thinking + implicit cache",
             "gemini:gemini-2.5-flash",
             "gemini:gemini-2.5-flash",
-            body(
-                gemini_body(
-                    "gemini-2.5-flash",
-                    {
-                        "promptTokenCount": 14_000,
-                        "cachedContentTokenCount": 10_000,
-                        "candidatesTokenCount": 500,
-                        "thoughtsTokenCount": 1_500,
-                        "totalTokenCount": 16_000,
-                    },
-                )
-            ),
+            body(gemini_body("gemini-2.5-flash", gemini_usage(14_000, 500, 1_500, cached=10_000))),
             False,
             Billed(uncached=4_000, cache_read=10_000, output=2_000),
         ),
@@ -357,18 +358,7 @@ def workload() -> list[Recorded]:
             "Gemini Pro cached, under 200K",
             "gemini:gemini-2.5-pro",
             "gemini:gemini-2.5-pro",
-            body(
-                gemini_body(
-                    "gemini-2.5-pro",
-                    {
-                        "promptTokenCount": 150_000,
-                        "cachedContentTokenCount": 100_000,
-                        "candidatesTokenCount": 900,
-                        "thoughtsTokenCount": 600,
-                        "totalTokenCount": 151_500,
-                    },
-                )
-            ),
+            body(gemini_body("gemini-2.5-pro", gemini_usage(150_000, 900, 600, cached=100_000))),
             False,
             Billed(uncached=50_000, cache_read=100_000, output=1_500),
         ),
@@ -376,15 +366,7 @@ def workload() -> list[Recorded]:
             "Gemini Pro long context, streamed",
             "gemini:gemini-2.5-pro",
             "gemini:gemini-2.5-pro",
-            gemini_stream(
-                "gemini-2.5-pro",
-                {
-                    "promptTokenCount": 240_000,
-                    "candidatesTokenCount": 1_200,
-                    "thoughtsTokenCount": 3_000,
-                    "totalTokenCount": 244_200,
-                },
-            ),
+            gemini_stream("gemini-2.5-pro", gemini_usage(240_000, 1_200, 3_000)),
             True,
             Billed(uncached=240_000, output=4_200),
         ),
@@ -394,16 +376,23 @@ def workload() -> list[Recorded]:
 # -- the replay ------------------------------------------------------------------------------
 
 
-def adapter_call(recorded: Recorded) -> Callable[[Sequence[ChatMessage], int], Completion]:
-    """The real adapter for ``recorded.asked``, its SDK answering from the recording."""
-    content_type = "text/event-stream" if recorded.stream else "application/json"
+def recorded_client(content: str, *, stream: bool) -> httpx2.Client:
+    """An ``httpx2`` client whose every request is answered with the recorded body."""
+    content_type = "text/event-stream" if stream else "application/json"
     transport = httpx2.MockTransport(
         lambda request: httpx2.Response(
-            200, content=recorded.content.encode(), headers={"content-type": content_type}
+            200, content=content.encode(), headers={"content-type": content_type}
         )
     )
-    client = httpx2.Client(transport=transport)
-    provider_name, model = recorded.asked.split(":", 1)
+    return httpx2.Client(transport=transport)
+
+
+def adapter_call(
+    asked: str, client: httpx2.Client, *, stream: bool
+) -> Callable[[Sequence[ChatMessage], int], Completion]:
+    """The real adapter for ``asked`` (``provider:model``), its SDK sending through
+    ``client``; streamed when ``stream``."""
+    provider_name, model = asked.split(":", 1)
     provider: OpenAIProvider | AnthropicProvider | GeminiProvider
     if provider_name == "openai":
         provider = OpenAIProvider(Settings(), api_key="sk-bench-0000", http_client=client)
@@ -412,7 +401,7 @@ def adapter_call(recorded: Recorded) -> Callable[[Sequence[ChatMessage], int], C
     else:
         options = genai_types.HttpOptions(httpx_client=client)
         provider = GeminiProvider(Settings(), api_key="AIza-bench-0000", http_options=options)
-    on_text = (lambda piece: None) if recorded.stream else None
+    on_text = (lambda piece: None) if stream else None
     return lambda messages, max_tokens: provider.complete(
         model, messages, max_tokens=max_tokens, temperature=0, on_text=on_text
     )
@@ -448,8 +437,10 @@ def replay(home: Path) -> list[Row]:
             description="Write add(a, b)", repo=home, request_id=f"bench-{number}"
         )
         booking = Booking(request, "generate", "code_generation", None)
+        client = recorded_client(recorded.content, stream=recorded.stream)
+        send = adapter_call(recorded.asked, client, stream=recorded.stream)
         Meter(recorded.asked, booking, settings).call(
-            prompt_of(recorded.billed.prompt), adapter_call(recorded), max_tokens=8_000
+            prompt_of(recorded.billed.prompt), send, max_tokens=8_000
         )
         [call] = CostLedger(settings.ledger_file).calls_for_request(request.request_id)
         rows.append(

@@ -1,8 +1,9 @@
 """Exact accounting per vendor: each documented usage field, through the real adapter at the
 HTTP boundary, the meter and a real DuckDB ledger, priced part by part and never twice.
 
-Each case sends a body shaped as the vendor documents it to the SDK (through the SDK's own
-``httpx2`` client on a mock transport), meters the call as a flow step does, and checks the
+Each case sends a body shaped as the vendor documents it (the shapes are built by
+``bench/accounting.py``, whose workload uses the same ones) to the SDK, through the SDK's own
+``httpx2`` client on a mock transport; it meters the call as a flow step does, and checks the
 ledger row: every count in its column, the rate of each part, and the cost worked out here by
 hand from those parts. Where the rates come from a ``prices`` override the test states them,
 so that the expected cost is arithmetic on numbers written below.
@@ -10,16 +11,14 @@ so that the expected cost is arithmetic on numbers written below.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from google.genai import types as genai_types
 
 from frugalflow.core.schemas import CodeRequest
 from frugalflow.core.settings import PriceOverride, Settings
@@ -27,11 +26,13 @@ from frugalflow.money.budget import BudgetManager
 from frugalflow.money.ledger import CostLedger, ModelCall
 from frugalflow.money.metering import Booking, Meter
 from frugalflow.money.pricing import PriceCatalog
-from frugalflow.providers.anthropic import AnthropicProvider
 from frugalflow.providers.base import ChatMessage, Completion
-from frugalflow.providers.gemini import GeminiProvider
-from frugalflow.providers.openai import OpenAIProvider
+from tests.support.bench import load_bench
 from tests.support.http import HttpRecorder
+
+# The documented reply shapes and the adapters on a client, shared with the benchmark.
+shapes = load_bench("accounting", "bench_accounting_shapes")
+Send = Callable[[Sequence[ChatMessage], int], Completion]
 
 MESSAGES = [
     ChatMessage(role="system", content="You write Python."),
@@ -121,48 +122,9 @@ OPENAI_USAGE = {
 }
 
 
-def openai_completion(model: str, usage: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-acct",
-        "object": "chat.completion",
-        "created": 1741569952,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": CODE, "refusal": None},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": usage,
-    }
-
-
-def openai_chunk(model: str, delta: dict[str, Any] | None, **extra: Any) -> str:
-    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": None}]
-    body = {
-        "id": "chatcmpl-acct",
-        "object": "chat.completion.chunk",
-        "created": 1741569952,
-        "model": model,
-        "choices": choices,
-        **extra,
-    }
-    return f"data: {json.dumps(body)}\n\n"
-
-
-def openai_call(
-    recorder: HttpRecorder, model: str, *, stream: bool = False
-) -> Callable[[list[ChatMessage], int], Completion]:
-    provider = OpenAIProvider(Settings(), api_key="sk-test-acct", http_client=recorder.client())
-    return lambda messages, max_tokens: provider.complete(
-        model,
-        messages,
-        max_tokens=max_tokens,
-        temperature=0,
-        on_text=(lambda piece: None) if stream else None,
-    )
+def adapter(recorder: HttpRecorder, asked: str, *, stream: bool = False) -> Send:
+    """The real adapter for ``asked``, its SDK sending to ``recorder``."""
+    return shapes.adapter_call(asked, recorder.client(), stream=stream)
 
 
 def test_openai_cached_and_reasoning_tokens_are_parts_billed_once(tmp_path: Path) -> None:
@@ -172,8 +134,8 @@ def test_openai_cached_and_reasoning_tokens_are_parts_billed_once(tmp_path: Path
     as output (https://platform.openai.com/docs/api-reference/chat/object, "usage"; the prompt
     caching guide: cached tokens are included in prompt_tokens)."""
     settings = settings_with(tmp_path, prices={"openai:o4-mini": O4_MINI})
-    recorder = json_reply(openai_completion("o4-mini-2025-04-16", OPENAI_USAGE))
-    row = metered_row(tmp_path, settings, "openai:o4-mini", openai_call(recorder, "o4-mini"))
+    recorder = json_reply(shapes.openai_body("o4-mini-2025-04-16", OPENAI_USAGE))
+    row = metered_row(tmp_path, settings, "openai:o4-mini", adapter(recorder, "openai:o4-mini"))
 
     assert (row.input_tokens, row.cached_tokens, row.cache_write_tokens) == (2_000, 1_536, 0)
     assert (row.output_tokens, row.reasoning_tokens) == (500, 320)
@@ -201,14 +163,9 @@ def test_openai_stream_is_priced_from_the_final_usage_chunk(tmp_path: Path) -> N
     (https://platform.openai.com/docs/api-reference/chat/create, stream_options)."""
     settings = settings_with(tmp_path, prices={"openai:o4-mini": O4_MINI})
     model = "o4-mini-2025-04-16"
-    recorder = event_stream(
-        openai_chunk(model, {"role": "assistant", "content": ""})
-        + openai_chunk(model, {"content": CODE})
-        + openai_chunk(model, None, usage=OPENAI_USAGE)
-        + "data: [DONE]\n\n"
-    )
+    recorder = event_stream(shapes.openai_stream(model, OPENAI_USAGE))
     row = metered_row(
-        tmp_path, settings, "openai:o4-mini", openai_call(recorder, "o4-mini", stream=True)
+        tmp_path, settings, "openai:o4-mini", adapter(recorder, "openai:o4-mini", stream=True)
     )
     assert recorder.body(0)["stream_options"] == {"include_usage": True}
     assert (row.input_tokens, row.cached_tokens, row.output_tokens, row.reasoning_tokens) == (
@@ -225,8 +182,8 @@ def test_a_fallback_is_priced_on_the_model_that_answered(tmp_path: Path) -> None
     back from gpt-4.1 to gpt-4.1-mini says so there, and the call costs what mini costs."""
     settings = settings_with(tmp_path)
     usage = {"prompt_tokens": 3_000, "completion_tokens": 400, "total_tokens": 3_400}
-    recorder = json_reply(openai_completion("gpt-4.1-mini-2025-04-14", usage))
-    row = metered_row(tmp_path, settings, "openai:gpt-4.1", openai_call(recorder, "gpt-4.1"))
+    recorder = json_reply(shapes.openai_body("gpt-4.1-mini-2025-04-14", usage))
+    row = metered_row(tmp_path, settings, "openai:gpt-4.1", adapter(recorder, "openai:gpt-4.1"))
 
     catalog = PriceCatalog()
     mini = catalog.price_call("openai:gpt-4.1-mini", input_tokens=3_000, output_tokens=400)
@@ -243,10 +200,10 @@ def test_an_answering_model_nobody_prices_is_priced_as_the_one_asked(
 ) -> None:
     settings = settings_with(tmp_path)
     usage = {"prompt_tokens": 1_000, "completion_tokens": 100, "total_tokens": 1_100}
-    recorder = json_reply(openai_completion("house-blend-7", usage))
+    recorder = json_reply(shapes.openai_body("house-blend-7", usage))
     with caplog.at_level(logging.WARNING, logger="frugalflow.generate"):
         row = metered_row(
-            tmp_path, settings, "openai:gpt-4.1-mini", openai_call(recorder, "gpt-4.1-mini")
+            tmp_path, settings, "openai:gpt-4.1-mini", adapter(recorder, "openai:gpt-4.1-mini")
         )
     assert row.answered_model == "house-blend-7"
     assert row.actual_cost_usd == PriceCatalog().price_call(
@@ -260,8 +217,9 @@ def test_an_answering_model_nobody_prices_is_priced_as_the_one_asked(
 # Claude Sonnet's list rates: $3 input, $15 output per million tokens. Its cache rates follow
 # from Anthropic's documented multipliers: reads 0.1x ($0.30), 5-minute writes 1.25x ($3.75),
 # 1-hour writes 2x ($6).
-SONNET = PriceOverride(input_per_mtok=Decimal(3), output_per_mtok=Decimal(15))
-SONNET_MODEL = "claude-sonnet-4-5"
+SONNET_RATES = PriceOverride(input_per_mtok=Decimal(3), output_per_mtok=Decimal(15))
+SONNET = "anthropic:claude-sonnet-4-5"
+SONNET_ANSWERS = "claude-sonnet-4-5-20250929"
 ANTHROPIC_USAGE = {
     "input_tokens": 50,
     "cache_read_input_tokens": 1_000,
@@ -285,34 +243,6 @@ ANTHROPIC_COST = by_hand(
 )
 
 
-def anthropic_message(usage: dict[str, Any], model: str = "claude-sonnet-4-5-20250929") -> Any:
-    return {
-        "id": "msg_acct",
-        "type": "message",
-        "role": "assistant",
-        "content": [{"type": "text", "text": CODE}],
-        "model": model,
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": usage,
-    }
-
-
-def anthropic_call(
-    recorder: HttpRecorder, *, stream: bool = False
-) -> Callable[[list[ChatMessage], int], Completion]:
-    provider = AnthropicProvider(
-        Settings(), api_key="sk-ant-api03-acct", http_client=recorder.client()
-    )
-    return lambda messages, max_tokens: provider.complete(
-        SONNET_MODEL,
-        messages,
-        max_tokens=max_tokens,
-        temperature=0,
-        on_text=(lambda piece: None) if stream else None,
-    )
-
-
 def test_anthropic_cache_reads_and_both_write_lifetimes_are_priced_apart(tmp_path: Path) -> None:
     """Anthropic's Messages ``usage``: ``input_tokens`` excludes the cache parts;
     ``cache_read_input_tokens`` bill at 0.1x input, ``cache_creation_input_tokens`` at 1.25x
@@ -320,9 +250,9 @@ def test_anthropic_cache_reads_and_both_write_lifetimes_are_priced_apart(tmp_pat
     ``cache_creation.ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens``
     (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching, "Tracking cache
     performance" and "Pricing"). Before issue 14 the writes were billed as plain input."""
-    settings = settings_with(tmp_path, prices={f"anthropic:{SONNET_MODEL}": SONNET})
-    recorder = json_reply(anthropic_message(ANTHROPIC_USAGE))
-    row = metered_row(tmp_path, settings, f"anthropic:{SONNET_MODEL}", anthropic_call(recorder))
+    settings = settings_with(tmp_path, prices={SONNET: SONNET_RATES})
+    recorder = json_reply(shapes.anthropic_message(SONNET_ANSWERS, ANTHROPIC_USAGE))
+    row = metered_row(tmp_path, settings, SONNET, adapter(recorder, SONNET))
 
     assert row.input_tokens == 4_050  # the whole prompt
     assert (row.cached_tokens, row.cache_write_tokens, row.cache_write_1h_tokens) == (
@@ -344,14 +274,10 @@ def test_anthropic_cache_reads_and_both_write_lifetimes_are_priced_apart(tmp_pat
 def test_anthropic_writes_without_a_breakdown_are_five_minute_writes(tmp_path: Path) -> None:
     """An older reply (or an API version) without ``usage.cache_creation`` has only
     ``cache_creation_input_tokens``: the default cache lifetime is 5 minutes."""
-    settings = settings_with(tmp_path, prices={f"anthropic:{SONNET_MODEL}": SONNET})
+    settings = settings_with(tmp_path, prices={SONNET: SONNET_RATES})
     usage = {key: value for key, value in ANTHROPIC_USAGE.items() if key != "cache_creation"}
-    row = metered_row(
-        tmp_path,
-        settings,
-        f"anthropic:{SONNET_MODEL}",
-        anthropic_call(json_reply(anthropic_message(usage))),
-    )
+    recorder = json_reply(shapes.anthropic_message(SONNET_ANSWERS, usage))
+    row = metered_row(tmp_path, settings, SONNET, adapter(recorder, SONNET))
     assert (row.cache_write_tokens, row.cache_write_1h_tokens) == (3_000, 0)
     assert row.actual_cost_usd == by_hand(
         uncached=50,
@@ -365,86 +291,21 @@ def test_anthropic_writes_without_a_breakdown_are_five_minute_writes(tmp_path: P
     )
 
 
-def anthropic_event(event: dict[str, Any]) -> str:
-    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
-
-
 def test_an_anthropic_stream_is_priced_from_message_start_and_message_delta(
     tmp_path: Path,
 ) -> None:
     """Streamed Messages: ``message_start`` carries the input side of ``usage`` (cache reads
     and writes included), ``message_delta`` the cumulative ``output_tokens``
     (https://docs.anthropic.com/en/docs/build-with-claude/streaming, "Event types")."""
-    settings = settings_with(tmp_path, prices={f"anthropic:{SONNET_MODEL}": SONNET})
-    start = anthropic_message({**ANTHROPIC_USAGE, "output_tokens": 1})
-    start["content"], start["stop_reason"] = [], None
-    recorder = event_stream(
-        anthropic_event({"type": "message_start", "message": start})
-        + anthropic_event(
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            }
-        )
-        + anthropic_event(
-            {
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "text_delta", "text": CODE},
-            }
-        )
-        + anthropic_event({"type": "content_block_stop", "index": 0})
-        + anthropic_event(
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": 400},
-            }
-        )
-        + anthropic_event({"type": "message_stop"})
-    )
-    row = metered_row(
-        tmp_path, settings, f"anthropic:{SONNET_MODEL}", anthropic_call(recorder, stream=True)
-    )
+    settings = settings_with(tmp_path, prices={SONNET: SONNET_RATES})
+    recorder = event_stream(shapes.anthropic_stream(SONNET_ANSWERS, ANTHROPIC_USAGE))
+    row = metered_row(tmp_path, settings, SONNET, adapter(recorder, SONNET, stream=True))
     assert (row.input_tokens, row.cached_tokens, row.cache_write_tokens) == (4_050, 1_000, 3_000)
     assert (row.cache_write_1h_tokens, row.output_tokens) == (1_000, 400)
     assert row.actual_cost_usd == ANTHROPIC_COST
 
 
 # -- Gemini generateContent ------------------------------------------------------------------
-
-
-def gemini_response(usage: dict[str, Any], model: str) -> dict[str, Any]:
-    return {
-        "candidates": [
-            {
-                "content": {"parts": [{"text": CODE}], "role": "model"},
-                "finishReason": "STOP",
-                "index": 0,
-            }
-        ],
-        "usageMetadata": usage,
-        "modelVersion": model,
-        "responseId": "acct",
-    }
-
-
-def gemini_call(
-    recorder: HttpRecorder, model: str, *, stream: bool = False
-) -> Callable[[list[ChatMessage], int], Completion]:
-    provider = GeminiProvider(
-        Settings(),
-        api_key="AIzaSy-acct",
-        http_options=genai_types.HttpOptions(httpx_client=recorder.client()),
-    )
-    return lambda messages, max_tokens: provider.complete(
-        model,
-        messages,
-        max_tokens=max_tokens,
-        temperature=0,
-        on_text=(lambda piece: None) if stream else None,
-    )
 
 
 GEMINI_USAGE = {
@@ -485,7 +346,7 @@ def test_gemini_thoughts_are_output_beside_the_candidates_and_cache_reads_part_o
         tmp_path,
         settings,
         f"gemini:{model}",
-        gemini_call(json_reply(gemini_response(GEMINI_USAGE, model)), model),
+        adapter(json_reply(shapes.gemini_body(model, GEMINI_USAGE)), f"gemini:{model}"),
     )
     assert (row.input_tokens, row.cached_tokens) == (12_000, 8_000)
     assert (row.output_tokens, row.reasoning_tokens) == (1_000, 700)
@@ -510,7 +371,7 @@ def test_gemini_prices_every_token_at_the_long_context_rate_above_the_threshold(
                 home,
                 settings_with(home),
                 f"gemini:{model}",
-                gemini_call(json_reply(gemini_response(usage, model)), model),
+                adapter(json_reply(shapes.gemini_body(model, usage)), f"gemini:{model}"),
             )
         )
         cost, rates = gemini_expected(model, usage)
@@ -528,16 +389,12 @@ def test_a_gemini_stream_is_priced_from_the_last_chunks_usage(tmp_path: Path) ->
     """``streamGenerateContent?alt=sse``: each chunk's ``usageMetadata`` is a running total;
     the last one is the call's."""
     model = "gemini-2.5-flash"
-    early = {"promptTokenCount": 12_000, "candidatesTokenCount": 5, "totalTokenCount": 12_005}
-    first = gemini_response(early, model)
-    first["candidates"][0].pop("finishReason")
-    chunks = [first, gemini_response(GEMINI_USAGE, model)]
-    content = "".join(f"data: {json.dumps(chunk)}\r\n\r\n" for chunk in chunks)
+    recorder = event_stream(shapes.gemini_stream(model, GEMINI_USAGE))
     row = metered_row(
         tmp_path,
         settings_with(tmp_path),
         f"gemini:{model}",
-        gemini_call(event_stream(content), model, stream=True),
+        adapter(recorder, f"gemini:{model}", stream=True),
     )
     assert (row.input_tokens, row.cached_tokens, row.output_tokens, row.reasoning_tokens) == (
         12_000,
@@ -551,7 +408,7 @@ def test_a_gemini_stream_is_priced_from_the_last_chunks_usage(tmp_path: Path) ->
 # -- the local machine -----------------------------------------------------------------------
 
 
-def local_reply(seconds: float) -> Callable[[list[ChatMessage], int], Completion]:
+def local_reply(seconds: float) -> Send:
     return lambda messages, max_tokens: Completion(
         text=CODE, model="qwen", input_tokens=40, output_tokens=12, seconds=seconds
     )
@@ -575,7 +432,7 @@ def test_a_paid_call_books_no_machine_time(tmp_path: Path) -> None:
     settings = settings_with(
         tmp_path, local_cost_usd_per_hour=Decimal(1), prices={"openai:o4-mini": O4_MINI}
     )
-    recorder = json_reply(openai_completion("o4-mini", OPENAI_USAGE))
-    row = metered_row(tmp_path, settings, "openai:o4-mini", openai_call(recorder, "o4-mini"))
+    recorder = json_reply(shapes.openai_body("o4-mini", OPENAI_USAGE))
+    row = metered_row(tmp_path, settings, "openai:o4-mini", adapter(recorder, "openai:o4-mini"))
     assert row.compute_cost_usd == 0
     assert row.answered_model is None  # it answered as the model asked for

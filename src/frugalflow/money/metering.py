@@ -285,23 +285,10 @@ class Meter:
             raise
         usage = booked_usage(address, messages, completion, counted_prompt=counted)
         priced = self._price(completion, usage)
-        rates = priced.rates
         call = ModelCall(
             **fields,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            cache_write_1h_tokens=usage.cache_write_1h_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
+            **priced.ledger_fields(),
             answered_model=answered_elsewhere(address, completion.answered_model),
-            actual_cost_usd=priced.cost_usd,
-            input_per_mtok=rates.input_per_mtok,
-            cached_input_per_mtok=rates.cached_input_per_mtok,
-            cache_write_per_mtok=rates.cache_write_per_mtok,
-            cache_write_1h_per_mtok=rates.cache_write_1h_per_mtok,
-            output_per_mtok=rates.output_per_mtok,
-            price_tier_above_tokens=rates.above_input_tokens,
             compute_cost_usd=compute_cost(address, completion.seconds, self.settings),
             latency_ms=round(completion.seconds * 1000),
         )

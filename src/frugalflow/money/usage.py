@@ -11,6 +11,7 @@ parts is up to its adapter (:mod:`frugalflow.providers`); the table is in docs/a
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -128,6 +129,17 @@ class PricedCall(BaseModel):
     usage: CallUsage
     rates: Rates
     cost_usd: Decimal
+
+    def ledger_fields(self) -> dict[str, Any]:
+        """The ledger's columns for this call: each count, each rate, the tier, the cost."""
+        rates = self.rates.model_dump()
+        tier = rates.pop("above_input_tokens")
+        return {
+            **self.usage.model_dump(),
+            **rates,
+            "price_tier_above_tokens": tier,
+            "actual_cost_usd": self.cost_usd,
+        }
 
 
 def compute_cost(address: ModelAddress, seconds: float, settings: Settings) -> Decimal:
