@@ -15,7 +15,7 @@ from frugalflow.core.schemas import (
 )
 from frugalflow.core.settings import Settings
 from frugalflow.generation.imports import expand_star_imports
-from frugalflow.generation.prompts import build_messages, generation_fingerprint
+from frugalflow.generation.prompts import build_messages, generation_fingerprint, importable_names
 from frugalflow.generation.replies import add_missing_imports
 
 FAILED = "def add(a, b):\n    return a - b\n"
@@ -96,3 +96,19 @@ def test_a_wildcard_import_of_anything_else_is_left_for_validation() -> None:
 def test_a_typing_name_used_but_not_imported_is_imported() -> None:
     code = add_missing_imports("def f(l: List[int]) -> int:\n    return len(l)\n", {})
     assert code.startswith("from typing import List\n")
+
+
+def test_names_of_a_related_module_cut_to_fit_are_still_importable(tmp_path: Path) -> None:
+    # The bridge cuts a long related module at a line boundary, maybe inside a docstring.
+    cut = 'def normalize(text):\n    """Collapse.\n\n    More.\n    """\n\n\ndef helper(x):\n    """Cut he'
+    context = GenerationContext(
+        language="python",
+        file_layout=(),
+        source_dir=".",
+        related_path="src/textkit/strings.py",
+        related_source=cut,
+    )
+
+    names = importable_names(context)
+
+    assert names == {"normalize": "textkit.strings", "helper": "textkit.strings"}

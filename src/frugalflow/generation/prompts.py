@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from frugalflow.context.optimizer import SEPARATOR
 from frugalflow.context.render import render_context
 from frugalflow.context.structure import python_module_name
+from frugalflow.core.errors import PlacementError
 from frugalflow.core.schemas import CodeRequest, GenerationContext, NamingConventions, Retry
 from frugalflow.core.settings import Settings
 from frugalflow.placement.merge import top_level_names
@@ -97,6 +99,7 @@ def _with_repository_context(
     ]
 
 
+_TOP_LEVEL_DEFINITION = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
 _LANGUAGE_NAMES = {"python": "Python", "javascript": "JavaScript", "typescript": "TypeScript"}
 _STATEMENT_QUOTES = {"python": ('"""', '"""')}
 _USUAL = NamingConventions()
@@ -142,8 +145,10 @@ def importable_names(context: GenerationContext) -> dict[str, str]:
     if module is not None and context.related_source:
         try:
             defined = top_level_names(context.related_source)
-        except (SyntaxError, ValueError):
-            defined = set()
+        except (SyntaxError, ValueError, PlacementError):
+            # Cut to fit the budget, the source may end inside a definition: its complete
+            # top-level definitions still say what the model saw.
+            defined = set(_TOP_LEVEL_DEFINITION.findall(context.related_source))
         names |= {name: module for name in defined if not name.startswith("_")}
     for hint in context.hints:
         source, _, imported = hint.import_line.partition(" import ")
