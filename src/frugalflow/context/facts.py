@@ -4,7 +4,7 @@ A file's facts depend on its bytes and its language only (never on its path), so
 by the file's content hash (git's blob id) and shared by every repository state that holds the
 same content: when one file of a large tree changes, only that file is read again. Python is
 read with :mod:`ast` (nothing is imported or executed); JavaScript and TypeScript with regular
-expressions, enough for names, imports and words.
+expressions (:mod:`frugalflow.context.script_facts`), enough for names, imports and words.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ _LANGUAGE_OF_SUFFIX = {
 # A definition's own name says most about what it does, its docstring next, its body least.
 _NAME_WEIGHT = 3
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_MAX_BLOCK_CHARS = 20_000
 # An example body longer than this many lines is shown by its signature and docstring only.
 _MAX_SIGNATURE_LINES = 12
 
@@ -202,7 +201,9 @@ def analyse_file(path: str, text: str) -> FileFacts:
     if language == PYTHON:
         return _python_facts(text, lines)
     if language in (JAVASCRIPT, TYPESCRIPT):
-        return _script_facts(language, text, lines)
+        from frugalflow.context.script_facts import script_facts
+
+        return script_facts(language, text, lines)
     return FileFacts(language="", parsed=False, lines=lines)
 
 
@@ -274,7 +275,8 @@ def _doc_words(docstring: str | None, styles: Counter[str]) -> tuple[str, list[s
     return summary, list(words(docstring))
 
 
-def _counted(name: str, docstring_words: Sequence[str], body: str) -> dict[str, int]:
+def counted_words(name: str, docstring_words: Sequence[str], body: str) -> dict[str, int]:
+    """The words a definition is found by: its name's (weighted), its docstring's, its body's."""
     counts: Counter[str] = Counter(docstring_words)
     for word in split_identifier(name):
         counts[word] += _NAME_WEIGHT
@@ -318,7 +320,7 @@ def _function(
         summary=summary,
         documented=bool(docstring),
         annotated=_is_annotated(node, kind == "method"),
-        words=_counted(node.name, doc_words, _segment(source_lines, start, node)),
+        words=counted_words(node.name, doc_words, _segment(source_lines, start, node)),
     )
 
 
@@ -341,7 +343,7 @@ def _class(node: ast.ClassDef, source_lines: list[str], styles: Counter[str]) ->
         signature=signature,
         summary=summary,
         documented=bool(docstring),
-        words=_counted(node.name, doc_words, " ".join([*members, *bases])),
+        words=counted_words(node.name, doc_words, " ".join([*members, *bases])),
     )
 
 
@@ -365,86 +367,3 @@ def _constants(node: ast.Assign | ast.AnnAssign) -> list[DefinitionFacts]:
         for target in targets
         if isinstance(target, ast.Name) and not target.id.startswith("__")
     ]
-
-
-# JavaScript / TypeScript: the declarations a module makes at its top level, by their keyword.
-_SCRIPT_FUNCTION = re.compile(
-    r"^(?:export\s+)?(?:default\s+)?(?:async\s+)?function\s*\*?\s*([A-Za-z_$][\w$]*)\s*[(<]", re.M
-)
-_SCRIPT_ARROW = re.compile(
-    r"^(?:export\s+)?(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=\s*(?:async\s+)?"
-    r"(?:function\b|\([^)]*\)\s*(?::[^=]+)?=>|[A-Za-z_$][\w$]*\s*=>)",
-    re.M,
-)
-_SCRIPT_CLASS = re.compile(
-    r"^(?:export\s+)?(?:default\s+)?(?:abstract\s+)?class\s+([A-Za-z_$][\w$]*)", re.M
-)
-_SCRIPT_CONSTANT = re.compile(
-    r"^(?:export\s+)?const\s+([A-Z][A-Z0-9_]*)\s*(?::[^=]+)?=\s*[\"'`\d\[{-]", re.M
-)
-_SCRIPT_IMPORT = re.compile(
-    r"""(?:^import\s[^'"]*?from\s*|^import\s*|require\(\s*)['"]([^'"]+)['"]""", re.M
-)
-
-
-def _block_end(text: str, start: int, line_end: int) -> int:
-    """Where the braces opened on a declaration's line close (the line's end without one).
-
-    Strings and comments are not told apart from code: a brace inside them can end a block
-    early, which costs an example some lines, never a wrong name.
-    """
-    opening = text.find("{", start, line_end)
-    if opening < 0:
-        return line_end
-    depth = 0
-    # Bounded: a minified bundle must not cost a scan to its end per declaration.
-    for index in range(opening, min(len(text), opening + _MAX_BLOCK_CHARS)):
-        char = text[index]
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return line_end
-
-
-def _script_facts(language: str, text: str, lines: int) -> FileFacts:
-    found: list[tuple[int, DefinitionFacts]] = []
-    for kind, pattern in (
-        ("function", _SCRIPT_FUNCTION),
-        ("function", _SCRIPT_ARROW),
-        ("class", _SCRIPT_CLASS),
-        ("constant", _SCRIPT_CONSTANT),
-    ):
-        for match in pattern.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            line_end = text.find("\n", match.start())
-            line_end = len(text) if line_end < 0 else line_end
-            signature = text[match.start() : line_end].rstrip(" {")
-            end_line = line + text.count(
-                "\n", match.start(), _block_end(text, match.end(), line_end)
-            )
-            name = match.group(1)
-            found.append(
-                (
-                    match.start(),
-                    DefinitionFacts(
-                        kind=kind,
-                        name=name,
-                        line=line,
-                        end_line=end_line,
-                        signature=signature if kind != "constant" else "",
-                        words=_counted(name, [], ""),
-                    ),
-                )
-            )
-    found.sort(key=lambda item: item[0])
-    imports = tuple(dict.fromkeys(m.group(1) for m in _SCRIPT_IMPORT.finditer(text)))
-    return FileFacts(
-        language=language,
-        parsed=True,
-        lines=lines,
-        definitions=tuple(d for _, d in found),
-        imports=imports,
-    )

@@ -127,10 +127,7 @@ def fit_to_budget(candidates: Candidates, budget: int, count: Counter) -> Fitted
 
     cap = min(left, int(budget * _SHARES[EXAMPLES]))
     fitted.examples = _fit_examples(candidates, cap - join, count)
-    bodies = sum(
-        e.code != short.code
-        for e, (short, _) in zip(fitted.examples, candidates.examples, strict=False)
-    )
+    bodies = sum(e.code != e.signature for e in fitted.examples)
     take(
         EXAMPLES,
         render_examples(fitted.examples, candidates.tag),

@@ -32,8 +32,10 @@ def build_messages(
     context: GenerationContext,
     retry: Retry | None = None,
 ) -> list[ChatMessage]:
-    """The prompt: the task, the repository's related code and conventions when there is
-    related code, and on a retry what failed (see :class:`Retry` for the two forms).
+    """The prompt: the task, the repository's context when the bridge found related code
+    (its parts as :func:`frugalflow.context.render.render_context` shows them: conventions,
+    reuse hints, related examples, layout, related module), and on a retry what failed (see
+    :class:`Retry` for the two forms).
 
     Measured on the 89 MBPP+ problems of ``bench/data`` (``bench/free_tier.py``; no related
     module there), the plain problem statement beat this prompt's first form (a system message
