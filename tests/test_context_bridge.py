@@ -8,11 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from frugalflow.context import ContextBridge, ContextRequest, build_context
+from frugalflow.context import ContextBridge, ContextRequest, build_context, context_for_state
+from frugalflow.context.bridge import (
+    PROMPT_RESERVE_TOKENS,
+    REMOTE_CONTEXT_TOKENS,
+    budget_for,
+    context_budget,
+)
 from frugalflow.context.render import EXAMPLES, PART_NAMES, RELATED, render_context
 from frugalflow.context.snapshot import take_snapshot
 from frugalflow.core.errors import NotAGitRepositoryError, RequestError
 from frugalflow.core.schemas import CodeRequest
+from frugalflow.core.settings import Settings
 from frugalflow.generation.prompts import build_messages, importable_names
 from frugalflow.money.tokens import count_tokens
 from frugalflow.tasks.name import apply_naming
@@ -435,3 +442,16 @@ def test_a_large_installed_package_tree(tmp_path: Path) -> None:
 def test_not_a_repository_is_refused_with_how_to_fix_it(tmp_path: Path) -> None:
     with pytest.raises(NotAGitRepositoryError, match="git init"):
         build_context(tmp_path, "Add a helper")
+
+
+def test_the_flow_s_budget_is_what_the_local_window_leaves(make_git_repo: MakeRepo) -> None:
+    files = {**SHOP, "frugalflow.toml": "local_context_tokens = 2048\nmax_output_tokens = 512\n"}
+    repo = make_git_repo(files)
+
+    context = context_for_state(repo, SLUG_REQUEST, "python")
+
+    assert context.budget_tokens == 2048 - 512 - PROMPT_RESERVE_TOKENS
+    assert context.token_count <= context.budget_tokens
+    # Only remote models: the window is not the limit any more, the price is.
+    remote = Settings(models=["openai:gpt-4o-mini"])
+    assert budget_for(remote) == context_budget(REMOTE_CONTEXT_TOKENS, remote.max_output_tokens)

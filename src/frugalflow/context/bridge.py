@@ -48,9 +48,12 @@ from frugalflow.context.store import ContextStore
 from frugalflow.context.structure import source_root
 from frugalflow.context.words import description_words
 from frugalflow.core.errors import NotAGitRepositoryError, RequestError
+from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import (
     GenerationContext,
+    Tier,
 )
+from frugalflow.core.settings import Settings
 
 KEY_VERSION = "context-v3"  # bump when what a context holds for the same inputs changes
 
@@ -58,6 +61,9 @@ KEY_VERSION = "context-v3"  # bump when what a context holds for the same inputs
 # reply (max_output_tokens, 768) and the rest of the prompt (instructions, task, examples).
 PROMPT_RESERVE_TOKENS = 800
 DEFAULT_BUDGET_TOKENS = 4096 - 768 - PROMPT_RESERVE_TOKENS
+# The window assumed for a cascade of remote models only: enough for the whole context at a
+# price a cheap API model makes negligible.
+REMOTE_CONTEXT_TOKENS = 8192
 _LANGUAGES_WITH_FACTS = frozenset({"python", "javascript", "typescript"})
 _MEMORY_CONTEXTS = 64
 _MEMORY_ANALYSES = 8
@@ -127,6 +133,16 @@ class BridgeStats:
 def context_budget(window_tokens: int, max_output_tokens: int) -> int:
     """The tokens a context may take in a prompt on a model with this window and reply size."""
     return max(window_tokens - max_output_tokens - PROMPT_RESERVE_TOKENS, 0)
+
+
+def budget_for(settings: Settings) -> int:
+    """The context budget of a cascade: one context serves every attempt, so it must fit the
+    smallest window, the local models' (``local_context_tokens``) when the cascade has one;
+    otherwise :data:`REMOTE_CONTEXT_TOKENS` (what it costs on a paid model, not its window,
+    is the limit there)."""
+    local = any(parse_address(model).tier is Tier.LOCAL for model in settings.models)
+    window = settings.local_context_tokens if local else REMOTE_CONTEXT_TOKENS
+    return context_budget(window, settings.max_output_tokens)
 
 
 class ContextBridge:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from frugalflow.context.bridge import ContextBridge, ContextRequest
+from frugalflow.context.bridge import ContextBridge, ContextRequest, budget_for
+from frugalflow.core.errors import ConfigurationError
 from frugalflow.core.schemas import GenerationContext
+from frugalflow.core.settings import load_settings
 
 _default_bridge: ContextBridge | None = None
 _default_lock = threading.Lock()
@@ -18,8 +20,6 @@ def default_bridge() -> ContextBridge:
     global _default_bridge
     with _default_lock:
         if _default_bridge is None:
-            from frugalflow.core.settings import load_settings
-
             _default_bridge = ContextBridge(cache_dir=load_settings().cache_dir)
         return _default_bridge
 
@@ -50,13 +50,7 @@ def build_context(
     Raises:
         NotAGitRepositoryError: ``repo`` is not inside a git working tree.
     """
-    request = ContextRequest(
-        repo=Path(repo).expanduser().resolve(),
-        description=description,
-        language=language,
-        budget_tokens=budget_tokens,
-        target=target,
-    )
+    request = _request(repo, description, language, budget_tokens, target)
     return ContextBridge().context(request)
 
 
@@ -71,16 +65,36 @@ def context_for_state(
     """The context of :func:`build_context` from the process's bridge: built once per
     repository content and request, then answered from its caches.
 
+    The budget, unless given, is what the repository's settings leave in the cascade's
+    smallest window (:func:`frugalflow.context.bridge.budget_for`): the embedded model's
+    4,096-token window by default.
+
     The estimate step builds the prompt that will really be sent, context included, and the
     context fetch step needs the same answer a moment later: the second call is a cache hit.
     ``state`` (a digest of the repository's content the caller has) is accepted for the
     callers that key on it; the bridge keys on its own snapshot of the content.
     """
     del state  # the bridge's own fingerprint is the key
-    request = ContextRequest(
+    if budget_tokens is None:
+        try:
+            budget_tokens = budget_for(load_settings(repo))
+        except ConfigurationError:
+            budget_tokens = None  # the flow reports bad settings itself; the default serves here
+    return default_bridge().context(_request(repo, description, language, budget_tokens))
+
+
+def _request(
+    repo: Path,
+    description: str,
+    language: str,
+    budget_tokens: int | None,
+    target: str | None = None,
+) -> ContextRequest:
+    # A relative path is taken from the current directory here, as a caller in process means.
+    return ContextRequest(
         repo=Path(repo).expanduser().resolve(),
         description=description,
         language=language,
         budget_tokens=budget_tokens,
+        target=target,
     )
-    return default_bridge().context(request)
