@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import statistics
 from collections import Counter
@@ -110,11 +111,57 @@ def source_root(structure: StructureConventions) -> str:
     return structure.package or "."
 
 
-def one_line_signature(signature: str, limit: int = 200) -> str:
-    """A ``def``/``class`` header on one line, decorators left out, cut at ``limit`` chars."""
+def one_line_signature(signature: str, limit: int = 160) -> str:
+    """A ``def``/``class`` header on one line, decorators left out, defaults shown as ``...``.
+
+    A default's value is left out on purpose: shown ``separator=DEFAULT_SEPARATOR``, the 0.5B
+    passed every default back in its call (``bench/context_effect.py``), names it never
+    imported included. A header that does not parse alone is joined as written.
+    """
     lines = [line.strip() for line in signature.splitlines() if not line.lstrip().startswith("@")]
     text = " ".join(line for line in lines if line)
-    text = re.sub(r"\(\s+", "(", text)
-    text = re.sub(r",?\s+\)", ")", text)
-    text = re.sub(r",?\s+\]", "]", text)
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+    try:
+        tree = ast.parse(text + "\n    ...")
+    except SyntaxError:
+        tree = None
+    node = tree.body[0] if tree is not None and tree.body else None
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return _compact_def(node, limit)
+    else:
+        text = re.sub(r"\(\s+", "(", text)
+        text = re.sub(r",?\s+\)", ")", text)
+    return text if len(text) <= limit else text[: limit - 4].rstrip(", ") + ", ...)"
+
+
+def _compact_def(node: ast.FunctionDef | ast.AsyncFunctionDef, limit: int) -> str:
+    arguments = node.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    first_default = len(positional) - len(arguments.defaults)
+    parts = []
+    for index, argument in enumerate(positional):
+        parts.append(_parameter(argument, index >= first_default))
+    if arguments.vararg is not None:
+        parts.append("*" + _parameter(arguments.vararg, False))
+    elif arguments.kwonlyargs:
+        parts.append("*")
+    for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True):
+        parts.append(_parameter(argument, default is not None))
+    if arguments.kwarg is not None:
+        parts.append("**" + _parameter(arguments.kwarg, False))
+    returns = f" -> {ast.unparse(node.returns)}" if node.returns is not None else ""
+    keyword = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
+    shown = list(parts)
+    while True:
+        listed = ", ".join(shown + (["..."] if len(shown) < len(parts) else []))
+        text = f"{keyword} {node.name}({listed}){returns}:"
+        if len(text) <= limit or not shown:
+            return text
+        shown.pop()  # the last parameters go first: the leading ones are what a call needs
+
+
+def _parameter(argument: ast.arg, has_default: bool) -> str:
+    text = argument.arg
+    if argument.annotation is not None:
+        text += f": {ast.unparse(argument.annotation)}"
+        return text + (" = ..." if has_default else "")
+    return text + ("=..." if has_default else "")
