@@ -500,7 +500,8 @@ def test_ledger_filters_by_request_project_model_and_local_days(
     assert bad.exit_code == 2 and "2026-12-03" in bad.output
 
 
-# Commands that only read the ledger start fast: they do not import Prefect (about 0.7 s).
+# Commands that only read the ledger, and the estimate, start fast: they do not import Prefect
+# (about 0.7 s). ``{repo}`` is a fresh git repository.
 @pytest.mark.parametrize(
     ("args", "exit_code"),
     [
@@ -511,11 +512,16 @@ def test_ledger_filters_by_request_project_model_and_local_days(
         (["explain", "no-such-request"], 2),
         (["providers"], 0),
         (["doctor"], 0),
+        (["estimate", "Add a function slugify(text)", "--repo", "{repo}"], 0),
+        (["estimate", "Add a function slugify(text)", "--repo", "{repo}", "--json"], 0),
     ],
 )
 def test_read_only_commands_do_not_import_prefect(
     tmp_path: Path, args: list[str], exit_code: int
 ) -> None:
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", repo], check=True)
+    args = [arg.replace("{repo}", str(repo)) for arg in args]
     script = (
         "import sys\n"
         "from typer.testing import CliRunner\n"

@@ -4,21 +4,22 @@ Each module holds the step's domain logic as plain functions, callable and testa
 Prefect, and one thin ``@task`` built with :func:`step`, which says how the step runs (retries,
 caching) and measures the time spent in the step's own body, so that Prefect's overhead can be
 told apart from the work.
+
+Importing a task module does not import Prefect (about 0.7 s): the ``@task`` is built the first
+time it is used, so the CLI's ``estimate`` and the read-only commands, which call the plain
+functions, answer without it.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, ParamSpec, TypeVar
-
-from prefect import State, Task, task
-from prefect.client.schemas.objects import TaskRun
-from prefect.context import TaskRunContext
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from frugalflow.core.errors import CallRefusedError, is_retryable
 from frugalflow.core.models import ModelAddress
@@ -26,6 +27,10 @@ from frugalflow.core.settings import Settings
 from frugalflow.money.metering import Send
 from frugalflow.providers import ChatMessage, Completion, get_provider
 from frugalflow.providers.pool import ProviderPool, get_pool
+
+if TYPE_CHECKING:
+    from prefect import State, Task
+    from prefect.client.schemas.objects import TaskRun
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -77,6 +82,8 @@ def pooled_send(
 def max_retry_after() -> float:
     """The ``max_retry_after_seconds`` of the running task's settings (its ``settings``
     parameter), or the default outside a task."""
+    from prefect.context import TaskRunContext
+
     context = TaskRunContext.get()
     settings = context.parameters.get("settings") if context and context.parameters else None
     if isinstance(settings, Settings):
@@ -148,11 +155,65 @@ def retry_only_transient(task: Task[..., Any], task_run: TaskRun, state: State[A
     return True
 
 
-def step(name: str, **task_options: Any) -> Callable[[Callable[P, T]], Task[P, Timed[T]]]:
+class LazyTask:
+    """A Prefect task built on first use: calling it, or reading any attribute (``submit``,
+    ``with_options``, ``fn``...), builds the task once and hands over to it.
+
+    ``options`` is called at build time, so that option values from Prefect (cache policies)
+    are imported then, not when the step's module is.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        body: Callable[..., Any],
+        options: Callable[[], dict[str, Any]],
+    ) -> None:
+        self._name = name
+        self._body = body
+        self._options = options
+        self._task: Task[..., Any] | None = None
+        self._lock = threading.Lock()
+
+    def build(self) -> Task[..., Any]:
+        """The Prefect task, built the first time it is asked for."""
+        if self._task is None:
+            with self._lock:
+                if self._task is None:
+                    from prefect import task
+
+                    self._task = task(name=self._name, task_run_name=self._name, **self._options())(
+                        self._body
+                    )
+        return self._task
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.build()(*args, **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("_"):  # not built yet: no Prefect lookups through here
+            raise AttributeError(attribute)
+        return getattr(self.build(), attribute)
+
+    def __repr__(self) -> str:
+        return f"<step {self._name!r}{'' if self._task is not None else ' (not built yet)'}>"
+
+
+def step(
+    name: str,
+    *,
+    options: Callable[[], dict[str, Any]] | None = None,
+    **task_options: Any,
+) -> Callable[[Callable[P, T]], Task[P, Timed[T]]]:
     """Turn a plain step function into a Prefect task that reports its body's duration.
+
+    The task is built on first use (see :class:`LazyTask`), so that importing the step's
+    module does not import Prefect.
 
     Args:
         name: the step's name, as shown in the Prefect UI and in the result's timings.
+        options: returns more options for ``prefect.task``, called when the task is built;
+            for values that come from Prefect itself (``cache_policy=NO_CACHE``).
         **task_options: passed to ``prefect.task`` (retries, cache_key_fn, ...).
     """
 
@@ -163,6 +224,9 @@ def step(name: str, **task_options: Any) -> Callable[[Callable[P, T]], Task[P, T
             value = fn(*args, **kwargs)
             return Timed(value, time.perf_counter() - started)
 
-        return task(name=name, task_run_name=name, **task_options)(body)
+        def all_options() -> dict[str, Any]:
+            return {**task_options, **(options() if options else {})}
+
+        return cast("Task[P, Timed[T]]", LazyTask(name, body, all_options))
 
     return decorate

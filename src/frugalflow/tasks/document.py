@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect.cache_policies import NO_CACHE
-
 from frugalflow.conform.docstring_check import check_documentation
 from frugalflow.conform.docstrings import Complete, DocumentResult, document_code
 from frugalflow.core.errors import FrugalflowError
@@ -40,7 +38,13 @@ def document_generated_code(code: str, style: str, complete: Complete) -> Docume
 
 # Not cached: ``complete`` is a callable (its model and spending are not in the inputs), and
 # every call books its own cost.
-document = step("document", cache_policy=NO_CACHE)(document_generated_code)
+def _no_cache() -> dict[str, object]:
+    from prefect.cache_policies import NO_CACHE
+
+    return {"cache_policy": NO_CACHE}
+
+
+document = step("document", options=_no_cache)(document_generated_code)
 
 
 # A docstring is short; a small model that rambles is cut off here.

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-from prefect.context import TaskRunContext
+from typing import TYPE_CHECKING, Any
 
 from frugalflow.conform.naming import demanded_names
 from frugalflow.core.errors import CallRefusedError, ProviderError, SlotTimeoutError
@@ -35,6 +33,9 @@ from frugalflow.generation.replies import (
 )
 from frugalflow.money.metering import Booking, Meter
 from frugalflow.tasks import pooled_send, retry_only_transient, step, too_long_to_wait
+
+if TYPE_CHECKING:
+    from prefect.context import TaskRunContext
 
 
 def generation_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
