@@ -36,6 +36,7 @@ os.environ.update(
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         "XDG_CONFIG_HOME": str(_SESSION_DIR / "config"),
         "XDG_STATE_HOME": str(_SESSION_DIR / "state"),  # fallback ledger journals
+        "XDG_RUNTIME_DIR": str(_SESSION_DIR / "run"),  # the preloaded runner's socket
         "FRUGALFLOW_HOME": str(_SESSION_DIR / "frugalflow-home"),
     }
 )

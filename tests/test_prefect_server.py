@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from frugalflow.cli import runner
 from frugalflow.cli.app import app
 from frugalflow.core import prefect_server
 
 pytestmark = pytest.mark.prefect
-runner = CliRunner()
+cli = CliRunner()
 FRUGALFLOW = Path(sys.executable).with_name("frugalflow")
 
 
@@ -38,6 +40,7 @@ def home(tmp_path: Path) -> Iterator[Path]:
     home.mkdir()
     yield home
     prefect_server.stop(home)  # whatever a failing test left running
+    runner.stop()  # the preloaded runner that `generate` starts beside the server
 
 
 def test_start_status_and_stop_leave_nothing_running(home: Path) -> None:
@@ -49,14 +52,14 @@ def test_start_status_and_stop_leave_nothing_running(home: Path) -> None:
     assert (again.pid, again.port, started_again) == (info.pid, info.port, False)  # one server
     assert prefect_server.status(home) == info
 
-    shown = runner.invoke(app, ["server", "status"], env={"FRUGALFLOW_HOME": str(home)})
+    shown = cli.invoke(app, ["server", "status"], env={"FRUGALFLOW_HOME": str(home)})
     assert shown.exit_code == 0 and info.url in shown.output, shown.output
-    stopped = runner.invoke(app, ["server", "stop"], env={"FRUGALFLOW_HOME": str(home)})
+    stopped = cli.invoke(app, ["server", "stop"], env={"FRUGALFLOW_HOME": str(home)})
     assert stopped.exit_code == 0, stopped.output
     assert not alive(info.pid) and not prefect_server.healthy(info.port)
     assert prefect_server.status(home) is None
     assert prefect_server.stop(home) is False  # stopping twice is harmless
-    gone = runner.invoke(app, ["server", "status"], env={"FRUGALFLOW_HOME": str(home)})
+    gone = cli.invoke(app, ["server", "status"], env={"FRUGALFLOW_HOME": str(home)})
     assert gone.exit_code == 1 and "not running" in gone.output
     # The next start keeps the port, so the UI's address stays the same.
     restarted, _ = prefect_server.start(home)
@@ -106,6 +109,11 @@ def test_generate_uses_the_local_server_and_starts_it_once(home: Path, tmp_path:
         assert ("starting the local Prefect server" in done.stderr) == (name == "count_words")
     info = prefect_server.status(home)
     assert info is not None
+    # The first run also started the preloaded runner, for the requests after it.
+    deadline = time.monotonic() + 120
+    while runner.running() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert runner.running() is not None
     request = urllib.request.Request(
         f"{info.api_url}/flow_runs/filter",
         data=json.dumps({}).encode(),

@@ -3,7 +3,9 @@
 ``generate`` and ``deferred run`` call :func:`use_local_server` before they run a flow: with no
 Prefect API configured (no ``PREFECT_API_URL`` in the environment or the Prefect profile) and
 ``prefect_server = "auto"`` (the default), the flow reports to frugalflow's own server, started
-on first use and left running, instead of a temporary server started for each run.
+on first use and left running, instead of a temporary server started for each run. Beside it
+runs the preloaded runner (:mod:`~frugalflow.cli.runner`), which takes the next ``generate``
+without its seconds of imports; ``stop`` stops both.
 """
 
 from __future__ import annotations
@@ -60,13 +62,17 @@ def server_start(
 @server_app.command("stop")
 def server_stop(repo: ConfigRepo = None) -> None:
     """Stop the local Prefect server (only the process frugalflow started)."""
+    from frugalflow.cli import runner
     from frugalflow.core import prefect_server
 
     settings = settings_or_exit(repo)
+    runner_stopped = runner.stop()
     if prefect_server.stop(settings.home):
         console.print("stopped")
     else:
         console.print("not running")
+    if runner_stopped:
+        console.print("stopped the preloaded runner", highlight=False)
 
 
 @server_app.command("status")
@@ -79,8 +85,15 @@ def server_status(repo: ConfigRepo = None) -> None:
     if info is None:
         console.print("not running (it starts with the next `frugalflow generate`)")
         raise typer.Exit(1)
+    from frugalflow.cli import runner
+
     console.print("running", highlight=False)
     _describe(info)
+    pid = runner.running()
+    console.print(
+        f"runner: pid {pid} ({runner.socket_path()})" if pid else "runner: not running",
+        highlight=False,
+    )
 
 
 def use_local_server(settings: Settings) -> str | None:
@@ -110,6 +123,9 @@ def use_local_server(settings: Settings) -> str | None:
         except FrugalflowError as exc:
             raise fail(f"{exc}; or set prefect_server = 'ephemeral'") from None
     os.environ["PREFECT_API_URL"] = info.api_url
+    from frugalflow.cli import runner
+
+    runner.start_in_background()  # for the next command; this one goes on in this process
     from prefect.context import refresh_global_settings_context
 
     refresh_global_settings_context()

@@ -167,6 +167,20 @@ def _load(path: Path, context_tokens: int) -> tuple[Any, threading.Lock]:
         return _models[key]
 
 
+def preload_bundled_model(settings: Settings) -> bool:
+    """Load the bundled model now, if it is installed, so that later calls in this process
+    (or in processes forked from it: the preloaded runner) start at once.
+
+    Returns:
+        Whether the model is loaded.
+    """
+    path = bundled_model_path(settings)
+    if not path.exists():
+        return False
+    _load(path, settings.local_context_tokens)
+    return True
+
+
 class LlamaCppProvider:
     """Runs GGUF models in-process with llama.cpp.
 
