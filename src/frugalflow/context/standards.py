@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from frugalflow.conform.docstring_style import style_from_votes
 from frugalflow.context.facts import FileFacts
 from frugalflow.core.schemas import ProjectStandards
 
@@ -190,7 +189,7 @@ def measure_standards(
         lint_rules=tuple(configuration.get("lint_rules", ())),
         type_checking=configuration.get("type_checking"),
         indent=configuration.get("indent"),
-        docstring_style=style_from_votes(votes),
+        docstring_style=_style_from_votes(votes),
         docstring_share=round(documented / public, 3) if public else 0.0,
         type_hint_share=round(annotated / functions, 3) if functions else 0.0,
         sources=tuple(configuration.get("sources", ())),
@@ -210,3 +209,11 @@ def config_reader(root: Path) -> Callable[[str], str | None]:
             return None
 
     return read
+
+
+def _style_from_votes(votes: Counter[str]) -> str:
+    # Imported here: frugalflow.conform.docstring_style imports this package (its Python
+    # sources listing), so a module-level import is a cycle when the flows are imported first.
+    from frugalflow.conform.docstring_style import style_from_votes
+
+    return style_from_votes(votes)
