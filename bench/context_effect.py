@@ -7,9 +7,10 @@ fresh git repository, and a clone of this repository. Every request has a helper
 repository that does the hard part (``slugify``, ``naturalsize``, ``PathSpec``...) and an
 ``assert`` the code must pass.
 
-Each request runs twice on the embedded Qwen2.5-Coder 0.5B at temperature 0, with the prompt
-the generation step sends (:func:`frugalflow.generation.prompts.build_messages`): once with the
-bridge's context (default budget), once with an empty context (the plain problem form), and
+Each request runs three times on the embedded Qwen2.5-Coder 0.5B at temperature 0, with the
+prompt the generation step sends (:func:`frugalflow.generation.prompts.build_messages`): with
+the bridge's context (default budget, 2,528 tokens), with a small one (600 tokens: conventions
+and reuse hints, little code), and with an empty context (the plain problem form); and
 the reply goes through what the generation step does to it (code extracted, repository names
 imported). It is scored on:
 
@@ -19,9 +20,9 @@ imported). It is scored on:
 * reuse: it calls the repository's helper instead of rewriting it;
 * imports: every import resolves (module and names) and ruff finds no undefined name.
 
-    .venv/bin/python bench/context_effect.py [--limit N] [--out bench/results/context_effect]
+    .venv/bin/python bench/context_effect.py [--limit N] [--run NAME] [--table]
 
-One JSON line per request and condition goes to ``<out>/results.jsonl``; the table is printed
+One JSON line per request and condition goes to ``<out>/<run>.jsonl``; the table is printed
 at the end (and with ``--table`` from the recorded lines alone).
 """
 
@@ -44,7 +45,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "qwen2.5-coder-0.5b-instruct"
-CONDITIONS = ("with context", "without context")
+CONDITIONS = ("with context", "small context", "without context")
+# The "small context" condition: conventions and reuse hints, hardly any code (run 1 showed the
+# 0.5B copying the related module's code it was shown).
+SMALL_BUDGET_TOKENS = 600
 
 
 @dataclass(frozen=True)
@@ -277,14 +281,19 @@ def run_task(task: Task, condition: str, repo: Path, scratch: Path) -> dict[str,
     from frugalflow.validation.report import validate_code
 
     settings = load_settings()
-    measured = ContextBridge().context(ContextRequest(repo=repo, description=task.description))
-    context = (
-        measured
-        if condition == "with context"
-        else GenerationContext(
+    bridge = ContextBridge()
+    measured = bridge.context(ContextRequest(repo=repo, description=task.description))
+    if condition == "with context":
+        context = measured
+    elif condition == "small context":
+        small = ContextRequest(
+            repo=repo, description=task.description, budget_tokens=SMALL_BUDGET_TOKENS
+        )
+        context = bridge.context(small)
+    else:
+        context = GenerationContext(
             language="python", file_layout=(), source_dir=".", naming=measured.naming
         )
-    )
     request = CodeRequest(description=task.description, repo=repo, examples=(task.example,))
     messages = build_messages(request, context)
     provider = get_provider("llamacpp", settings)
@@ -320,16 +329,17 @@ def run_task(task: Task, condition: str, repo: Path, scratch: Path) -> dict[str,
 
 def table(rows: list[dict[str, Any]]) -> None:
     """Print the scores of both conditions side by side."""
-    print(f"\n{'':<24}" + "".join(f"{c:>18}" for c in CONDITIONS))
+    shown = [c for c in CONDITIONS if any(r["condition"] == c for r in rows)]
+    print(f"\n{'':<24}" + "".join(f"{c:>18}" for c in shown))
     for measure in ("validation", "naming", "reuse", "imports"):
         cells = []
-        for condition in CONDITIONS:
+        for condition in shown:
             done = [r for r in rows if r["condition"] == condition]
             cells.append(f"{sum(r[measure] for r in done)}/{len(done)}")
         print(f"{measure:<24}" + "".join(f"{c:>18}" for c in cells))
     for figure in ("prompt_tokens", "seconds"):
         cells = []
-        for condition in CONDITIONS:
+        for condition in shown:
             values = [r[figure] for r in rows if r["condition"] == condition]
             cells.append(f"{statistics.median(values):g}" if values else "-")
         print(f"{'median ' + figure:<24}" + "".join(f"{c:>18}" for c in cells))
@@ -340,9 +350,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=len(TASKS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/context_effect")
+    parser.add_argument("--run", default="results", help="the name of the results file")
     parser.add_argument("--table", action="store_true", help="only print the recorded table")
     args = parser.parse_args()
-    results = args.out / "results.jsonl"
+    results = args.out / f"{args.run}.jsonl"
     if not args.table:
         args.out.mkdir(parents=True, exist_ok=True)
         rows = []
@@ -352,7 +363,7 @@ def main() -> None:
                 repo = make_tree(task.tree, trees)
                 for condition in CONDITIONS:
                     row = run_task(
-                        task, condition, repo, Path(tmp) / f"scratch-{index}-{condition[:4]}"
+                        task, condition, repo, Path(tmp) / f"scratch-{index}-{condition.split()[0]}"
                     )
                     rows.append(row)
                     marks = " ".join(
