@@ -42,11 +42,21 @@ if TYPE_CHECKING:
 
 class StepProgress:
     """A spinner for the running step with the time it has taken so far, then one line per
-    finished step, and under it each model call the step made: model, tokens and cost."""
+    finished step, and under it each model call the step made: model, tokens and cost.
 
-    def __init__(self, calls: Callable[[], list[ModelCall]] | None = None) -> None:
+    The calls are read from the ledger only when its files changed since the last read (a
+    stat, against a few milliseconds for a read): most steps call no model.
+    """
+
+    def __init__(
+        self,
+        calls: Callable[[], list[ModelCall]] | None = None,
+        ledger_file: Path | None = None,
+    ) -> None:
         self._running: Progress | None = None
         self._calls = calls
+        self._ledger_file = ledger_file
+        self._seen_state: tuple[tuple[int, int], ...] | None = None
         self._shown: set[str] = set()
 
     def __call__(self, event: StepEvent) -> None:
@@ -73,8 +83,25 @@ class StepProgress:
             console.print(f"[red]✗[/] {event.step}: {escape(event.detail)}", highlight=False)
         self._print_new_calls()
 
+    def _ledger_changed(self) -> bool:
+        if self._ledger_file is None:
+            return True
+        state = []
+        for path in (
+            self._ledger_file,
+            self._ledger_file.with_name(self._ledger_file.name + ".wal"),
+        ):
+            try:
+                stat = path.stat()
+                state.append((stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                state.append((-1, -1))
+        changed = tuple(state) != self._seen_state
+        self._seen_state = tuple(state)
+        return changed
+
     def _print_new_calls(self) -> None:
-        if self._calls is None:
+        if self._calls is None or not self._ledger_changed():
             return
         try:
             calls = self._calls()
@@ -187,13 +214,19 @@ def generate(
 
     console.print(f"[bold]frugalflow[/] request [cyan]{request.request_id}[/] on {request.repo}")
 
+    from prefect.context import SyncClientContext
+
     async def run_flow() -> object:
-        state = await codegen(request, return_state=True)
-        return await state.aresult(raise_on_failure=False)
+        # One API client for the flow engine's own calls too (see the flow's).
+        with SyncClientContext.get_or_create():
+            state = await codegen(request, return_state=True)
+            return await state.aresult(raise_on_failure=False)
 
     try:
         ledger = CostLedger(settings.ledger_file)
-        progress = StepProgress(lambda: ledger.calls_for_request(request.request_id))
+        progress = StepProgress(
+            lambda: ledger.calls_for_request(request.request_id), settings.ledger_file
+        )
         with listen_to_steps(progress):
             result = asyncio.run(run_flow())
     except FrugalflowError as exc:
