@@ -351,8 +351,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=len(TASKS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/context_effect")
     parser.add_argument("--run", default="results", help="the name of the results file")
+    parser.add_argument(
+        "--conditions",
+        default=",".join(CONDITIONS),
+        help="which conditions to run, comma-separated (default: all three)",
+    )
     parser.add_argument("--table", action="store_true", help="only print the recorded table")
     args = parser.parse_args()
+    unknown = set(args.conditions.split(",")) - set(CONDITIONS)
+    if unknown:
+        parser.error(f"unknown conditions {sorted(unknown)}; choose from {', '.join(CONDITIONS)}")
     results = args.out / f"{args.run}.jsonl"
     if not args.table:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -361,7 +369,7 @@ def main() -> None:
             trees = Path(tmp) / "trees"
             for index, task in enumerate(TASKS[: args.limit]):
                 repo = make_tree(task.tree, trees)
-                for condition in CONDITIONS:
+                for condition in args.conditions.split(","):
                     row = run_task(
                         task, condition, repo, Path(tmp) / f"scratch-{index}-{condition.split()[0]}"
                     )
