@@ -455,3 +455,16 @@ def test_the_flow_s_budget_is_what_the_local_window_leaves(make_git_repo: MakeRe
     # Only remote models: the window is not the limit any more, the price is.
     remote = Settings(models=["openai:gpt-4o-mini"])
     assert budget_for(remote) == context_budget(REMOTE_CONTEXT_TOKENS, remote.max_output_tokens)
+
+
+def test_a_written_out_signature_s_parameters_do_not_pick_the_hints(
+    make_git_repo: MakeRepo,
+) -> None:
+    repo = make_git_repo(SHOP)
+
+    # "text" is every string helper's parameter: it says nothing about reversing digits.
+    unrelated = build_context(repo, "Add a function reverse_digits(text)")
+    related = build_context(repo, "Add a function truncate_title(text) that cuts words")
+
+    assert unrelated.hints == () and unrelated.related_path is None
+    assert related.hints[0].name == "truncate_words"

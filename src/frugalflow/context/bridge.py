@@ -22,6 +22,7 @@ tier), and a context is built without one, so a hit saves time, not tokens.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -55,7 +56,7 @@ from frugalflow.core.schemas import (
 )
 from frugalflow.core.settings import Settings
 
-KEY_VERSION = "context-v3"  # bump when what a context holds for the same inputs changes
+KEY_VERSION = "context-v4"  # bump when what a context holds for the same inputs changes
 
 # What the embedded model's default window (4,096 tokens) leaves for the context: less the
 # reply (max_output_tokens, 768) and the rest of the prompt (instructions, task, examples).
@@ -315,7 +316,7 @@ class ContextBridge:
 
         language = request.language
         analysis = self.analyse(repo, snapshot, language)
-        query = description_words(f"{request.description} {request.target or ''}")
+        query = description_words(f"{request_words(request.description)} {request.target or ''}")
         matches = rank_definitions(analysis.files, query, language, analysis.tests)
         related_path = selected_module(matches)
         if related_path is None and language not in _LANGUAGES_WITH_FACTS:
@@ -354,6 +355,16 @@ class ContextBridge:
         # The exact count of the text the prompt shows, as it joins the parts.
         shown = SEPARATOR.join(render_context(context))
         return context.model_copy(update={"token_count": count_tokens(shown) if shown else 0})
+
+
+_WRITTEN_CALL = re.compile(r"\b([A-Za-z_]\w*)\(([^()]*)\)")
+
+
+def request_words(description: str) -> str:
+    """A request's words without the parameters of the signatures it writes out: in
+    ``sum_digits(text)`` the function's name says what the code is about, ``text`` (which
+    every text helper takes) would rank unrelated helpers first."""
+    return _WRITTEN_CALL.sub(lambda match: match.group(1), description)
 
 
 def _context_key(repo: Path, fingerprint: str, request: ContextRequest, budget: int) -> str:

@@ -87,7 +87,8 @@ def _with_repository_context(
             if context.hints
             else ""
         )
-        + "Do not write tests, example usage, print calls or explanations. "
+        + "Import each name you use by name, never with `import *`. "
+        "Do not write tests, example usage, print calls or explanations. "
         f"Answer with a single ```{tag} code block."
     )
     parts = [*render_context(context), f"Task: {request.description}"]

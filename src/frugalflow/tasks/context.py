@@ -23,7 +23,7 @@ from frugalflow.tasks import step
 if TYPE_CHECKING:
     from prefect.context import TaskRunContext
 
-CACHE_VERSION = "context-v3"  # bump when the context's output or its module path changes
+CACHE_VERSION = "context-v4"  # bump when the context's output or its module path changes
 
 
 def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
