@@ -100,7 +100,7 @@ def test_a_runner_with_stale_code_refuses_and_exits(
     monkeypatch.setattr(runner, "fingerprint", lambda: "code edited since the runner started")
     assert runner.hand_over(["generate", "--help"]) is None  # the caller runs it itself
     assert pid is not None
-    wait_until(lambda: _zombie(pid), timeout=30)  # it exited (a zombie until its parent reaps)
+    wait_until(lambda: _zombie(pid), timeout=60)  # it exited (a zombie until its parent reaps)
     assert runner.running() is None and not runner.socket_path().exists()
 
 
