@@ -365,6 +365,7 @@ def main() -> None:
     if not args.table:
         args.out.mkdir(parents=True, exist_ok=True)
         rows = []
+        results.write_text("")  # each row is appended as it is scored: a stopped run keeps them
         with tempfile.TemporaryDirectory(prefix="frugalflow-bench-effect-") as tmp:
             trees = Path(tmp) / "trees"
             for index, task in enumerate(TASKS[: args.limit]):
@@ -374,11 +375,12 @@ def main() -> None:
                         task, condition, repo, Path(tmp) / f"scratch-{index}-{condition.split()[0]}"
                     )
                     rows.append(row)
+                    with results.open("a") as out:
+                        out.write(json.dumps(row) + "\n")
                     marks = " ".join(
                         k for k in ("validation", "naming", "reuse", "imports") if row[k]
                     )
                     print(f"{index + 1:>2} {condition:<16} {task.tree:<16} {marks}", flush=True)
-        results.write_text("".join(json.dumps(r) + "\n" for r in rows))
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     table(rows)
     sys.stdout.flush()
