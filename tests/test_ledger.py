@@ -333,7 +333,7 @@ def test_a_schema_1_ledger_is_migrated_and_old_rows_read_back_with_none(
 
     [old] = ledger.recent()
 
-    assert ledger.schema_version() == SCHEMA_VERSION == 6
+    assert ledger.schema_version() == SCHEMA_VERSION == 7
     assert old.call_id == "old"
     assert old.actual_cost_usd == Decimal("0.5")
     assert (old.task_type, old.estimated_input_tokens, old.estimated_output_tokens) == (None,) * 3
@@ -380,12 +380,13 @@ def test_a_schema_5_ledger_gains_the_accounting_columns_and_keeps_its_rows(
 
     [old] = ledger.recent()
 
-    assert ledger.schema_version() == SCHEMA_VERSION == 6
+    assert ledger.schema_version() == SCHEMA_VERSION
     assert (old.call_id, old.input_tokens, old.cached_tokens) == ("old", 4050, 1000)
     assert old.actual_cost_usd == Decimal("0.01845")
     # What schema 5 did not record reads back as unknown, not as zero.
     assert (old.cache_write_tokens, old.cache_write_1h_tokens, old.reasoning_tokens) == (None,) * 3
     assert (old.answered_model, old.input_per_mtok, old.compute_cost_usd) == (None,) * 3
+    assert old.prompt_cache_key is None  # schema 7: the stable part sent was not recorded
     new = call(
         call_id="new",
         provider="anthropic",

@@ -587,3 +587,39 @@ def test_a_call_at_23_30_in_new_york_is_counted_on_its_local_day(tmp_path: Path)
     assert day.total_usd == Decimal("1.50")
     assert day.windows[0].key == "daily:2026-12-03" and day.windows[0].spent_usd == Decimal("1.50")
     assert day.trend[0].by_tier["api"] == Decimal("1.50")
+
+
+def test_money_saved_by_prompt_caching_is_cached_tokens_at_the_rate_difference(
+    tmp_path: Path,
+) -> None:
+    """Each call's cached tokens times (its input rate - its cache-read rate), from the rates
+    the ledger booked with it; a call without rates (before schema 6) saves $0."""
+    settings = settings_for(tmp_path)
+    ledger = CostLedger(settings.ledger_file)
+    now = datetime(2026, 12, 3, 12, tzinfo=UTC)
+    sonnet = call(now, "0.02", model="anthropic:claude-sonnet-4-5", tokens=(10_000, 100))
+    sonnet = sonnet.model_copy(
+        update={
+            "cached_tokens": 8_000,
+            "input_per_mtok": Decimal(3),
+            "cached_input_per_mtok": Decimal("0.30"),
+        }
+    )
+    mini = call(now, "0.001", request="r2", model=MINI, tokens=(2_048, 50)).model_copy(
+        update={
+            "cached_tokens": 1_024,
+            "input_per_mtok": Decimal("0.15"),
+            "cached_input_per_mtok": Decimal("0.075"),
+        }
+    )
+    unrated = call(now, "0.001", request="r3", model=MINI).model_copy(
+        update={"cached_tokens": 50, "input_per_mtok": None, "cached_input_per_mtok": None}
+    )
+    write(ledger, [sonnet, mini, unrated], [])
+    report = cost_report(ledger, settings, "day", date(2026, 12, 3))
+    by_hand = (
+        Decimal(8_000) * (Decimal(3) - Decimal("0.30"))
+        + Decimal(1_024) * (Decimal("0.15") - Decimal("0.075"))
+    ) / 1_000_000
+    assert report.prompt_cache_saved_usd == by_hand == Decimal("0.0216768")
+    assert "| money saved by prompt caching | $0.0216768 |" in render_markdown(report)

@@ -11,15 +11,18 @@ which is what a budget must be able to cover before a paid call starts.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import statistics
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from frugalflow.core.models import ModelAddress, parse_address
+from frugalflow.core.schemas import Tier
 from frugalflow.money.pricing import PriceCatalog
 from frugalflow.money.tokens import DEFAULT_ENCODING, count_tokens, openai_encoding
 
@@ -35,6 +38,10 @@ MIN_SAMPLES = 5
 """Fewer recorded calls than this and the history is ignored (correction 1.0, the fallback)."""
 CORRECTION_BOUNDS = (0.5, 3.0)
 """A learned correction factor is clamped into this range."""
+CACHE_LIFETIME = timedelta(minutes=5)
+"""How long a vendor's prompt cache is expected to hold a stable part after a call read or
+wrote it: Anthropic's default (5-minute) lifetime, refreshed by each read; OpenAI keeps a prefix
+5 to 10 minutes after its last use. After it, the estimate expects no cache read."""
 
 
 class TokenCount(NamedTuple):
@@ -55,6 +62,9 @@ class CallEstimate(BaseModel):
         worst_case_cost_usd: input plus the maximum output, priced.
         exact: the input count is the provider's own (an OpenAI model, no correction).
         correction: the factor the counted input was multiplied by.
+        expected_cached_tokens: the part of ``input_tokens`` expected to be read from the
+            vendor's prompt cache (priced at the cache-read rate in ``expected_cost_usd``;
+            the worst case still prices every prompt token as a cache write).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -67,6 +77,7 @@ class CallEstimate(BaseModel):
     worst_case_cost_usd: Decimal
     exact: bool
     correction: float = 1.0
+    expected_cached_tokens: int = 0
 
 
 def _address(address: ModelAddress | str) -> ModelAddress:
@@ -197,6 +208,59 @@ def estimate_call(
     )
 
 
+def stable_part_key(prompt: Sequence[tuple[str, str]]) -> str | None:
+    """The key of a prompt's stable part: the system text and every message before the last
+    one (the request), so one per repository state and system prompt. The ledger records it
+    with each call, and an estimate looks it up to tell whether the vendor's prompt cache holds
+    that part. None when the prompt is the request alone (nothing a cache could share).
+
+    Example:
+        >>> stable_part_key([("user", "add two numbers")]) is None
+        True
+    """
+    stable = list(prompt[:-1])
+    if not stable:
+        return None
+    digest = hashlib.sha256()
+    for role, content in stable:
+        digest.update(f"{role}\0{content}\0".encode())
+    return digest.hexdigest()[:32]
+
+
+@runtime_checkable
+class CacheHistory(Protocol):
+    """The part of the cost ledger that tells whether a vendor's prompt cache holds a prompt's
+    stable part (:meth:`frugalflow.money.ledger.CostLedger.cache_activity`)."""
+
+    def cache_activity(self, *, provider: str, prompt_cache_key: str, since: datetime) -> int: ...
+
+
+def expected_cached_tokens(
+    address: ModelAddress,
+    prompt_text: str | Sequence[tuple[str, str]],
+    history: object,
+    *,
+    input_tokens: int,
+    correction: float = 1.0,
+    now: datetime | None = None,
+) -> int:
+    """The prompt tokens a paid call is expected to read from its vendor's prompt cache: as
+    many as a call with the same stable part read or wrote within :data:`CACHE_LIFETIME`,
+    at most the stable part itself (counted, times the correction) and the whole prompt; 0
+    when no such call is in the ledger."""
+    if address.tier is not Tier.API or isinstance(prompt_text, str):
+        return 0
+    key = stable_part_key(prompt_text)
+    if key is None or not isinstance(history, CacheHistory):
+        return 0
+    since = (now or datetime.now(UTC)) - CACHE_LIFETIME
+    seen = history.cache_activity(provider=address.provider, prompt_cache_key=key, since=since)
+    if seen <= 0:
+        return 0
+    stable = count_message_tokens(address, prompt_text[:-1]).tokens - TOKENS_PER_REPLY
+    return max(0, min(seen, math.ceil(round(stable * correction, 6)), input_tokens))
+
+
 class UsageHistory(Protocol):
     """The part of the cost ledger that estimates learn from."""
 
@@ -233,7 +297,11 @@ def learned_estimate(
     """Estimate a call with what the ledger has learned about this provider and model.
 
     The input correction comes from the provider's recorded (counted, actual) input pairs; the
-    expected reply length from this model's recorded replies for the same task type.
+    expected reply length from this model's recorded replies for the same task type. When the
+    ledger shows that the vendor's prompt cache holds the prompt's stable part (a recent call
+    with the same :func:`stable_part_key` read or wrote it, :func:`expected_cached_tokens`),
+    the expected cost prices those tokens at the cache-read rate; the worst case does not
+    change (every prompt token as a cache write).
 
     Args:
         address: the model the call would go to.
@@ -266,14 +334,21 @@ def learned_estimate(
         max_output=max_output,
         catalog=catalog,
     )
-    if not extra_input_tokens:
-        return estimate
     input_tokens = estimate.input_tokens + math.ceil(extra_input_tokens * estimate.correction)
+    cached = expected_cached_tokens(
+        address, prompt_text, history, input_tokens=input_tokens, correction=estimate.correction
+    )
+    if not extra_input_tokens and not cached:
+        return estimate
     return estimate.model_copy(
         update={
             "input_tokens": input_tokens,
+            "expected_cached_tokens": cached,
             "expected_cost_usd": catalog.price_call(
-                address, input_tokens=input_tokens, output_tokens=estimate.expected_output_tokens
+                address,
+                input_tokens=input_tokens,
+                output_tokens=estimate.expected_output_tokens,
+                cached_tokens=cached,
             ),
             "worst_case_cost_usd": catalog.worst_case(
                 address, input_tokens=input_tokens, output_tokens=estimate.max_output_tokens

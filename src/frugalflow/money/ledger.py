@@ -140,6 +140,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE model_calls ADD COLUMN price_tier_above_tokens BIGINT",
         "ALTER TABLE model_calls ADD COLUMN compute_cost_usd DECIMAL(18, 8)",
     ),
+    (
+        # The stable part of the prompt a call sent (a hash of the system text and the messages
+        # before the request: one per repository state), so that an estimate can tell that the
+        # vendor's prompt cache holds it (issue 14). Null: sent before schema 7, or no stable part.
+        "ALTER TABLE model_calls ADD COLUMN prompt_cache_key VARCHAR",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -173,6 +179,9 @@ class ModelCall(BaseModel):
             None for the base rates.
         compute_cost_usd: the local machine's wall time at ``local_cost_usd_per_hour`` (local
             tier only); not in ``actual_cost_usd``, which budgets count.
+        prompt_cache_key: the stable part of the prompt sent
+            (:func:`frugalflow.money.estimation.stable_part_key`); None before schema 7 or
+            for a prompt that is the request alone.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -211,6 +220,7 @@ class ModelCall(BaseModel):
     output_per_mtok: Decimal | None = Field(default=None, ge=0)
     price_tier_above_tokens: int | None = Field(default=None, ge=0)
     compute_cost_usd: Decimal | None = Field(default=Decimal(0), ge=0, lt=Decimal("1e10"))
+    prompt_cache_key: str | None = None
 
     @field_validator("ts")
     @classmethod
@@ -635,6 +645,18 @@ class CostLedger:
             (("provider", provider), ("model", model), ("task_type", task_type))
         )
         return self._newest(f"{_SELECT} WHERE success AND NOT cache_hit{where}", params, limit)
+
+    def cache_activity(self, *, provider: str, prompt_cache_key: str, since: datetime) -> int:
+        """The most prompt tokens that one successful call to ``provider`` with this stable
+        part read from or wrote to the vendor's prompt cache at or after ``since``; 0 when none
+        did (the cache is then not known to hold it)."""
+        rows = self._read(
+            "SELECT max(cached_tokens + coalesce(cache_write_tokens, 0)) FROM model_calls "
+            "WHERE success AND NOT cache_hit AND provider = ? AND prompt_cache_key = ? "
+            "AND ts >= ?",
+            [provider, prompt_cache_key, _utc(since, "since")],
+        )
+        return int(rows[0][0] or 0) if rows else 0
 
     def _newest(self, sql: str, params: list[Any], limit: int) -> list[ModelCall]:
         """The calls ``sql`` selects, newest first, at most ``limit`` of them."""

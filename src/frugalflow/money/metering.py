@@ -47,6 +47,7 @@ from frugalflow.money.estimation import (
     count_input_tokens,
     count_message_tokens,
     learned_estimate,
+    stable_part_key,
 )
 from frugalflow.money.ledger import CostLedger, ModelCall, rows_refused
 from frugalflow.money.pricing import PriceCatalog
@@ -250,6 +251,7 @@ class Meter:
             "tier": address.tier,
             "task_type": booking.task_type,
             "price_catalog": self.catalog.version,
+            "prompt_cache_key": stable_part_key([(m.role, m.content) for m in messages]),
         }
         counted: TokenCount | None = None
         reservation: Reservation | None = None

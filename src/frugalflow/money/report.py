@@ -23,6 +23,10 @@ What the figures mean, where it is not obvious:
   earlier run's), so what it saved is estimated as the mean cost of that model's successful,
   uncached calls of the same step in the period, or over the whole ledger when the period has
   none; a model with no such call at all saved $0.
+- *money saved by prompt caching*: the vendors' prompt-cache reads, each call's
+  ``cached_tokens`` times the difference between the input and the cache-read rate it was
+  billed at (both in the ledger's row). Cache writes cost more than input on Anthropic; that
+  is in the spend, not netted here.
 - *local machine*: the local tier's wall time at ``local_cost_usd_per_hour`` (``$0`` unless
   set), kept apart from the spend: *cost per validated task with the machine* adds it to the
   period's cost before dividing.
@@ -71,6 +75,7 @@ LOCAL_SHARE_FLOOR = 0.5
 LOCAL_SHARE_TARGET = 0.7
 
 _PRECISION = Decimal("1e-8")
+_MTOK = Decimal(1_000_000)
 
 
 def _money(value: Any) -> Decimal:
@@ -208,6 +213,9 @@ class CostReport(Frozen):
         cached_tokens: prompt tokens the vendors read from their prompt caches.
         cache_write_tokens: prompt tokens written to them.
         reasoning_tokens: output tokens the models spent thinking.
+        prompt_cache_saved_usd: what the prompt-cache reads saved: each call's cached tokens
+            times its input rate less its cache-read rate (the ledger's per-call rates; calls
+            booked before schema 6, without rates, count $0).
         machine_usd: the local tier's wall time at ``local_cost_usd_per_hour``.
         cost_per_validated_with_machine_usd: ``(total_usd + machine_usd) / validated``.
         estimate_error_percent: the median absolute % error of estimated against actual cost
@@ -255,6 +263,7 @@ class CostReport(Frozen):
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    prompt_cache_saved_usd: Decimal = Decimal(0)
     machine_usd: Decimal = Decimal(0)
     cost_per_validated_with_machine_usd: Decimal | None = None
     estimate_error_percent: float | None = None
@@ -582,16 +591,19 @@ def _cache_figures(
 
 _ACCOUNTING_SQL = """
 SELECT sum(coalesce(compute_cost_usd, 0)), sum(cached_tokens),
-    sum(coalesce(cache_write_tokens, 0)), sum(coalesce(reasoning_tokens, 0))
+    sum(coalesce(cache_write_tokens, 0)), sum(coalesce(reasoning_tokens, 0)),
+    sum(cached_tokens * (input_per_mtok - cached_input_per_mtok))
+        FILTER (WHERE input_per_mtok IS NOT NULL AND cached_input_per_mtok IS NOT NULL)
 FROM model_calls WHERE ts >= ? AND ts < ?
 """
 
 
 def _accounting_figures(ledger: CostLedger, window: list[datetime]) -> dict[str, Any]:
     """The local machine's cost and the tokens by billed part (see the module docstring)."""
-    [(machine, cached, written, reasoning)] = ledger.query(_ACCOUNTING_SQL, window)
+    [(machine, cached, written, reasoning, saved)] = ledger.query(_ACCOUNTING_SQL, window)
     return {
         "machine_usd": _money(machine),
+        "prompt_cache_saved_usd": _money(Decimal(saved or 0) / _MTOK),
         "cached_tokens": int(cached or 0),
         "cache_write_tokens": int(written or 0),
         "reasoning_tokens": int(reasoning or 0),

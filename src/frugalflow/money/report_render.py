@@ -95,6 +95,7 @@ def sections(report: CostReport) -> list[Section]:
                 f"{report.cached_tokens} / {report.cache_write_tokens}, "
                 f"{report.reasoning_tokens} tokens",
             ),
+            ("money saved by prompt caching", usd(report.prompt_cache_saved_usd)),
         )
     if report.machine_usd:
         summary += (
