@@ -14,11 +14,13 @@ from frugalflow.core.models import ModelAddress, parse_address
 from frugalflow.core.schemas import Tier
 from frugalflow.core.settings import PriceOverride
 from frugalflow.money.pricing import (
+    BATCH_DISCOUNT,
     CATALOG_VERSION,
     PriceCatalog,
     price_call,
     subscription_cost_per_day,
 )
+from frugalflow.money.usage import CallUsage
 
 
 @pytest.mark.parametrize(
@@ -441,3 +443,21 @@ def test_the_worst_case_prices_every_prompt_token_as_a_cache_write() -> None:
     assert mini.worst_case("openai:gpt-4o-mini", input_tokens=1_000, output_tokens=100) == (
         mini.price_call("openai:gpt-4o-mini", input_tokens=1_000, output_tokens=100)
     )
+
+
+def test_a_batch_call_is_every_part_at_half_the_standard_rate() -> None:
+    """OpenAI, Anthropic and Gemini document batch calls at 50% of the standard price, cache
+    reads and writes included (BATCH_DISCOUNT, the one place it is set)."""
+    catalog = PriceCatalog()
+    usage = CallUsage(
+        input_tokens=10_000, output_tokens=500, cached_tokens=4_000, cache_write_tokens=1_000
+    )
+    for model in ("anthropic:claude-sonnet-4-5", "openai:gpt-4o-mini", "gemini:gemini-2.5-flash"):
+        standard = catalog.price(model, usage)
+        batch = catalog.price_batch(model, usage)
+        assert BATCH_DISCOUNT[model.split(":")[0]] == Decimal("0.5")
+        assert batch.cost_usd == standard.cost_usd / 2
+        assert batch.rates.input_per_mtok == standard.rates.input_per_mtok / 2
+        assert batch.rates.cache_write_per_mtok == standard.rates.cache_write_per_mtok / 2
+    with pytest.raises(PricingError, match="no batch API"):
+        catalog.price_batch("llamacpp:qwen", usage)

@@ -51,6 +51,15 @@ CATALOG_VERSION = f"genai-prices {genai_prices.__version__}"
 _CATALOG_PROVIDER = {"gemini": "google", "openai": "openai", "anthropic": "anthropic"}
 _NO_OVERRIDES: Mapping[str, PriceOverride] = MappingProxyType({})
 
+# What a call in a vendor's batch API costs, as a fraction of the same call's standard price,
+# every billed part alike (input, cache reads and writes, output): the one place it is set.
+# OpenAI's Batch API: "50% discount on input and output tokens"; Anthropic's Message Batches:
+# "50% of the standard API prices" (cache reads and writes included); Gemini batch mode: "50% of
+# the standard cost". genai-prices carries no batch prices.
+BATCH_DISCOUNT: Mapping[str, Decimal] = MappingProxyType(
+    {"openai": Decimal("0.5"), "anthropic": Decimal("0.5"), "gemini": Decimal("0.5")}
+)
+
 # Anthropic's documented prompt-caching multipliers of the base input rate.
 _ANTHROPIC_CACHE_WRITE_5M = Decimal("1.25")
 _ANTHROPIC_CACHE_WRITE_1H = Decimal(2)
@@ -347,6 +356,26 @@ class PriceCatalog:
         if price is None:
             raise _missing_price(address)
         rates = price.rates_for(usage.input_tokens)
+        return PricedCall(model=str(address), usage=usage, rates=rates, cost_usd=rates.cost(usage))
+
+    def price_batch(self, address: ModelAddress | str, usage: CallUsage) -> PricedCall:
+        """Price one call made through the vendor's batch API: each part at its standard rate
+        times :data:`BATCH_DISCOUNT` (the rates booked are the discounted ones).
+
+        Raises:
+            PricingError: as :meth:`price`, or the provider has no batch API.
+        """
+        address = _as_address(address)
+        discount = BATCH_DISCOUNT.get(address.provider)
+        if discount is None:
+            raise PricingError(f"{address.provider} has no batch API, so no batch price")
+        standard = self.price(address, usage).rates
+        rates = Rates(
+            **{
+                name: value * discount if isinstance(value, Decimal) else value
+                for name, value in standard.model_dump().items()
+            }
+        )
         return PricedCall(model=str(address), usage=usage, rates=rates, cost_usd=rates.cost(usage))
 
     def worst_case(
