@@ -6,6 +6,12 @@ $0.05-$0.09), reserves it, then either gets deferred (BudgetExceededError, store
 DeferredStore), fails (10 %: the reservation is released), or is charged by a fake provider at
 real catalog prices for a random actual output below the maximum and settled.
 
+A quarter of the requests take the batch tier instead (BatchBook): the worst case is reserved
+for the batch window (25 h), the batch is recorded in the ledger's ``batches`` table, and it
+then either ends with a result, booked at the batch rate (50%) and settled, or ends failed or
+expired (10 %: the reservation is released). A batch reservation holds its money the whole
+time, so it competes with the other requests for the same $1.00.
+
 The run fails (exit 1) if the settled spend of any budget day passes $1.00. It prints the
 reservation latency (lock wait included) under this load; it asserts nothing about time.
 
@@ -30,16 +36,19 @@ from frugalflow.core.errors import BudgetExceededError
 from frugalflow.core.models import parse_address
 from frugalflow.core.schemas import CodeRequest, Tier
 from frugalflow.core.settings import Settings
+from frugalflow.money.batches import BatchBook, BatchRecord
 from frugalflow.money.budget import BudgetManager
 from frugalflow.money.deferred import DeferredStore
 from frugalflow.money.ledger import CostLedger, ModelCall
 from frugalflow.money.pricing import CATALOG_VERSION, price_call
+from frugalflow.providers.base import Completion
 
 PROCESSES, THREADS, REQUESTS_PER_THREAD = 4, 8, 8
 DAILY_BUDGET = Decimal("1.00")
 MODEL = parse_address("openai:gpt-4o")
 MAX_OUTPUT_TOKENS = 4096
 FAILURE_RATE = 0.10
+BATCH_SHARE = 0.25
 
 
 def settings_for(ledger_path: Path) -> Settings:
@@ -57,11 +66,22 @@ def one_request(
     """Run one request; returns its outcome and how long reserving took (seconds)."""
     input_tokens = rng.randint(2_000, 20_000)
     worst_case = price_call(MODEL, input_tokens=input_tokens, output_tokens=MAX_OUTPUT_TOKENS)
+    batch = rng.random() < BATCH_SHARE
+    book = BatchBook(manager.ledger, manager.settings)
     started = time.perf_counter()
     try:
-        held = manager.reserve(
-            request_id=request_id, project="bench", model=str(MODEL), amount_usd=worst_case
-        )
+        if batch:
+            held = book.reserve(
+                request_id=request_id,
+                project="bench",
+                model=str(MODEL),
+                input_tokens=input_tokens,
+                max_tokens=MAX_OUTPUT_TOKENS,
+            )
+        else:
+            held = manager.reserve(
+                request_id=request_id, project="bench", model=str(MODEL), amount_usd=worst_case
+            )
     except BudgetExceededError as refused:
         latency = time.perf_counter() - started
         request = CodeRequest(
@@ -74,6 +94,8 @@ def one_request(
         deferred.add(request, reason=str(refused), retry_at=retry_at)
         return "deferred", latency
     latency = time.perf_counter() - started
+    if batch:
+        return one_batch(book, rng, request_id, held.reservation_id, input_tokens), latency
     time.sleep(rng.uniform(0.0, 0.01))  # the provider call: other runs reserve meanwhile
     if rng.random() < FAILURE_RATE:
         manager.release(held)
@@ -99,6 +121,37 @@ def one_request(
         ),
     )
     return "admitted", latency
+
+
+def one_batch(
+    book: BatchBook, rng: random.Random, request_id: str, reservation_id: str, input_tokens: int
+) -> str:
+    """A batch request after its reservation: recorded, then settled or closed."""
+    now = datetime.now(UTC)
+    record = BatchRecord(
+        batch_id=f"batch_{request_id}",
+        provider=MODEL.provider,
+        model=MODEL.model,
+        request_id=request_id,
+        project="bench",
+        reservation_id=reservation_id,
+        custom_id=f"{request_id}:generate:1",
+        submitted_at=now,
+        updated_at=now,
+    )
+    book.record(record)
+    time.sleep(rng.uniform(0.0, 0.02))  # the batch runs: other runs reserve meanwhile
+    if rng.random() < FAILURE_RATE:
+        book.close(record, rng.choice(("failed", "expired")), "bench: the batch ended empty")
+        return "batch closed"
+    result = Completion(
+        text="def f():\n    pass\n",
+        model=MODEL.model,
+        input_tokens=input_tokens,
+        output_tokens=rng.randint(50, MAX_OUTPUT_TOKENS),
+    )
+    book.settle(record, result)
+    return "batch settled"
 
 
 def worker_process(ledger_path: str, worker: int, start: Any, results: Any) -> None:
@@ -158,10 +211,11 @@ def main() -> int:
         settled = sum((Decimal(total) for _, total in per_day), Decimal(0))
         overspend = max((Decimal(total) - DAILY_BUDGET for _, total in per_day), default=0)
         overspend = max(overspend, Decimal(0))
-        kinds = ("admitted", "deferred", "released")
+        kinds = ("admitted", "deferred", "released", "batch settled", "batch closed")
         counts = {kind: sum(1 for outcome, _ in outcomes if outcome == kind) for kind in kinds}
         [[active]] = ledger.query("SELECT count(*) FROM reservations WHERE state = 'active'")
         stored_deferred = len(DeferredStore(ledger).pending())
+        [[open_batches]] = ledger.query("SELECT count(*) FROM batches WHERE state = 'running'")
         latencies_ms = sorted(latency * 1000 for _, latency in outcomes)
 
     total = len(outcomes)
@@ -174,6 +228,8 @@ def main() -> int:
     print(f"admitted (settled): {counts['admitted']}")
     print(f"deferred:           {counts['deferred']} (stored pending: {stored_deferred})")
     print(f"released (failed):  {counts['released']}")
+    print(f"batch, settled:     {counts['batch settled']} (at the batch rate)")
+    print(f"batch, failed/expired (released): {counts['batch closed']}")
     print(f"active reservations left: {active}")
     print(f"overspend:          ${overspend:.2f}")
     if latencies_ms:
@@ -188,7 +244,7 @@ def main() -> int:
         )
     if overspend > 0:
         problems.append(f"overspent by ${overspend}")
-    if stored_deferred != counts["deferred"] or active != 0:
+    if stored_deferred != counts["deferred"] or active != 0 or open_batches != 0:
         problems.append("deferred rows or reservations do not match the outcomes")
     if problems:
         print("FAIL: " + "; ".join(problems[:5]))

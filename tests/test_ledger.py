@@ -333,7 +333,7 @@ def test_a_schema_1_ledger_is_migrated_and_old_rows_read_back_with_none(
 
     [old] = ledger.recent()
 
-    assert ledger.schema_version() == SCHEMA_VERSION == 7
+    assert ledger.schema_version() == SCHEMA_VERSION == 8
     assert old.call_id == "old"
     assert old.actual_cost_usd == Decimal("0.5")
     assert (old.task_type, old.estimated_input_tokens, old.estimated_output_tokens) == (None,) * 3

@@ -216,7 +216,13 @@ class BudgetManager:
         return windows_in_emergency(self.windows(project), self.settings)
 
     def reserve(
-        self, *, request_id: str, project: str, model: str, amount_usd: Decimal
+        self,
+        *,
+        request_id: str,
+        project: str,
+        model: str,
+        amount_usd: Decimal,
+        ttl: timedelta | None = None,
     ) -> Reservation:
         """Set ``amount_usd`` aside for one call, if it fits every window of ``project``.
 
@@ -225,6 +231,9 @@ class BudgetManager:
             project: the project the cost is booked under.
             model: the ``provider:model`` address, for the record.
             amount_usd: the call's worst-case cost; rounded up to the ledger's precision.
+            ttl: how long the reservation counts unless settled or released;
+                ``reservation_ttl_seconds`` when None (a batch holds its reservation for the
+                vendor's whole batch window, :data:`frugalflow.money.batches.BATCH_RESERVATION_TTL`).
 
         Returns:
             The reservation, to :meth:`settle` or :meth:`release`. A $0 amount always succeeds
@@ -249,7 +258,7 @@ class BudgetManager:
             model=model,
             amount_usd=amount,
             created_at=now,
-            expires_at=now + timedelta(seconds=self.settings.reservation_ttl_seconds),
+            expires_at=now + (ttl or timedelta(seconds=self.settings.reservation_ttl_seconds)),
         )
         if amount == 0:
             return reservation

@@ -2,8 +2,8 @@
 
 Budgets and reports read it; money is ``Decimal`` (``DECIMAL(18,8)``), timestamps are aware UTC.
 This module owns the file (schema, migrations, locking) and the model-call table; the other
-tables belong to :mod:`frugalflow.money.budget`, :mod:`frugalflow.money.deferred`, :mod:`frugalflow.money.alerts`
-and :mod:`frugalflow.money.outcomes`, which use them through :meth:`CostLedger.transaction` and :meth:`CostLedger.query`.
+tables belong to :mod:`frugalflow.money.budget`, :mod:`frugalflow.money.deferred`, :mod:`frugalflow.money.alerts`,
+:mod:`frugalflow.money.outcomes` and :mod:`frugalflow.money.batches`, which use them through :meth:`CostLedger.transaction` and :meth:`CostLedger.query`.
 
 Locking: DuckDB lets only one process at a time open a database file for writing; a second one
 fails with "Could not set lock on file". Retrying on that error was measured to lose writes, so
@@ -145,6 +145,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # before the request: one per repository state), so that an estimate can tell that the
         # vendor's prompt cache holds it (issue 14). Null: sent before schema 7, or no stable part.
         "ALTER TABLE model_calls ADD COLUMN prompt_cache_key VARCHAR",
+    ),
+    (
+        # The batch tier (issue 14): each batch sent to a vendor's batch API, the reservation
+        # that holds its worst case until it ends, and where it is, so that a restart loses
+        # nothing (frugalflow.money.batches).
+        """CREATE TABLE batches (
+            batch_id VARCHAR PRIMARY KEY, provider VARCHAR NOT NULL, model VARCHAR NOT NULL,
+            request_id VARCHAR NOT NULL, project VARCHAR NOT NULL, reservation_id VARCHAR,
+            custom_id VARCHAR NOT NULL,
+            state VARCHAR NOT NULL CHECK (state IN
+                ('running', 'settled', 'failed', 'expired', 'cancelled')),
+            submitted_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
+            flow_run_id VARCHAR, task_type VARCHAR, request_json VARCHAR, error VARCHAR)""",
+        "CREATE INDEX batches_state ON batches (state)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
