@@ -44,5 +44,22 @@ def test_the_bench_prints_each_row_and_a_zero_total(capsys: pytest.CaptureFixtur
     assert accounting.main() == 0
     printed = capsys.readouterr().out
     assert "total difference: $0.00" in printed
-    assert "batch" in printed and "not in this workload" in printed
-    assert printed.count("0.00000000\n") >= len(accounting.workload())
+    assert "3 batch calls, at 50% of the rate cards" in printed
+    calls = len(accounting.workload()) + len(accounting.batch_workload())
+    assert printed.count("0.00000000\n") >= calls
+
+
+def test_batch_calls_cost_half_the_rate_card_and_a_wrong_discount_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = accounting.replay_batches(tmp_path / "right")
+    assert len(rows) == 3 and {row.asked.split(":")[0] for row in rows} == {
+        "openai",
+        "anthropic",
+        "gemini",
+    }
+    assert [row.difference_usd for row in rows] == [Decimal(0)] * 3
+    assert all(row.frugalflow_usd > 0 and row.cached_tokens > 0 for row in rows)
+    monkeypatch.setattr(accounting, "BATCH_PRICE", Decimal("0.6"))
+    wrong = accounting.replay_batches(tmp_path / "wrong")
+    assert all(row.difference_usd < 0 for row in wrong)
