@@ -38,7 +38,7 @@ from google.genai import types as genai_types
 from frugalflow.core.schemas import CodeRequest
 from frugalflow.core.settings import Settings
 from frugalflow.money.batches import BatchBook, BatchRecord
-from frugalflow.money.ledger import CostLedger
+from frugalflow.money.ledger import CostLedger, ModelCall
 from frugalflow.money.metering import Booking, Meter
 from frugalflow.providers.anthropic import AnthropicProvider
 from frugalflow.providers.base import ChatMessage, Completion
@@ -457,21 +457,25 @@ def replay(home: Path) -> list[Row]:
             prompt_of(recorded.billed.prompt), send, max_tokens=8_000
         )
         [call] = CostLedger(settings.ledger_file).calls_for_request(request.request_id)
-        rows.append(
-            Row(
-                case=recorded.case,
-                asked=recorded.asked,
-                priced_as=recorded.priced_as,
-                input_tokens=call.input_tokens,
-                cached_tokens=call.cached_tokens,
-                cache_write_tokens=call.cache_write_tokens or 0,
-                reasoning_tokens=call.reasoning_tokens or 0,
-                output_tokens=call.output_tokens,
-                frugalflow_usd=call.actual_cost_usd,
-                by_hand_usd=by_hand(recorded.priced_as, recorded.billed).quantize(LEDGER_PRECISION),
-            )
-        )
+        hand = by_hand(recorded.priced_as, recorded.billed).quantize(LEDGER_PRECISION)
+        rows.append(row_of(recorded.case, recorded.asked, recorded.priced_as, call, hand))
     return rows
+
+
+def row_of(case: str, asked: str, priced_as: str, call: ModelCall, by_hand_usd: Decimal) -> Row:
+    """The comparison row of one booked call."""
+    return Row(
+        case=case,
+        asked=asked,
+        priced_as=priced_as,
+        input_tokens=call.input_tokens,
+        cached_tokens=call.cached_tokens,
+        cache_write_tokens=call.cache_write_tokens or 0,
+        reasoning_tokens=call.reasoning_tokens or 0,
+        output_tokens=call.output_tokens,
+        frugalflow_usd=call.actual_cost_usd,
+        by_hand_usd=by_hand_usd,
+    )
 
 
 @dataclass(frozen=True)
@@ -613,22 +617,10 @@ def replay_batches(home: Path) -> list[Row]:
         assert result.completion is not None, result.error
         book.settle(record, result.completion)
         [call] = ledger.calls_for_request(request_id)
-        rows.append(
-            Row(
-                case=recorded.case,
-                asked=recorded.asked,
-                priced_as=recorded.priced_as,
-                input_tokens=call.input_tokens,
-                cached_tokens=call.cached_tokens,
-                cache_write_tokens=call.cache_write_tokens or 0,
-                reasoning_tokens=call.reasoning_tokens or 0,
-                output_tokens=call.output_tokens,
-                frugalflow_usd=call.actual_cost_usd,
-                by_hand_usd=(by_hand(recorded.priced_as, recorded.billed) * BATCH_PRICE).quantize(
-                    LEDGER_PRECISION
-                ),
-            )
+        hand = (by_hand(recorded.priced_as, recorded.billed) * BATCH_PRICE).quantize(
+            LEDGER_PRECISION
         )
+        rows.append(row_of(recorded.case, recorded.asked, recorded.priced_as, call, hand))
     return rows
 
 

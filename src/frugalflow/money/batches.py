@@ -22,14 +22,17 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+import duckdb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, field_validator
 
 from frugalflow.core.models import ModelAddress, parse_address
 from frugalflow.core.settings import Settings
 from frugalflow.money.budget import BudgetManager, Reservation
+from frugalflow.money.estimation import TokenCount
 from frugalflow.money.ledger import CostLedger, ModelCall, insert_calls
+from frugalflow.money.metering import booked_usage
 from frugalflow.money.pricing import PriceCatalog
-from frugalflow.money.usage import CallUsage, PricedCall, answered_elsewhere
+from frugalflow.money.usage import PricedCall, answered_elsewhere
 from frugalflow.providers.base import Completion
 
 BATCH_RESERVATION_TTL = timedelta(hours=25)
@@ -104,6 +107,12 @@ class BatchRecord(BaseModel):
         return parse_address(f"{self.provider}:{self.model}")
 
 
+def _running(con: duckdb.DuckDBPyConnection, batch_id: str) -> bool:
+    """Whether the batch is still running, read inside the caller's transaction."""
+    row = con.execute("SELECT state FROM batches WHERE batch_id = ?", [batch_id]).fetchone()
+    return row is not None and row[0] == "running"
+
+
 class BatchBook:
     """The ``batches`` table, with the reservations and the calls it settles.
 
@@ -165,15 +174,10 @@ class BatchBook:
             )
 
     def price(self, batch: BatchRecord, completion: Completion) -> PricedCall:
-        """A batch result priced at the batch rate, on the model that answered."""
-        usage = CallUsage(
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            cached_tokens=completion.cached_tokens,
-            cache_write_tokens=completion.cache_write_tokens,
-            cache_write_1h_tokens=completion.cache_write_1h_tokens,
-            reasoning_tokens=completion.reasoning_tokens,
-        )
+        """A batch result priced at the batch rate, on the model that answered (its usage read
+        as the meter reads a reply's, :func:`~frugalflow.money.metering.booked_usage`; the
+        prompt is not kept, so a result without usage counts only its reply)."""
+        usage = booked_usage(batch.address, (), completion, counted_prompt=TokenCount(0, False))
         answering = self.catalog.answering_model(batch.address, completion.answered_model)
         return self.catalog.price_batch(answering, usage)
 
@@ -209,10 +213,7 @@ class BatchBook:
         )
         now = datetime.now(UTC)
         with self.ledger.transaction() as con:
-            row = con.execute(
-                "SELECT state FROM batches WHERE batch_id = ?", [batch.batch_id]
-            ).fetchone()
-            if row is None or row[0] != "running":
+            if not _running(con, batch.batch_id):
                 return call
             insert_calls(con, [call])
             if batch.reservation_id is not None:
@@ -234,10 +235,7 @@ class BatchBook:
             raise ValueError(f"a batch closes as one of {CLOSED_STATES}, not {state!r}")
         now = datetime.now(UTC)
         with self.ledger.transaction() as con:
-            row = con.execute(
-                "SELECT state FROM batches WHERE batch_id = ?", [batch.batch_id]
-            ).fetchone()
-            if row is None or row[0] != "running":
+            if not _running(con, batch.batch_id):
                 return
             if batch.reservation_id is not None:
                 con.execute(
