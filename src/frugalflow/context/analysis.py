@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from frugalflow.context.conventions import is_vendored_path
+from frugalflow.context.files import read_text
 from frugalflow.context.words import description_words, words
 from frugalflow.core.errors import NotAGitRepositoryError
 from frugalflow.placement.git import list_files
@@ -159,13 +160,6 @@ def find_source_dir(files: Sequence[str], language: str) -> str:
     return max(counts, key=lambda d: (preferred(d), counts[d], -d.count("/")))
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
 def find_related_module(
     repo: Path, files: Sequence[str], description: str, language: str
 ) -> str | None:
@@ -187,7 +181,7 @@ def find_related_module(
     if not query or not candidates:
         return None
 
-    bodies = {p: Counter(words(_read_text(Path(repo) / p))) for p in candidates}
+    bodies = {p: Counter(words(read_text(Path(repo), p) or "")) for p in candidates}
     path_words = {p: set(words(p.replace("/", " "))) for p in candidates}
     average_length = sum(b.total() for b in bodies.values()) / len(bodies) or 1.0
     document_frequency = Counter(w for p in candidates for w in query & (bodies[p].keys()))

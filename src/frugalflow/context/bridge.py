@@ -39,6 +39,7 @@ from frugalflow.context.analysis import (
 )
 from frugalflow.context.conventions import is_vendored_path
 from frugalflow.context.facts import FileFacts, language_of
+from frugalflow.context.files import read_text
 from frugalflow.context.optimizer import SEPARATOR, Candidates, fit_to_budget
 from frugalflow.context.render import render_context, render_conventions
 from frugalflow.context.repository import RepositoryAnalysis, analyse_repository, read_facts
@@ -322,7 +323,7 @@ class ContextBridge:
         if related_path is None and language not in _LANGUAGES_WITH_FACTS:
             paths = [path for path, _ in analysis.files]
             related_path = find_related_module(repo, paths, request.description, language)
-        related_source = _read_text(repo / related_path) if related_path else None
+        related_source = read_text(repo, related_path) if related_path else None
         candidates = Candidates(
             conventions=render_conventions(
                 analysis.patterns, analysis.structure, analysis.standards, language
@@ -371,10 +372,3 @@ def _context_key(repo: Path, fingerprint: str, request: ContextRequest, budget: 
     parts = [KEY_VERSION, str(repo), fingerprint, request.description, request.language]
     parts += [request.target or "", str(budget)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None

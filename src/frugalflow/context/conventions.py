@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
+from frugalflow.context.files import inside
 from frugalflow.core.python_source import definitions, is_dunder, parse_python
 from frugalflow.core.schemas import NamingConventions, NamingFinding, NamingReport
 
@@ -134,8 +135,9 @@ def python_sources(repo: Path, files: Sequence[str]) -> Iterator[tuple[str, ast.
     directories), each with its syntax tree, or None when it cannot be read or parsed."""
     python_files = [p for p in files if p.endswith(".py") and not is_vendored_path(p)]
     for path in python_files[:MAX_FILES_PARSED]:
+        real = inside(Path(repo), path)  # never a file through a symlink out of the repository
         try:
-            yield path, parse_python((Path(repo) / path).read_text(encoding="utf-8"))
+            yield path, parse_python(real.read_text(encoding="utf-8")) if real else None
         except (OSError, UnicodeDecodeError):
             yield path, None
 

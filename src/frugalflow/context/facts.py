@@ -18,7 +18,9 @@ from typing import Any
 
 from frugalflow.context.words import split_identifier, words
 
-FACTS_VERSION = 2  # bump when what a file's facts hold changes: older entries are then ignored
+# Bump when what a file's facts hold changes: older entries are then ignored.
+# 3: JS/TS definitions end where their braces close.
+FACTS_VERSION = 3
 
 PYTHON = "python"
 JAVASCRIPT = "javascript"

@@ -13,6 +13,7 @@ from frugalflow.context.analysis import (
     nearest_first,
 )
 from frugalflow.context.facts import FileFacts, analyse_file
+from frugalflow.context.files import inside
 from frugalflow.context.naming_stats import measure_naming
 from frugalflow.context.standards import config_reader, measure_standards, read_configuration
 from frugalflow.context.structure import describe_structure
@@ -51,8 +52,11 @@ def read_facts(repo: Path, path: str, *, deep: bool = True) -> FileFacts:
             readable text file, for a file of another language than the request's.
     """
     unreadable = FileFacts(language="", parsed=False, lines=0, readable=False)
+    real = inside(repo, path)  # never a file reached through a symlink out of the repository
+    if real is None:
+        return unreadable
     try:
-        with (repo / path).open("rb") as handle:
+        with real.open("rb") as handle:
             if not deep:
                 size = os.fstat(handle.fileno()).st_size
                 text = size <= MAX_FILE_BYTES and b"\0" not in handle.read(_BINARY_SNIFF_BYTES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from frugalflow.context.files import read_text
 from frugalflow.context.retrieval import Match
 from frugalflow.context.structure import import_line, one_line_signature
 from frugalflow.core.schemas import CodeExample, ReuseHint
@@ -13,13 +14,6 @@ MAX_EXAMPLES = 4
 MAX_HINTS = 8
 # An example longer than this is shown by its signature only.
 MAX_EXAMPLE_LINES = 40
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
 
 
 def selected_module(matches: Sequence[Match]) -> str | None:
@@ -71,7 +65,7 @@ def related_examples(repo: Path, matches: Sequence[Match]) -> list[tuple[CodeExa
     for match in chosen:
         definition = match.definition
         if match.path not in sources:
-            sources[match.path] = (_read_text(repo / match.path) or "").splitlines()
+            sources[match.path] = (read_text(repo, match.path) or "").splitlines()
         lines = sources[match.path][definition.line - 1 : definition.end_line]
         indent = len(lines[0]) - len(lines[0].lstrip()) if lines else 0
         body = "\n".join(line[indent:] for line in lines).rstrip()

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from frugalflow.context.files import inside
 from frugalflow.core.errors import NotAGitRepositoryError
 from frugalflow.placement.git import SAFE_CONFIG, GitRunner
 
@@ -104,10 +105,13 @@ def take_snapshot(repo: Path) -> RepositorySnapshot:
 
 
 def _rehash(repo: Path, name: bytes, hashes: dict[bytes, str]) -> None:
-    path = repo / name.decode("utf-8", "surrogateescape")
+    relative = name.decode("utf-8", "surrogateescape")
+    path = inside(repo, relative)
     try:
-        if path.is_symlink() or not path.is_file():
-            hashes.pop(name, None)  # deleted, or turned into something else
+        if path is None or (repo / relative).is_symlink():
+            # Deleted, turned into something else, or reached through a symlink out of the
+            # repository (its directory replaced by one): not part of the repository's content.
+            hashes.pop(name, None)
             return
         hashes[name] = blob_id(path.read_bytes())
     except OSError:

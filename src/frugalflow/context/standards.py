@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalflow.context.facts import FileFacts
+from frugalflow.context.files import read_text
 from frugalflow.core.schemas import ProjectStandards
 
 logger = logging.getLogger(__name__)
@@ -200,13 +201,9 @@ def config_reader(root: Path) -> Callable[[str], str | None]:
     """A ``read`` for :func:`read_configuration` over files at a working tree's top."""
 
     def read(name: str) -> str | None:
-        path = root / name
-        try:
-            if path.is_symlink() or not path.is_file():
-                return None
-            return path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        if (root / name).is_symlink():
             return None
+        return read_text(root, name)
 
     return read
 
