@@ -61,6 +61,7 @@ def context_for_state(
     state: str = "",
     *,
     budget_tokens: int | None = None,
+    target: str | None = None,
 ) -> GenerationContext:
     """The context of :func:`build_context` from the process's bridge: built once per
     repository content and request, then answered from its caches.
@@ -76,11 +77,17 @@ def context_for_state(
     """
     del state  # the bridge's own fingerprint is the key
     if budget_tokens is None:
-        try:
-            budget_tokens = budget_for(load_settings(repo))
-        except ConfigurationError:
-            budget_tokens = None  # the flow reports bad settings itself; the default serves here
-    return default_bridge().context(_request(repo, description, language, budget_tokens))
+        budget_tokens = settings_budget(repo)
+    return default_bridge().context(_request(repo, description, language, budget_tokens, target))
+
+
+def settings_budget(repo: Path) -> int | None:
+    """The context budget the repository's settings give (None: they do not load, and the
+    bridge's default serves; the flow reports bad settings itself)."""
+    try:
+        return budget_for(load_settings(repo))
+    except ConfigurationError:
+        return None
 
 
 def _request(

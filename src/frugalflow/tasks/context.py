@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from frugalflow.context import context_for_state
+from frugalflow.context.inprocess import context_for_state, settings_budget
 from frugalflow.context.snapshot import take_snapshot
 from frugalflow.core.schemas import CodeRequest, GenerationContext
 from frugalflow.tasks import step
@@ -28,7 +28,8 @@ CACHE_VERSION = "context-v4"  # bump when the context's output or its module pat
 
 def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     """Prefect cache key: the repository's content fingerprint + the request's words +
-    language + target."""
+    language + target + the context budget its settings give (settings outside the
+    repository, the user's file or the environment, can change it)."""
     request: CodeRequest = parameters["request"]
     repo = Path(request.repo).resolve()
     key = "\0".join(
@@ -39,6 +40,7 @@ def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
             request.description,
             request.language,
             request.target or "",
+            str(settings_budget(repo)),
         ]
     )
     return hashlib.sha256(key.encode()).hexdigest()
@@ -47,7 +49,9 @@ def context_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> st
 def fetch_context(request: CodeRequest) -> GenerationContext:
     """The bridge's context for this request (see :class:`frugalflow.context.ContextBridge`);
     a cache hit when the estimate step just built it for the same repository content."""
-    return context_for_state(Path(request.repo), request.description, request.language)
+    return context_for_state(
+        Path(request.repo), request.description, request.language, target=request.target
+    )
 
 
 fetch_context_task = step(

@@ -48,7 +48,13 @@ def _real_context(request: CodeRequest) -> GenerationContext | None:
     """The context the generation step will use, or None outside a git repository."""
     repo = Path(request.repo)
     try:
-        return context_for_state(repo, request.description, request.language, content_digest(repo))
+        return context_for_state(
+            repo,
+            request.description,
+            request.language,
+            content_digest(repo),
+            target=request.target,
+        )
     except NotAGitRepositoryError:
         return None
 
