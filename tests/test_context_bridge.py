@@ -209,8 +209,12 @@ def test_the_prompt_shows_the_fitted_context_and_the_name_step_keeps_reused_name
     prompt = "\n".join(m.content for m in build_messages(request, context))
 
     assert "functions snake_case 83%" in prompt
-    assert "from shop.text.strings import normalize_whitespace" in prompt
-    assert "Import and call the existing code listed" in prompt
+    assert f"The most related existing module, {context.related_path}" in prompt
+    # The reuse hints stay in the context, out of the generation prompt (measured to make the
+    # 0.5B copy them: generation.prompts.GENERATION_LEAVES_OUT).
+    assert context.hints[0].import_line == "from shop.text.strings import normalize_whitespace"
+    assert "Existing code to reuse" not in prompt
+    assert "Import and call the existing code listed" not in prompt
     # A generated camelCase wrapper is renamed, the helper it calls is not.
     code = "def makeSlug(title):\n    return normalize_whitespace(title).lower()\n"
     renamed, _ = apply_naming(code, context, "Add a slug function")
