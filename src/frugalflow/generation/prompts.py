@@ -23,7 +23,7 @@ from frugalflow.providers.base import ChatMessage
 
 # Bump when the generation step's output changes meaning for the same prompt (how code is
 # extracted from a reply, what is added to it): cached generations are then not reused.
-CACHE_VERSION = "generate-v5"  # v5: the plain problem form, retries that differ
+CACHE_VERSION = "generate-v6"  # v6: imports of names the code defines are dropped
 _FENCE_TAG = {"python": "python", "javascript": "javascript", "typescript": "typescript"}
 
 

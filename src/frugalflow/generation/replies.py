@@ -348,6 +348,64 @@ def add_missing_imports(code: str, available: Mapping[str, str]) -> str:
     return "\n".join(sorted(imports)) + "\n\n\n" + code.lstrip("\n")
 
 
+def drop_shadowed_imports(code: str) -> str:
+    """Drop the imports of names that the code itself then defines.
+
+    Asked for ``slugify``, the 0.5B sometimes writes ``from textkit.strings import slugify``
+    and then the function. The import is dead, because the definition replaces it before any
+    use, but ruff rejects the redefinition (F811) and with it the whole answer. Only a
+    top-level import is dropped, of a name the code defines at the top level after it and does
+    not read before that definition.
+
+    Example:
+        >>> code = "from pkg.text import slugify, clean\n\n\ndef slugify(s):\n    return clean(s)\n"
+        >>> print(drop_shadowed_imports(code))
+        from pkg.text import clean
+        <BLANKLINE>
+        <BLANKLINE>
+        def slugify(s):
+            return clean(s)
+        <BLANKLINE>
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    defined: dict[str, int] = {}
+    for node in tree.body:
+        if isinstance(node, definition):
+            defined.setdefault(node.name, node.lineno)
+    first_read: dict[str, int] = {}
+    for read in ast.walk(tree):
+        if isinstance(read, ast.Name) and isinstance(read.ctx, ast.Load):
+            first_read[read.id] = min(first_read.get(read.id, read.lineno), read.lineno)
+
+    def shadowed(alias: ast.alias, line: int) -> bool:
+        name = (alias.asname or alias.name).split(".")[0]
+        at = defined.get(name)
+        return at is not None and at > line and first_read.get(name, at) >= at
+
+    lines = code.splitlines(keepends=True)
+    changed = False
+    for node in reversed(tree.body):
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        kept = [alias for alias in node.names if not shadowed(alias, node.lineno)]
+        if len(kept) == len(node.names):
+            continue
+        changed = True
+        start, end = node.lineno - 1, node.end_lineno or node.lineno
+        if kept:
+            node.names = kept
+            lines[start:end] = [ast.unparse(node) + "\n"]
+        else:
+            del lines[start:end]
+    if not changed:
+        return code
+    return re.sub(r"\n{3,}", "\n\n\n", "".join(lines)).strip("\n") + "\n"
+
+
 def drop_known_definitions(code: str, available: Mapping[str, str], keep: Collection[str]) -> str:
     """Drop the top-level definitions the repository already has, so that only new code is
     committed.

@@ -29,6 +29,7 @@ from frugalflow.generation.prompts import build_messages, generation_fingerprint
 from frugalflow.generation.replies import (
     add_missing_imports,
     drop_known_definitions,
+    drop_shadowed_imports,
     extract_code,
 )
 from frugalflow.money.metering import Booking, Meter
@@ -126,7 +127,7 @@ def generate_candidate(
         known = importable_names(context)
         demanded = demanded_names(request.description, request.examples)
         code = drop_known_definitions(expand_star_imports(code), known, demanded)
-        code = add_missing_imports(code, known)
+        code = add_missing_imports(drop_shadowed_imports(code), known)
     path = workdir / f"attempt-{decision.attempt}" / "candidate.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(code)
