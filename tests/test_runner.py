@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -186,3 +187,21 @@ def test_a_recorded_pid_of_another_process_is_never_signalled(
     finally:
         other.kill()
         other.wait()
+
+
+def test_messages_that_arrive_together_are_read_one_at_a_time() -> None:
+    # A short command's "started" and "exit" can reach the client in one read.
+    ours, theirs = socket.socketpair()
+    try:
+        runner._send(ours, {"argv": ["generate"]}, [0, 1, 2])
+        runner._send(ours, {"started": True})
+        runner._send(ours, {"exit": 3})
+        first, fds = runner._receive(theirs, max_fds=3)
+        assert first == {"argv": ["generate"]} and len(fds) == 3
+        for fd in fds:
+            os.close(fd)
+        assert runner._receive(theirs) == ({"started": True}, [])
+        assert runner._receive(theirs) == ({"exit": 3}, [])
+    finally:
+        ours.close()
+        theirs.close()

@@ -52,6 +52,10 @@ HANDED_OVER = frozenset({"generate"})
 # Signals a user sends to the command (Ctrl-C, a closed terminal, kill): passed to the child.
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 CONNECT_TIMEOUT_SECONDS = 2.0
+# Once the command is sent, the runner may have started it: the client waits for its answer
+# rather than run the command a second time itself. It comes in milliseconds; this is for a
+# runner that hangs.
+REPLY_TIMEOUT_SECONDS = 60.0
 START_TIMEOUT_SECONDS = 120.0
 _LENGTH = struct.Struct("!I")
 
@@ -111,20 +115,19 @@ def _receive_exactly(sock: socket.socket, size: int, start: bytes = b"") -> byte
 
 
 def _receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any], list[int]]:
-    """One framed JSON message, and the file descriptors sent with its first bytes."""
+    """One framed JSON message, and the file descriptors sent with its first bytes.
+
+    Reads exactly one message (its length, then that many bytes), never into the next one:
+    two messages can arrive together ("started", then at once "exit" for a short command).
+    """
     if max_fds:
-        first, fds, _flags, _address = socket.recv_fds(sock, 65536, max_fds)
+        first, fds, _flags, _address = socket.recv_fds(sock, _LENGTH.size, max_fds)
     else:
-        first, fds = sock.recv(65536), []
+        first, fds = sock.recv(_LENGTH.size), []
     if not first:
         raise ConnectionError("the other side closed the connection")
-    head = _receive_exactly(sock, _LENGTH.size, first)
-    (length,) = _LENGTH.unpack(head[: _LENGTH.size])
-    body = _receive_exactly(sock, _LENGTH.size + length, head)
-    leftover = body[_LENGTH.size + length :]
-    if leftover:
-        raise ConnectionError("unexpected bytes after a message")
-    return json.loads(body[_LENGTH.size :]), list(fds)
+    (length,) = _LENGTH.unpack(_receive_exactly(sock, _LENGTH.size, first))
+    return json.loads(_receive_exactly(sock, length)), list(fds)
 
 
 # The client: the ``frugalflow`` process a user started.
@@ -156,10 +159,19 @@ def hand_over(argv: list[str]) -> int | None:
             "fingerprint": fingerprint(),
         }
         _send(sock, request, [0, 1, 2])
+    except (OSError, ValueError):
+        sock.close()
+        return None  # not sent: nothing runs in the runner, the caller runs it
+    try:
+        sock.settimeout(REPLY_TIMEOUT_SECONDS)
         reply, _ = _receive(sock)
     except (OSError, ValueError):
         sock.close()
-        return None
+        sys.stderr.write(
+            "frugalflow: the runner took the command but did not answer; it may be running "
+            f"there (see {runner_dir() / 'runner.log'}); set FRUGALFLOW_RUNNER=0 to bypass it\n"
+        )
+        return 1
     if reply.get("started") is not True:
         sock.close()
         return None
@@ -344,6 +356,7 @@ def _accept(
     fds: list[int] = []
     try:
         if _peer_uid(conn) != os.getuid():
+            _send(conn, {"started": False, "why": "another user"})  # it runs its own command
             conn.close()
             return True
         request, fds = _receive(conn, max_fds=3)
