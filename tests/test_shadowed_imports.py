@@ -9,12 +9,12 @@ import ast
 
 from frugalflow.generation.replies import drop_shadowed_imports
 
-SLUGIFY = '''from textkit.strings import normalize_whitespace, slugify
+SLUGIFY = """from textkit.strings import normalize_whitespace, slugify
 
 
 def slugify(text: str) -> str:
     return normalize_whitespace(text).lower().replace(" ", "-")
-'''
+"""
 
 
 def test_the_import_of_a_name_the_code_defines_is_dropped_alone() -> None:
