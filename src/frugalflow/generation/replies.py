@@ -15,6 +15,10 @@ of ``src/x.js`` is not Python):
   ``// src/x.js`` (the line is removed from the code);
 - on the last line of chatter before it, holding only the path: ``# file: src/x.py``,
   ``**src/x.py**``, ``### `src/x.py` ``, ``src/x.py:``, or ending with it: ``Create `src/x.py`:``.
+
+Over 400 lines because each repair of a small model's answer (prose trimmed, copies of known
+definitions dropped, shadowed imports dropped, missing imports added) reads the same parsed
+reply, and they are applied in one order; apart, each would have to be read with the others.
 """
 
 from __future__ import annotations
