@@ -11,7 +11,6 @@ which is what a budget must be able to cover before a paid call starts.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import statistics
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from frugalflow.core.models import ModelAddress, parse_address
 from frugalflow.core.schemas import Tier
 from frugalflow.money.pricing import PriceCatalog
 from frugalflow.money.tokens import DEFAULT_ENCODING, count_tokens, openai_encoding
+from frugalflow.providers.base import stable_part_digest
 
 # Chat framing, per OpenAI's cookbook ("How to count tokens with tiktoken", gpt-3.5-turbo-0613
 # and later, gpt-4*, gpt-4o*): every message costs 3 tokens on top of its role and content
@@ -218,13 +218,7 @@ def stable_part_key(prompt: Sequence[tuple[str, str]]) -> str | None:
         >>> stable_part_key([("user", "add two numbers")]) is None
         True
     """
-    stable = list(prompt[:-1])
-    if not stable:
-        return None
-    digest = hashlib.sha256()
-    for role, content in stable:
-        digest.update(f"{role}\0{content}\0".encode())
-    return digest.hexdigest()[:32]
+    return stable_part_digest(prompt)
 
 
 @runtime_checkable

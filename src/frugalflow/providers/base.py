@@ -7,6 +7,7 @@ retryable or not, so that the router never needs to know which SDK failed.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Literal, Protocol, TypeVar, runtime_checkable
 
@@ -189,3 +190,20 @@ def read_chunks(chunks: Iterable[T], address: str, *, endpoint: str) -> Iterator
         except MALFORMED_REPLY_ERRORS as exc:
             raise malformed_reply(address, shape_error(exc), endpoint=endpoint) from exc
         yield chunk
+
+
+def stable_part_digest(prompt: Sequence[tuple[str, str]]) -> str | None:
+    """A digest of a prompt's stable part, given as (role, content) pairs: every message
+    before the last one (the request), so one per repository state and system prompt. None
+    when the prompt is the request alone (nothing a prompt cache could share).
+
+    The OpenAI adapter's ``prompt_cache_key`` and the ledger's record of it
+    (:func:`frugalflow.money.estimation.stable_part_key`) are both this digest.
+    """
+    stable = list(prompt[:-1])
+    if not stable:
+        return None
+    digest = hashlib.sha256()
+    for role, content in stable:
+        digest.update(f"{role}\0{content}\0".encode())
+    return digest.hexdigest()[:32]

@@ -27,7 +27,6 @@ One module over 400 lines on purpose, like every adapter that grew one: one vend
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import importlib.util
 import logging
 import math
@@ -62,6 +61,7 @@ from frugalflow.providers.base import (
     malformed_reply,
     read_chunks,
     shape_error,
+    stable_part_digest,
 )
 from frugalflow.providers.keys import find_api_key, key_availability, require_api_key
 
@@ -521,13 +521,8 @@ def prompt_cache_key(messages: Sequence[ChatMessage]) -> str | None:
     context back at the cached-input rate. None when the prompt has no stable part (the
     request alone: nothing to share).
     """
-    stable = list(messages[:-1])
-    if not stable:
-        return None
-    digest = hashlib.sha256()
-    for message in stable:
-        digest.update(f"{message.role}\0{message.content}\0".encode())
-    return f"frugalflow-{digest.hexdigest()[:32]}"
+    digest = stable_part_digest([(message.role, message.content) for message in messages])
+    return None if digest is None else f"frugalflow-{digest}"
 
 
 def _model_named(reply: Any) -> str | None:
